@@ -1,0 +1,81 @@
+import { CloseCode, ErrorCode } from './codes.js';
+import { ProtocolError } from './errors.js';
+import type { Message } from './messages.js';
+import { assertMessage } from './validate.js';
+
+/** What a transport carries: text for JSON, bytes for msgpack. */
+export type Frame = string | Uint8Array;
+
+/**
+ * Turns messages into frames and back. One instance per format, shared by every connection:
+ * codecs hold no per-connection state.
+ *
+ * @example
+ * const frame = jsonCodec.encode({ t: 'evt', e: 'hi', d: 1 });
+ * const msg = jsonCodec.decode(frame);
+ */
+export interface Codec {
+  /** The WebSocket subprotocol that selects this codec. */
+  readonly subprotocol: string;
+  /** True when frames are binary. */
+  readonly binary: boolean;
+  encode(message: Message): Frame;
+  /** Decodes and validates one frame. Throws `ProtocolError` for anything that is not a message. */
+  decode(frame: Frame | ArrayBuffer): Message;
+}
+
+export const JSON_SUBPROTOCOL = 'tether.v1.json';
+export const MSGPACK_SUBPROTOCOL = 'tether.v1.msgpack';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+// JSON.parse makes "__proto__" an own key (no pollution by itself), but user code that merges
+// payloads with Object.assign or spread would then set a prototype. Refusing such keys at the
+// edge is cheaper than trusting every handler; the reviver only runs when the text has one.
+function refuseProtoKeys(key: string, value: unknown): unknown {
+  if (key === '__proto__') throw new Error('"__proto__" keys are not allowed');
+  return value;
+}
+
+/** Parses JSON text into a validated message. Shared by the JSON codec and the SSE POST path. */
+export function decodeJsonText(text: string): Message {
+  let parsed: unknown;
+  try {
+    parsed = text.includes('"__proto__"') ? JSON.parse(text, refuseProtoKeys) : JSON.parse(text);
+  } catch (err) {
+    throw new ProtocolError(ErrorCode.BadMessage, `not a JSON message: ${(err as Error).message}`, CloseCode.BadMessage);
+  }
+  return assertMessage(parsed);
+}
+
+function toText(frame: Frame | ArrayBuffer): string {
+  if (typeof frame === 'string') return frame;
+  try {
+    return utf8.decode(frame);
+  } catch {
+    throw new ProtocolError(ErrorCode.BadMessage, 'frame is not valid UTF-8', CloseCode.BadMessage);
+  }
+}
+
+/** The default codec: one JSON object per text frame (`tether.v1.json`). */
+export const jsonCodec: Codec = {
+  subprotocol: JSON_SUBPROTOCOL,
+  binary: false,
+  encode: (message) => JSON.stringify(message),
+  decode: (frame) => decodeJsonText(toText(frame)),
+};
+
+/**
+ * Picks the codec for a WebSocket handshake: the first subprotocol the client offered that the
+ * server supports (the client lists its preference first). Undefined when none matches.
+ *
+ * @example
+ * const codec = negotiate(['tether.v1.msgpack', 'tether.v1.json'], [jsonCodec]); // jsonCodec
+ */
+export function negotiate(offered: Iterable<string>, supported: readonly Codec[]): Codec | undefined {
+  for (const name of offered) {
+    const codec = supported.find((c) => c.subprotocol === name);
+    if (codec) return codec;
+  }
+  return undefined;
+}

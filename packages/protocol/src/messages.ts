@@ -1,0 +1,158 @@
+/**
+ * Message shapes of Tether wire protocol v1. Every frame (WebSocket message, SSE event data,
+ * SSE upstream POST body) is exactly one of these objects. Field names are short because
+ * they are on every frame; docs/protocol.md spells them out.
+ *
+ * Direction: C = client to server, S = server to client.
+ */
+
+/** Position in a room's history: the epoch names one history lineage, offsets count within it. */
+export type Position = readonly [epoch: string, offset: number];
+
+/** C: first frame after the transport opens. Resumes a session and names server-joined rooms' positions. */
+export interface HelloMessage {
+  t: 'hello';
+  /** Session id to resume, with its secret key. Both or neither. */
+  sid?: string;
+  sk?: string;
+  /** Last positions seen in rooms the server joined this session to, for recovery on the new connection. */
+  rooms?: Record<string, Position>;
+}
+
+/** S: the handshake answer; the connection is open once the client has it. */
+export interface WelcomeMessage {
+  t: 'welcome';
+  /** Session id and the secret that resumes it. */
+  sid: string;
+  sk: string;
+  /** The connection's id on the server (`conn.id`). */
+  cid: string;
+  /** 1 when the offered session was resumed, 0 when a new one began. */
+  rs: 0 | 1;
+  /** Heartbeat interval and timeout in ms: the client expects traffic within their sum. */
+  hb: readonly [interval: number, timeout: number];
+  /** Largest frame in bytes the server accepts. */
+  mp: number;
+}
+
+/** C, S: fire-and-forget event. */
+export interface EventMessage {
+  t: 'evt';
+  e: string;
+  d?: unknown;
+}
+
+/** C, S: an event that wants a reply. `id` stays the same on every retry. */
+export interface RequestMessage {
+  t: 'req';
+  id: string;
+  e: string;
+  d?: unknown;
+}
+
+/** C, S: the reply to a request. */
+export interface ReplyMessage {
+  t: 'res';
+  id: string;
+  d?: unknown;
+}
+
+/** C, S: an error reply; `c` is an error code, `m` a human message. Never retried. */
+export interface ErrorReplyMessage {
+  t: 'err';
+  id: string;
+  c: string;
+  m: string;
+}
+
+/** C: join a room; with `ep` + `off`, resume after that position (recovery). Answered by `res` or `err`. */
+export interface JoinMessage {
+  t: 'join';
+  id: string;
+  r: string;
+  ep?: string;
+  off?: number;
+}
+
+/** The `d` of the reply to a join, and of `joined`. */
+export interface JoinResult {
+  /** The room's epoch and its latest offset at the moment of the join. */
+  ep: string;
+  off: number;
+  /** Present when a position was offered: 1 when every missed message follows, 0 when history did not reach back. */
+  rec?: 0 | 1;
+}
+
+/** C: leave a room. No reply. */
+export interface LeaveMessage {
+  t: 'leave';
+  r: string;
+}
+
+/** S: a message published to a room this connection is in. */
+export interface RoomMessage {
+  t: 'msg';
+  r: string;
+  e: string;
+  d?: unknown;
+  ep: string;
+  off: number;
+  /** 1 for a volatile message: not in history, `off` repeats the last durable offset. */
+  v?: 1;
+}
+
+/** S: the server joined this connection to a room (server-side join). */
+export interface JoinedMessage extends JoinResult {
+  t: 'joined';
+  r: string;
+}
+
+/** S: the server removed this connection from a room. */
+export interface LeftMessage {
+  t: 'left';
+  r: string;
+}
+
+/** S: heartbeat probe; C answers `pong`. */
+export interface PingMessage {
+  t: 'ping';
+}
+
+/** C: heartbeat answer. */
+export interface PongMessage {
+  t: 'pong';
+}
+
+/** S: close hint sent before the server closes: the close code, a reason, and a reconnect spread. */
+export interface ByeMessage {
+  t: 'bye';
+  c: number;
+  m: string;
+  /** Reconnect within a random delay in [0, rt] ms, so a node's clients do not all return at once. */
+  rt?: number;
+}
+
+export type ClientMessage =
+  | HelloMessage
+  | EventMessage
+  | RequestMessage
+  | ReplyMessage
+  | ErrorReplyMessage
+  | JoinMessage
+  | LeaveMessage
+  | PongMessage;
+
+export type ServerMessage =
+  | WelcomeMessage
+  | EventMessage
+  | RequestMessage
+  | ReplyMessage
+  | ErrorReplyMessage
+  | RoomMessage
+  | JoinedMessage
+  | LeftMessage
+  | PingMessage
+  | ByeMessage;
+
+export type Message = ClientMessage | ServerMessage;
+export type MessageType = Message['t'];

@@ -1,0 +1,48 @@
+import { Packr, Unpackr } from 'msgpackr';
+import { MSGPACK_SUBPROTOCOL, type Codec, type Frame } from './codec.js';
+import { CloseCode, ErrorCode } from './codes.js';
+import { ProtocolError } from './errors.js';
+import type { Message } from './messages.js';
+import { assertMessage } from './validate.js';
+
+// Plain maps, no records or structure extensions: every msgpack implementation reads the
+// frames, and a peer cannot make us define shared structures.
+const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+function hasProtoKey(value: unknown, depth: number): boolean {
+  if (depth > 64) throw new Error('nesting deeper than 64 levels');
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some((item) => hasProtoKey(item, depth + 1));
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__' || hasProtoKey((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null;
+}
+
+/**
+ * Binary codec (`tether.v1.msgpack`) on msgpackr. Lives behind its own import path so that
+ * JSON-only bundles do not carry msgpackr.
+ *
+ * @example
+ * import { msgpackCodec } from '@tether/client/msgpack';
+ * new TetherClient(url, { codec: msgpackCodec });
+ */
+export const msgpackCodec: Codec = {
+  subprotocol: MSGPACK_SUBPROTOCOL,
+  binary: true,
+  encode: (message: Message): Frame => packr.pack(message),
+  decode(frame) {
+    if (typeof frame === 'string') {
+      throw new ProtocolError(ErrorCode.BadMessage, 'msgpack frames are binary', CloseCode.BadMessage);
+    }
+    let value: unknown;
+    try {
+      value = unpackr.unpack(frame instanceof Uint8Array ? frame : new Uint8Array(frame));
+      if (hasProtoKey(value, 0)) throw new Error('prototype keys are not allowed');
+    } catch (err) {
+      throw new ProtocolError(ErrorCode.BadMessage, `not a msgpack message: ${(err as Error).message}`, CloseCode.BadMessage);
+    }
+    return assertMessage(value);
+  },
+};

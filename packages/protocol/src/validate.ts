@@ -1,0 +1,89 @@
+import { CloseCode, ErrorCode } from './codes.js';
+import { ProtocolError } from './errors.js';
+import type { Message } from './messages.js';
+
+/** Longest event name, id and room name the protocol carries. Longer ones are bad frames. */
+export const MAX_NAME_LENGTH = 256;
+
+type Field = 'str' | 'str?' | 'name' | 'int' | 'int?' | 'any' | 'flag?' | 'positions?' | 'hb';
+type Shape = Record<string, Field>;
+
+// One table instead of a validator per type: adding a message type is one line here.
+const SHAPES: Record<Message['t'], Shape> = {
+  hello: { sid: 'str?', sk: 'str?', rooms: 'positions?' },
+  welcome: { sid: 'str', sk: 'str', cid: 'str', rs: 'int', hb: 'hb', mp: 'int' },
+  evt: { e: 'name', d: 'any' },
+  req: { id: 'name', e: 'name', d: 'any' },
+  res: { id: 'name', d: 'any' },
+  err: { id: 'name', c: 'str', m: 'str' },
+  join: { id: 'name', r: 'name', ep: 'str?', off: 'int?' },
+  leave: { r: 'name' },
+  msg: { r: 'name', e: 'name', d: 'any', ep: 'str', off: 'int', v: 'flag?' },
+  joined: { r: 'name', ep: 'str', off: 'int', rec: 'flag?' },
+  left: { r: 'name' },
+  ping: {},
+  pong: {},
+  bye: { c: 'int', m: 'str', rt: 'int?' },
+};
+
+function bad(message: string): ProtocolError {
+  return new ProtocolError(ErrorCode.BadMessage, message, CloseCode.BadMessage);
+}
+
+function isPosition(value: unknown): boolean {
+  return (
+    Array.isArray(value) &&
+    value.length === 2 &&
+    typeof value[0] === 'string' &&
+    Number.isSafeInteger(value[1]) &&
+    (value[1] as number) >= 0
+  );
+}
+
+function checkField(kind: Field, value: unknown): boolean {
+  switch (kind) {
+    case 'any':
+      return true;
+    case 'str':
+      return typeof value === 'string' && value.length <= MAX_NAME_LENGTH * 4;
+    case 'str?':
+      return value === undefined || (typeof value === 'string' && value.length <= MAX_NAME_LENGTH * 4);
+    case 'name':
+      return typeof value === 'string' && value.length > 0 && value.length <= MAX_NAME_LENGTH;
+    case 'int':
+      return Number.isSafeInteger(value) && (value as number) >= 0;
+    case 'int?':
+      return value === undefined || (Number.isSafeInteger(value) && (value as number) >= 0);
+    case 'flag?':
+      return value === undefined || value === 0 || value === 1;
+    case 'hb':
+      return Array.isArray(value) && value.length === 2 && value.every((n) => Number.isSafeInteger(n) && n >= 0);
+    case 'positions?': {
+      if (value === undefined) return true;
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+      for (const key in value) if (!isPosition((value as Record<string, unknown>)[key])) return false;
+      return true;
+    }
+  }
+}
+
+/**
+ * Checks that a decoded value is a well-formed message and returns it typed. Throws
+ * `ProtocolError` (BAD_MESSAGE or UNKNOWN_TYPE, with the close code to use) otherwise.
+ *
+ * @example
+ * const msg = assertMessage(JSON.parse(text));
+ */
+export function assertMessage(value: unknown): Message {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('a message is an object');
+  const type = (value as { t?: unknown }).t;
+  if (typeof type !== 'string') throw bad('a message needs a string "t"');
+  const shape = Object.hasOwn(SHAPES, type) ? SHAPES[type as Message['t']] : undefined;
+  if (!shape) throw new ProtocolError(ErrorCode.UnknownType, `unknown message type "${type.slice(0, 32)}"`, CloseCode.UnknownType);
+  for (const field in shape) {
+    if (!checkField(shape[field]!, (value as Record<string, unknown>)[field])) {
+      throw bad(`"${type}" has a bad "${field}"`);
+    }
+  }
+  return value as Message;
+}

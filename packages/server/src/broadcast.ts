@@ -1,0 +1,54 @@
+import { ErrorCode, TetherError, isReservedEvent } from '@tether/protocol';
+import type { PublishResult } from './bus.js';
+import type { EventData, EventMap, EventName } from './typed-events.js';
+
+/** Options of a room broadcast. */
+export interface BroadcastOptions {
+  /** Idempotency key: within the dedup window a second publish with this id is dropped. */
+  id?: string;
+  /** Not stored in history, not recovered; dropped first for congested receivers. */
+  volatile?: boolean;
+}
+
+/** What a broadcast operator needs to publish. */
+export type Publisher = (
+  room: string,
+  event: string,
+  data: unknown,
+  except: readonly string[],
+  options: BroadcastOptions,
+) => Promise<PublishResult>;
+
+/**
+ * Names a room, optionally minus some connections, and emits to every member on every node.
+ *
+ * @example
+ * await tether.to('order:42').emit('location', { lat, lng });
+ * await tether.to('chat:1').except(conn.id).emit('typing', {}, { volatile: true });
+ */
+export class BroadcastOperator<E extends EventMap> {
+  readonly #room: string;
+  readonly #except: readonly string[];
+  readonly #publish: Publisher;
+
+  /** @internal made by `tether.to()` and `conn.to()`. */
+  constructor(publish: Publisher, room: string, except: readonly string[] = []) {
+    this.#publish = publish;
+    this.#room = room;
+    this.#except = except;
+  }
+
+  /** A new operator that also skips these connection ids. */
+  except(connIds: string | readonly string[]): BroadcastOperator<E> {
+    const more = typeof connIds === 'string' ? [connIds] : connIds;
+    return new BroadcastOperator<E>(this.#publish, this.#room, [...this.#except, ...more]);
+  }
+
+  /** Publishes; resolves with the message's position once the bus has taken it. */
+  emit<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: BroadcastOptions = {}): Promise<PublishResult> {
+    if (isReservedEvent(event)) {
+      return Promise.reject(new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`));
+    }
+    return this.#publish(this.#room, event, data, this.#except, options);
+  }
+}

@@ -1,0 +1,407 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  type Codec,
+  CloseCode,
+  ErrorCode,
+  type Frame,
+  type Message,
+  type Position,
+  ProtocolError,
+  type ServerMessage,
+  TetherError,
+  isReservedEvent,
+} from '@tether/protocol';
+import type { BroadcastOperator } from './broadcast.js';
+import type { Delivery } from './bus.js';
+import type { ConnectionHost } from './connection-host.js';
+import type { HeartbeatTarget } from './heartbeat.js';
+import type { ServerTransport, TransportEvents } from './transports/transport.js';
+import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
+
+/** Options of `conn.emit` and broadcasts. */
+export interface EmitOptions {
+  /** Drop instead of queueing when the connection is congested; never retried. */
+  volatile?: boolean;
+}
+
+/** Options of `conn.request`. */
+export interface RequestOptions {
+  /** Time to wait for the client's ack per attempt, in ms. Default 5 000. */
+  timeout?: number;
+  /** Extra attempts after the first, with the same message id. Default 0. */
+  retries?: number;
+}
+
+/** Request details the app can inspect, taken from the HTTP request that opened the connection. */
+export interface Handshake {
+  headers: IncomingHttpHeaders;
+  url: string;
+  address: string | undefined;
+}
+
+type Handler<D, R> = (data: D) => R | Promise<R>;
+type CloseListener = (reason: string, code: number) => void;
+
+interface RoomMembership {
+  /** Last offset delivered to this connection, to drop a message seen twice. */
+  offset: number;
+  epoch: string;
+  /** While a join replays history, live messages wait here so they follow it. */
+  pending: Delivery[] | null;
+}
+
+/** The state of a connection as the app sees it. */
+export type ConnectionState = 'open' | 'closed';
+
+/**
+ * One client connection (a WebSocket or an SSE stream). Created by `TetherServer` and handed
+ * to `tether.on('connection')` before its first message is handled.
+ *
+ * @example
+ * tether.on('connection', (conn) => {
+ *   conn.join(`user:${conn.data.userId}`);
+ *   conn.on('chat:send', async (msg) => ({ ok: true }));
+ *   conn.on('close', (reason) => console.log(conn.id, 'left:', reason));
+ * });
+ */
+export class Connection<E extends EventMap = UnknownEvents, Data = unknown> implements HeartbeatTarget, TransportEvents {
+  /** Unique per connection. */
+  readonly id: string;
+  /** Stable across the client's reconnects (same client instance). */
+  readonly sessionId: string;
+  /** What `authenticate` returned. */
+  readonly data: Data;
+  readonly transport: 'websocket' | 'sse';
+  readonly handshake: Handshake;
+  /** @internal heartbeat bookkeeping (coarse clock). */
+  lastSeen = 0;
+  /** @internal the codec this connection speaks. */
+  readonly codec: Codec;
+  #state: ConnectionState = 'open';
+  readonly #transport: ServerTransport;
+  readonly #host: ConnectionHost;
+  #handlers: Map<string, Array<Handler<unknown, unknown>>> | undefined;
+  #closeListeners: CloseListener[] | undefined;
+  #rooms: Map<string, RoomMembership> | undefined;
+  /** Positions the client reported for server-joined rooms when it (re)connected. */
+  readonly #resumePositions: Record<string, Position> | undefined;
+
+  /** @internal created by TetherServer only. */
+  constructor(init: {
+    id: string;
+    sessionId: string;
+    data: Data;
+    transport: ServerTransport;
+    codec: Codec;
+    host: ConnectionHost;
+    handshake: Handshake;
+    resumePositions?: Record<string, Position>;
+  }) {
+    this.id = init.id;
+    this.sessionId = init.sessionId;
+    this.data = init.data;
+    this.#transport = init.transport;
+    this.transport = init.transport.kind;
+    this.codec = init.codec;
+    this.#host = init.host;
+    this.handshake = init.handshake;
+    this.#resumePositions = init.resumePositions;
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Rooms this connection is in. */
+  get rooms(): ReadonlySet<string> {
+    return new Set(this.#rooms?.keys());
+  }
+
+  /**
+   * Handles a client event. For `client.request`, the first handler's return value (or
+   * resolved promise) is the reply and a throw is an error reply; for `client.emit` the result is ignored.
+   * `'close'` is the lifecycle event: `(reason, code)` once the connection is gone.
+   */
+  on(event: 'close', listener: CloseListener): this;
+  on<K extends EventName<E>>(event: K, handler: Handler<EventData<E, K>, EventReply<E, K>>): this;
+  on(event: string, handler: Handler<never, unknown> | CloseListener): this {
+    if (event === 'close') {
+      (this.#closeListeners ??= []).push(handler as CloseListener);
+      return this;
+    }
+    if (isReservedEvent(event)) throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
+    this.#handlers ??= new Map();
+    const list = this.#handlers.get(event);
+    if (list) list.push(handler as Handler<unknown, unknown>);
+    else this.#handlers.set(event, [handler as Handler<unknown, unknown>]);
+    return this;
+  }
+
+  /** Removes one handler, or every handler of the event. */
+  off(event: string, handler?: (...args: never[]) => unknown): this {
+    if (event === 'close') {
+      this.#closeListeners = handler ? this.#closeListeners?.filter((l) => l !== handler) : undefined;
+      return this;
+    }
+    const list = this.#handlers?.get(event);
+    if (!list) return this;
+    const rest = handler ? list.filter((h) => h !== handler) : [];
+    if (rest.length > 0) this.#handlers!.set(event, rest);
+    else this.#handlers!.delete(event);
+    return this;
+  }
+
+  /** Sends an event to this connection only (fire and forget). */
+  emit<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: EmitOptions = {}): boolean {
+    if (isReservedEvent(event)) throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
+    return this.send({ t: 'evt', e: event, d: data }, options.volatile === true);
+  }
+
+  /**
+   * Sends an event the client must ack; retries with the same id while the session lives
+   * (also across the client's reconnects to this node). Rejects with `TetherError` code
+   * TIMEOUT after the last attempt; the server then emits `undelivered`.
+   */
+  request<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: RequestOptions = {}): Promise<EventReply<E, K>> {
+    if (isReservedEvent(event)) {
+      return Promise.reject(new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`));
+    }
+    return this.#host.requestClient(this, event, data, options) as Promise<EventReply<E, K>>;
+  }
+
+  /** Joins a room (no authorization needed server-side). Resolves once messages flow. */
+  async join(room: string): Promise<void> {
+    const since = this.#resumePositions?.[room];
+    await this.#host.joinRoom(this, room, since ? { epoch: since[0], offset: since[1] } : undefined, (result) =>
+      this.send({ t: 'joined', r: room, ...result }, false),
+    );
+  }
+
+  /** Leaves a room. */
+  async leave(room: string): Promise<void> {
+    if (!this.#rooms?.has(room)) return;
+    await this.#host.leaveRoom(this, room);
+    this.send({ t: 'left', r: room }, false);
+  }
+
+  /** Broadcasts to a room's members on every node, this connection excluded. */
+  to(room: string): BroadcastOperator<E> {
+    return this.#host.broadcast(room).except(this.id) as BroadcastOperator<E>;
+  }
+
+  /** Closes the connection. The client reconnects unless the code is fatal (see docs/protocol.md). */
+  close(code: number = CloseCode.Normal, reason = ''): void {
+    if (this.#state === 'closed') return;
+    this.#transport.close(code, reason);
+  }
+
+  // ---- internal: used by TetherServer and its helpers --------------------------------------
+
+  /** @internal */
+  send(message: ServerMessage, volatile: boolean): boolean {
+    return this.sendFrame(this.codec.encode(message), volatile);
+  }
+
+  /** @internal frames are pre-encoded for broadcasts. */
+  sendFrame(frame: Frame, volatile: boolean): boolean {
+    if (this.#state !== 'open') return false;
+    const buffered = this.#transport.bufferedAmount;
+    const limit = this.#host.options.maxBufferedBytes;
+    if (buffered > limit) {
+      if (volatile) {
+        this.#host.counters.volatileDropped++;
+        return false;
+      }
+      if (buffered > limit * 4) {
+        this.#host.counters.slowConsumerCloses++;
+        this.close(CloseCode.SlowConsumer, 'slow consumer');
+        return false;
+      }
+    }
+    this.#transport.send(frame);
+    this.#host.counters.messagesOut++;
+    return true;
+  }
+
+  /** @internal a room message from the bus, already encoded for this connection's codec. */
+  deliver(delivery: Delivery, frame: Frame): void {
+    const membership = this.#rooms?.get(delivery.room);
+    if (!membership) return;
+    if (membership.pending) {
+      membership.pending.push(delivery);
+      return;
+    }
+    if (!delivery.volatile) {
+      if (delivery.epoch === membership.epoch && delivery.offset <= membership.offset) return;
+      membership.epoch = delivery.epoch;
+      membership.offset = delivery.offset;
+    }
+    this.sendFrame(frame, delivery.volatile === true);
+  }
+
+  /** @internal starts a membership whose live messages wait until `completeJoin`. */
+  beginJoin(room: string): boolean {
+    this.#rooms ??= new Map();
+    if (this.#rooms.has(room)) return false;
+    this.#rooms.set(room, { offset: 0, epoch: '', pending: [] });
+    return true;
+  }
+
+  /**
+   * @internal replays history, then the live messages that arrived meanwhile, in offset order,
+   * once each. `baseline` is the last offset the client already has.
+   */
+  completeJoin(room: string, epoch: string, baseline: number, replay: readonly Delivery[]): void {
+    const membership = this.#rooms?.get(room);
+    if (!membership?.pending) return;
+    const waiting = membership.pending;
+    membership.pending = null;
+    membership.epoch = epoch;
+    membership.offset = baseline;
+    for (const delivery of replay) this.deliver(delivery, this.codec.encode(roomMessage(delivery)));
+    for (const delivery of waiting) this.deliver(delivery, this.codec.encode(roomMessage(delivery)));
+  }
+
+  /** @internal */
+  endMembership(room: string): boolean {
+    return this.#rooms?.delete(room) ?? false;
+  }
+
+  /** @internal */
+  memberships(): IterableIterator<string> {
+    return (this.#rooms ?? new Map<string, RoomMembership>()).keys();
+  }
+
+  /** @internal heartbeat */
+  sendPing(): void {
+    this.sendFrame(this.#host.pingFrame(this.codec), true);
+  }
+
+  /** @internal heartbeat deadline passed: the peer is gone. */
+  expire(): void {
+    this.#host.logger.debug({ connId: this.id }, 'heartbeat timeout');
+    this.#closeReason = 'heartbeat timeout';
+    this.#transport.terminate();
+  }
+
+  #closeReason: string | undefined;
+
+  /** @internal a frame from the transport. */
+  onFrame(frame: Frame): void {
+    this.lastSeen = this.#host.clock.now;
+    this.#host.counters.messagesIn++;
+    let message: Message;
+    try {
+      message = this.codec.decode(frame);
+    } catch (err) {
+      this.#violation(err as ProtocolError);
+      return;
+    }
+    this.#handle(message);
+  }
+
+  /** @internal the transport is gone. */
+  onClose(code: number, reason: string): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#host.connectionClosed(this, code);
+    const listeners = this.#closeListeners;
+    this.#closeListeners = undefined;
+    this.#handlers = undefined;
+    const why = this.#closeReason ?? (reason || describeClose(code));
+    for (const listener of listeners ?? []) {
+      try {
+        listener(why, code);
+      } catch (err) {
+        this.#host.logger.error({ err, connId: this.id }, 'close listener threw');
+      }
+    }
+  }
+
+  /** @internal the handlers of an event (the first one answers requests). */
+  handlersOf(event: string): ReadonlyArray<Handler<unknown, unknown>> | undefined {
+    return this.#handlers?.get(event);
+  }
+
+  #handle(message: Message): void {
+    switch (message.t) {
+      case 'evt':
+        this.#dispatchEvent(message.e, message.d);
+        return;
+      case 'req':
+        this.#host.handleRequestMessage(this, message);
+        return;
+      case 'res':
+      case 'err':
+        this.#host.handleReply(message);
+        return;
+      case 'join':
+        this.#host.handleJoin(this, message);
+        return;
+      case 'leave':
+        void this.leaveQuietly(message.r);
+        return;
+      case 'pong':
+        return;
+      default:
+        this.#violation(
+          new ProtocolError(ErrorCode.BadMessage, `"${message.t}" is not a client message`, CloseCode.BadMessage),
+        );
+    }
+  }
+
+  /** @internal a client-initiated leave: no `left` echo. */
+  async leaveQuietly(room: string): Promise<void> {
+    if (this.#rooms?.has(room)) await this.#host.leaveRoom(this, room);
+  }
+
+  #dispatchEvent(event: string, data: unknown): void {
+    if (isReservedEvent(event)) {
+      this.#host.counters.rejected++;
+      return;
+    }
+    for (const handler of this.#handlers?.get(event) ?? []) {
+      try {
+        const result = handler(data);
+        if (result instanceof Promise) result.catch((err) => this.#host.logger.warn({ err, event }, 'event handler rejected'));
+      } catch (err) {
+        this.#host.logger.warn({ err, event }, 'event handler threw');
+      }
+    }
+  }
+
+  #violation(err: ProtocolError): void {
+    this.#host.counters.rejected++;
+    this.#host.logger.debug({ connId: this.id, code: err.code, msg: err.message }, 'protocol violation');
+    this.close(err.closeCode ?? CloseCode.BadMessage, err.message);
+  }
+}
+
+/** The wire form of a room message. */
+export function roomMessage(delivery: Delivery): ServerMessage {
+  const message: ServerMessage = {
+    t: 'msg',
+    r: delivery.room,
+    e: delivery.event,
+    d: delivery.data,
+    ep: delivery.epoch,
+    off: delivery.offset,
+  };
+  if (delivery.volatile) message.v = 1;
+  return message;
+}
+
+function describeClose(code: number): string {
+  switch (code) {
+    case CloseCode.Normal:
+      return 'client closed';
+    case 1001:
+      return 'going away';
+    case 1006:
+      return 'connection lost';
+    case CloseCode.MessageTooBig:
+      return 'message too big';
+    default:
+      return `closed with code ${code}`;
+  }
+}

@@ -1,0 +1,83 @@
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+
+type AnyServer = HttpServer | HttpsServer;
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/** True when the URL's path is `path` or below it (`/tether`, `/tether/events`, not `/tetherx`). */
+export function isUnderPath(url: string | undefined, path: string): boolean {
+  if (!url) return false;
+  const end = url.indexOf('?');
+  const pathname = end === -1 ? url : url.slice(0, end);
+  if (path === '/') return true;
+  return pathname === path || pathname.startsWith(`${path}/`);
+}
+
+/** The body of every error response: a stable code and a message. */
+export function errorBody(code: string, message: string): string {
+  return JSON.stringify({ error: { code, message } });
+}
+
+/** Answers a refused upgrade on the raw socket with an HTTP status and a JSON body, then closes. */
+export function refuseUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+  if (socket.destroyed) return;
+  const body = errorBody(code, message);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** Answers a plain HTTP request with a status and a JSON error body. */
+export function refuseRequest(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const body = errorBody(code, message);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+/**
+ * Hooks Tether into a user's server. Upgrades at `path` go to Tether; other upgrades are left
+ * to the app's own listeners. Plain requests at `path` go to Tether and every other request to
+ * the app's request listeners, which are moved behind ours so they never see Tether's requests.
+ * `detach()` puts everything back as it was.
+ */
+export function attachToServer(
+  server: AnyServer,
+  path: string,
+  onUpgrade: UpgradeListener,
+  onRequest: RequestListener,
+): { detach(): void } {
+  const appListeners = server.listeners('request') as RequestListener[];
+  server.removeAllListeners('request');
+  const requestListener: RequestListener = (req, res) => {
+    if (isUnderPath(req.url, path)) onRequest(req, res);
+    else for (const listener of appListeners) listener.call(server, req, res);
+  };
+  const upgradeListener: UpgradeListener = (req, socket, head) => {
+    if (isUnderPath(req.url, path)) onUpgrade(req, socket, head);
+    // Alone on 'upgrade', nobody else will answer: say so instead of leaving the socket hanging.
+    else if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404, 'NOT_FOUND', 'no WebSocket endpoint here');
+  };
+  server.on('request', requestListener);
+  server.on('upgrade', upgradeListener);
+  return {
+    detach() {
+      server.off('upgrade', upgradeListener);
+      server.off('request', requestListener);
+      for (const listener of appListeners) server.on('request', listener);
+    },
+  };
+}
+
+/** Decodes the client's `auth` query value (base64url of JSON). Undefined when absent; throws when malformed. */
+export function decodeAuthParam(value: string | null): unknown {
+  if (value === null || value === '') return undefined;
+  return JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
+}

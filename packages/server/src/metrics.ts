@@ -1,0 +1,41 @@
+/**
+ * Counters the server keeps on its hot paths: plain numbers, bumped in place. `tether.metrics()`
+ * returns a copy with the gauges (connections, rooms) filled in.
+ */
+export class Metrics {
+  messagesIn = 0;
+  messagesOut = 0;
+  /** Frames refused: bad frames, reserved events from clients. */
+  rejected = 0;
+  requestsHandled = 0;
+  /** Requests answered from the dedup store instead of running the handler again. */
+  dedupHits = 0;
+  /** Server-to-client request attempts after the first. */
+  retries = 0;
+  /** Server-to-client requests given up (`undelivered` emitted). */
+  undelivered = 0;
+  publishes = 0;
+  recoveriesOk = 0;
+  recoveriesFailed = 0;
+  volatileDropped = 0;
+  slowConsumerCloses = 0;
+  joinsRefused = 0;
+  connectionsOpened = 0;
+  connectionsClosed = 0;
+}
+
+/** The snapshot `tether.metrics()` returns. */
+export interface MetricsSnapshot {
+  connections: { total: number; websocket: number; sse: number };
+  rooms: number;
+  messages: { in: number; out: number; rejected: number };
+  requests: { handled: number; dedupHits: number };
+  acks: { retries: number; undelivered: number };
+  publishes: number;
+  recoveries: { ok: number; failed: number };
+  drops: { volatile: number; slowConsumerCloses: number };
+  joinsRefused: number;
+  connectionsOpened: number;
+  connectionsClosed: number;
+  bus: { status: 'up' | 'down' };
+}

@@ -1,0 +1,573 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  type Codec,
+  CloseCode,
+  type ErrorReplyMessage,
+  ErrorCode,
+  type Frame,
+  type JoinMessage,
+  type JoinResult,
+  type ReplyMessage,
+  type RequestMessage,
+  TetherError,
+  isReservedEvent,
+  jsonCodec,
+  negotiate,
+} from '@tether/protocol';
+import { WebSocketServer } from 'ws';
+import { BroadcastOperator, type BroadcastOptions } from './broadcast.js';
+import type { Bus, BusLink, Delivery, PresenceMember, PublishResult, RoomPosition } from './bus.js';
+import { Connection, type Handshake, type RequestOptions, roomMessage } from './connection.js';
+import type { ConnectionHost } from './connection-host.js';
+import { HeartbeatSweep } from './heartbeat.js';
+import { HelloGate } from './hello-gate.js';
+import { attachToServer, decodeAuthParam, refuseRequest, refuseUpgrade } from './http-endpoint.js';
+import { MemoryBus } from './memory-bus.js';
+import { Metrics, type MetricsSnapshot } from './metrics.js';
+import { type ResolvedOptions, type TetherServerOptions, resolveOptions } from './options.js';
+import { OutgoingRequests, type UndeliveredMessage } from './outgoing-requests.js';
+import { type Outcome, RequestDedup } from './request-dedup.js';
+import { RoomIndex } from './room-index.js';
+import { validateRoomName } from './room-name.js';
+import { SessionStore } from './sessions.js';
+import { WebSocketTransport } from './transports/websocket.js';
+import type { ServerTransport } from './transports/transport.js';
+import { WriteBatcher } from './transports/write-batcher.js';
+import type { EventMap, UnknownEvents } from './typed-events.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: internal plumbing serves connections of any event map and data.
+type AnyConnection = Connection<any, any>;
+
+/** Events of `TetherServer`. */
+export interface TetherServerEvents<E extends EventMap, Data> {
+  connection: (conn: Connection<E, Data>) => void;
+  /** A server-to-client request was given up: the app can fall back (push notification, email). */
+  undelivered: (message: UndeliveredMessage) => void;
+  /** The bus lost or regained its backing store. */
+  'bus:status': (status: 'up' | 'down') => void;
+}
+
+/** Options of `tether.close()`. */
+export interface CloseOptions {
+  /** Time in-flight requests get to finish before connections close, in ms. Default 0. */
+  drainMs?: number;
+}
+
+/** Most messages one recovery replays; past it the room reports that recovery failed. */
+const RECOVERY_LIMIT = 1_000;
+
+/**
+ * Real-time endpoint attached to a Node http/https server: WebSocket connections, rooms, acks,
+ * heartbeats, history with recovery, on one node or many (through the `bus`).
+ *
+ * @example
+ * const tether = new TetherServer({ server: http, authorizeJoin: (conn, room) => room === 'lobby' });
+ * tether.on('connection', (conn) => conn.on('ping', () => 'pong'));
+ * await tether.to('lobby').emit('news', { text: 'hello' });
+ */
+export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> implements ConnectionHost {
+  /** This node's id on the bus. */
+  readonly nodeId = randomBytes(6).toString('base64url');
+  readonly options: ResolvedOptions<E, Data>;
+  /** @internal hot-path counters; `metrics()` is the public snapshot. */
+  readonly counters = new Metrics();
+  readonly #bus: Bus;
+  readonly #ownsBus: boolean;
+  readonly #link: Promise<BusLink>;
+  readonly #wss: WebSocketServer;
+  readonly #codecs: readonly Codec[] = [jsonCodec];
+  readonly #attachment: { detach(): void } | undefined;
+  readonly #connections = new Map<string, AnyConnection>();
+  readonly #bySession = new Map<string, AnyConnection>();
+  readonly #index = new RoomIndex<AnyConnection>();
+  readonly #subscriptions = new Map<string, Promise<void>>();
+  readonly #heartbeat: HeartbeatSweep;
+  readonly #batcher = new WriteBatcher();
+  readonly #dedup: RequestDedup;
+  readonly #outgoing: OutgoingRequests;
+  readonly #sessions: SessionStore;
+  readonly #pingFrames = new Map<Codec, Frame>();
+  readonly #listeners = new Map<string, Array<(...args: never[]) => void>>();
+  readonly #nodeMessageHandlers = new Map<string, (payload: Record<string, unknown>) => void>();
+  #connectionCounter = 0;
+  #requestsInFlight = 0;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: TetherServerOptions<E, Data> = {}) {
+    this.options = resolveOptions(options);
+    this.#ownsBus = options.bus === undefined;
+    this.#bus = options.bus ?? new MemoryBus({ dedupTtlMs: this.options.dedupWindowMs });
+    this.#heartbeat = new HeartbeatSweep(this.options.heartbeat);
+    this.#dedup = new RequestDedup(this.#bus, { windowMs: this.options.dedupWindowMs, logger: this.logger });
+    this.#sessions = new SessionStore(this.#bus, this.options.sessionTtlMs, this.logger);
+    this.#outgoing = new OutgoingRequests({
+      nodeId: this.nodeId,
+      currentConnection: (sessionId) => this.#bySession.get(sessionId),
+      onUndelivered: (message) => this.#emit('undelivered', message),
+      metrics: this.counters,
+    });
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: this.options.maxPayload,
+      handleProtocols: (offered) => negotiate(offered, this.#codecs)?.subprotocol ?? false,
+    });
+    this.#link = this.#bus.attach({
+      nodeId: this.nodeId,
+      onRoomMessage: (delivery) => this.#fanOut(delivery),
+      onNodeMessage: (payload) => this.#onNodeMessage(payload),
+      onStatus: (status) => this.#emit('bus:status', status),
+    });
+    this.#link.catch((err) => this.logger.error({ err }, 'could not attach to the bus'));
+    this.#onNodeMessageKind('reply', (payload) => this.#outgoing.settle(payload.message as ReplyMessage));
+    this.#heartbeat.start();
+    if (options.server) {
+      this.#attachment = attachToServer(
+        options.server,
+        this.options.path,
+        (req, socket, head) => void this.handleUpgrade(req, socket, head),
+        (req, res) => this.handleRequest(req, res),
+      );
+    }
+  }
+
+  get logger() {
+    return this.options.logger;
+  }
+
+  get clock(): { readonly now: number } {
+    return this.#heartbeat;
+  }
+
+  /** Listens to `connection`, `undelivered` and `bus:status`. */
+  on<K extends keyof TetherServerEvents<E, Data>>(event: K, listener: TetherServerEvents<E, Data>[K]): this {
+    const list = this.#listeners.get(event) ?? [];
+    list.push(listener as (...args: never[]) => void);
+    this.#listeners.set(event, list);
+    return this;
+  }
+
+  off<K extends keyof TetherServerEvents<E, Data>>(event: K, listener: TetherServerEvents<E, Data>[K]): this {
+    const list = this.#listeners.get(event)?.filter((l) => l !== listener);
+    if (list?.length) this.#listeners.set(event, list);
+    else this.#listeners.delete(event);
+    return this;
+  }
+
+  /** Broadcast to a room's members on every node. */
+  to(room: string): BroadcastOperator<E> {
+    return new BroadcastOperator<E>(this.#publish, room);
+  }
+
+  /** A room's members on every node, and broadcast to it. */
+  in(room: string): { presence(): Promise<PresenceMember[]>; emit: BroadcastOperator<E>['emit'] } {
+    const operator = this.to(room);
+    return { presence: () => this.#bus.members(room), emit: operator.emit.bind(operator) };
+  }
+
+  /** Snapshot of counters and gauges. */
+  metrics(): MetricsSnapshot {
+    const m = this.counters;
+    let sse = 0;
+    for (const conn of this.#connections.values()) if (conn.transport === 'sse') sse++;
+    return {
+      connections: { total: this.#connections.size, websocket: this.#connections.size - sse, sse },
+      rooms: this.#index.roomCount,
+      messages: { in: m.messagesIn, out: m.messagesOut, rejected: m.rejected },
+      requests: { handled: m.requestsHandled, dedupHits: m.dedupHits },
+      acks: { retries: m.retries, undelivered: m.undelivered },
+      publishes: m.publishes,
+      recoveries: { ok: m.recoveriesOk, failed: m.recoveriesFailed },
+      drops: { volatile: m.volatileDropped, slowConsumerCloses: m.slowConsumerCloses },
+      joinsRefused: m.joinsRefused,
+      connectionsOpened: m.connectionsOpened,
+      connectionsClosed: m.connectionsClosed,
+      bus: { status: this.#bus.status },
+    };
+  }
+
+  /** Open connections on this node. */
+  get connections(): ReadonlyMap<string, Connection<E, Data>> {
+    return this.#connections;
+  }
+
+  /**
+   * Handles an HTTP upgrade at `path` (noServer mode: call it from your server's 'upgrade').
+   * Refusals answer with an HTTP status and a JSON body `{ error: { code, message } }`.
+   */
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // A client that vanishes during authentication must not crash the process.
+    socket.on('error', () => socket.destroy());
+    if (this.#closing) return refuseUpgrade(socket, 503, ErrorCode.ServerClosing, 'server is shutting down');
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!negotiate(offered, this.#codecs)) {
+      return refuseUpgrade(socket, 400, ErrorCode.UnsupportedProtocol, `offer one of: ${this.#codecs.map((c) => c.subprotocol).join(', ')}`);
+    }
+    const auth = await this.#authenticate(req);
+    if (!auth.ok) return refuseUpgrade(socket, auth.status, auth.code, auth.message);
+    if (socket.destroyed) return;
+    if (this.#closing) return refuseUpgrade(socket, 503, ErrorCode.ServerClosing, 'server is shutting down');
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const codec = negotiate([ws.protocol], this.#codecs) ?? jsonCodec;
+      void this.acceptTransport(new WebSocketTransport(ws, codec, this.#batcher), codec, auth.data, handshakeOf(req));
+    });
+  }
+
+  /** Handles a plain HTTP request at or under `path` (noServer mode: call it from your request handler). */
+  handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const handler = this.requestHandler;
+    if (handler) handler(req, res);
+    else refuseRequest(res, 426, 'UPGRADE_REQUIRED', 'connect with a WebSocket upgrade');
+  }
+
+  /** @internal plain-HTTP transports (SSE) plug in here. */
+  requestHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+
+  /** @internal runs `authenticate` for any transport. */
+  async authenticateRequest(req: IncomingMessage, auth: unknown): Promise<{ ok: true; data: Data } | { ok: false; status: number; code: string; message: string }> {
+    if (!this.options.authenticate) return { ok: true, data: undefined as Data };
+    try {
+      const data = await this.options.authenticate(req, auth);
+      if (data === null || data === undefined) return { ok: false, status: 401, code: ErrorCode.Unauthorized, message: 'authentication refused' };
+      return { ok: true, data };
+    } catch (err) {
+      this.logger.debug({ err }, 'authenticate threw');
+      return { ok: false, status: 401, code: ErrorCode.Unauthorized, message: 'authentication refused' };
+    }
+  }
+
+  async #authenticate(req: IncomingMessage) {
+    let auth: unknown;
+    try {
+      auth = decodeAuthParam(new URL(req.url ?? '/', 'http://localhost').searchParams.get('auth'));
+    } catch {
+      return { ok: false as const, status: 400, code: ErrorCode.BadMessage, message: 'the auth parameter is not base64url JSON' };
+    }
+    return this.authenticateRequest(req, auth);
+  }
+
+  /** @internal any open transport: waits for hello, resolves the session, announces the connection. */
+  async acceptTransport(transport: ServerTransport, codec: Codec, data: Data, handshake: Handshake): Promise<AnyConnection | undefined> {
+    const gate = new HelloGate(transport, codec, this.options.helloTimeoutMs);
+    let session: Awaited<ReturnType<SessionStore['resolve']>>;
+    try {
+      const hello = await gate.hello;
+      session = await this.#sessions.resolve(hello.sid, hello.sk);
+      if (gate.closed) return undefined;
+      if (this.#closing) {
+        transport.close(CloseCode.ServerClosing, 'server is shutting down');
+        return undefined;
+      }
+      const conn: AnyConnection = new Connection({
+        id: `${this.nodeId}.${(++this.#connectionCounter).toString(36)}`,
+        sessionId: session.sessionId,
+        data,
+        transport,
+        codec,
+        host: this,
+        handshake,
+        resumePositions: hello.rooms,
+      });
+      this.#bySession.get(session.sessionId)?.close(CloseCode.SessionReplaced, 'session resumed elsewhere');
+      this.#bySession.set(session.sessionId, conn);
+      this.#connections.set(conn.id, conn);
+      this.#heartbeat.add(conn);
+      this.counters.connectionsOpened++;
+      transport.events = conn;
+      const { intervalMs, timeoutMs } = this.options.heartbeat;
+      conn.send(
+        { t: 'welcome', sid: session.sessionId, sk: session.secret, cid: conn.id, rs: session.resumed ? 1 : 0, hb: [intervalMs, timeoutMs], mp: this.options.maxPayload },
+        false,
+      );
+      this.#emit('connection', conn);
+      for (const frame of gate.early) conn.onFrame(frame);
+      if (session.resumed) this.#outgoing.sessionResumed(session.sessionId);
+      return conn;
+    } catch (err) {
+      if (!gate.closed) this.logger.debug({ err }, 'handshake failed');
+      return undefined;
+    }
+  }
+
+  // ---- ConnectionHost ----------------------------------------------------------------------
+
+  pingFrame(codec: Codec): Frame {
+    let frame = this.#pingFrames.get(codec);
+    if (!frame) this.#pingFrames.set(codec, (frame = codec.encode({ t: 'ping' })));
+    return frame;
+  }
+
+  handleRequestMessage(conn: AnyConnection, message: RequestMessage): void {
+    void this.#runRequest(conn, message);
+  }
+
+  handleReply(message: ReplyMessage | ErrorReplyMessage): void {
+    if (this.#outgoing.settle(message)) return;
+    // A reply to another node's request (the client reconnected here): send it home.
+    const origin = message.id.slice(0, message.id.lastIndexOf('.'));
+    if (origin && origin !== this.nodeId) {
+      this.#bus.sendToNode(origin, { kind: 'reply', message }).catch((err) => this.logger.debug({ err }, 'reply not forwarded'));
+    }
+  }
+
+  handleJoin(conn: AnyConnection, message: JoinMessage): void {
+    void this.#clientJoin(conn, message);
+  }
+
+  async joinRoom(conn: AnyConnection, room: string, since: RoomPosition | undefined, announce: (result: JoinResult) => void): Promise<JoinResult> {
+    if (conn.state !== 'open') throw new TetherError(ErrorCode.Closed, 'connection is closed');
+    const roomError = validateRoomName(room);
+    if (roomError) throw roomError;
+    if (!conn.beginJoin(room)) {
+      const page = await this.#bus.history(room, undefined, 0);
+      const result: JoinResult = { ep: page.epoch, off: page.offset };
+      announce(result);
+      return result;
+    }
+    this.#index.add(room, conn);
+    let page: Awaited<ReturnType<Bus['history']>>;
+    try {
+      await this.#subscription(room);
+      this.#bus
+        .addMember(room, this.nodeId, { connId: conn.id, data: this.options.presenceData(conn) })
+        .catch((err) => this.logger.warn({ err, room }, 'presence not recorded'));
+      page = await this.#bus.history(room, since, RECOVERY_LIMIT);
+    } catch (err) {
+      await this.leaveRoom(conn, room);
+      throw err;
+    }
+    const recovered = since !== undefined && page.complete;
+    const result: JoinResult = { ep: page.epoch, off: page.offset };
+    if (since) {
+      result.rec = recovered ? 1 : 0;
+      if (recovered) this.counters.recoveriesOk++;
+      else this.counters.recoveriesFailed++;
+    }
+    if (conn.state !== 'open') return result;
+    announce(result);
+    const baseline = recovered ? Math.min(since.offset, page.offset) : page.offset;
+    conn.completeJoin(room, page.epoch, baseline, recovered ? page.messages : []);
+    return result;
+  }
+
+  async leaveRoom(conn: AnyConnection, room: string): Promise<void> {
+    if (!conn.endMembership(room)) return;
+    this.#bus.removeMember(room, conn.id).catch((err) => this.logger.debug({ err, room }, 'presence not removed'));
+    if (!this.#index.delete(room, conn)) return;
+    this.#subscriptions.delete(room);
+    const link = await this.#link;
+    await link.unsubscribe(room).catch((err) => this.logger.warn({ err, room }, 'unsubscribe failed'));
+  }
+
+  requestClient(conn: AnyConnection, event: string, data: unknown, options: RequestOptions): Promise<unknown> {
+    if (conn.state !== 'open') return Promise.reject(new TetherError(ErrorCode.Closed, 'connection is closed'));
+    return this.#outgoing.request(conn, event, data, options);
+  }
+
+  broadcast(room: string): BroadcastOperator<EventMap> {
+    return new BroadcastOperator<EventMap>(this.#publish, room);
+  }
+
+  connectionClosed(conn: AnyConnection, code: number): void {
+    this.#connections.delete(conn.id);
+    this.#heartbeat.delete(conn);
+    this.counters.connectionsClosed++;
+    for (const room of [...conn.memberships()]) void this.leaveRoom(conn, room);
+    if (this.#bySession.get(conn.sessionId) === conn) {
+      this.#bySession.delete(conn.sessionId);
+      // A deliberate close ends the session: its pending acks can no longer be delivered.
+      if (code === CloseCode.Normal) this.#outgoing.sessionEnded(conn.sessionId);
+    }
+  }
+
+  /**
+   * Stops taking connections and joins, tells clients to reconnect (elsewhere) within a random
+   * delay, lets in-flight requests finish for up to `drainMs`, closes every connection and
+   * leaves the bus. The http server stays open (it is the app's).
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.#closing ??= this.#shutDown(options.drainMs ?? 0);
+    return this.#closing;
+  }
+
+  get closing(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  async #shutDown(drainMs: number): Promise<void> {
+    const spread = this.options.reconnectSpreadMs;
+    for (const conn of this.#connections.values()) {
+      conn.send({ t: 'bye', c: CloseCode.ServerClosing, m: 'server is shutting down', rt: spread }, false);
+    }
+    const drainUntil = Date.now() + drainMs;
+    while (this.#requestsInFlight > 0 && Date.now() < drainUntil) await delay(10);
+    const closed = [...this.#connections.values()].map((conn) => waitForClose(conn));
+    for (const conn of this.#connections.values()) conn.close(CloseCode.ServerClosing, 'server is shutting down');
+    await Promise.race([Promise.all(closed), delay(1_000)]);
+    // Peers that did not answer the close handshake in time are cut, so no socket outlives close().
+    for (const conn of this.#connections.values()) conn.expire();
+    this.#outgoing.closeAll();
+    this.#heartbeat.stop();
+    this.#attachment?.detach();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    const link = await this.#link.catch(() => undefined);
+    await link?.detach().catch((err) => this.logger.warn({ err }, 'bus detach failed'));
+    if (this.#ownsBus) await this.#bus.close();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  /** @internal lets a transport module handle a kind of node-to-node message. */
+  #onNodeMessageKind(kind: string, handler: (payload: Record<string, unknown>) => void): void {
+    this.#nodeMessageHandlers.set(kind, handler);
+  }
+
+  /** @internal public form for transport modules in this package. */
+  registerNodeMessage(kind: string, handler: (payload: Record<string, unknown>) => void): void {
+    this.#onNodeMessageKind(kind, handler);
+  }
+
+  /** @internal */
+  get bus(): Bus {
+    return this.#bus;
+  }
+
+  #onNodeMessage(payload: unknown): void {
+    if (typeof payload !== 'object' || payload === null) return;
+    const kind = (payload as { kind?: unknown }).kind;
+    const handler = typeof kind === 'string' ? this.#nodeMessageHandlers.get(kind) : undefined;
+    handler?.(payload as Record<string, unknown>);
+  }
+
+  readonly #publish = (room: string, event: string, data: unknown, except: readonly string[], options: BroadcastOptions): Promise<PublishResult> => {
+    const roomError = validateRoomName(room);
+    if (roomError) return Promise.reject(roomError);
+    this.counters.publishes++;
+    return this.#bus.publish({
+      room,
+      event,
+      data,
+      history: options.volatile ? false : this.options.historyFor(room),
+      id: options.id,
+      dedupTtlMs: this.options.dedupWindowMs,
+      volatile: options.volatile,
+      except,
+    });
+  };
+
+  /** One encode per codec per message, then the same bytes to every local member. */
+  #fanOut(delivery: Delivery): void {
+    const members = this.#index.members(delivery.room);
+    if (!members) return;
+    const except = delivery.except;
+    let frames: Map<Codec, Frame> | undefined;
+    let jsonFrame: Frame | undefined;
+    for (const conn of members) {
+      if (except && except.length > 0 && except.includes(conn.id)) continue;
+      let frame: Frame | undefined;
+      if (conn.codec === jsonCodec) frame = jsonFrame ??= Buffer.from(jsonCodec.encode(roomMessage(delivery)) as string);
+      else {
+        frames ??= new Map();
+        frame = frames.get(conn.codec);
+        if (!frame) frames.set(conn.codec, (frame = conn.codec.encode(roomMessage(delivery))));
+      }
+      conn.deliver(delivery, frame);
+    }
+  }
+
+  async #subscription(room: string): Promise<void> {
+    let subscribed = this.#subscriptions.get(room);
+    if (!subscribed) {
+      subscribed = this.#link.then((link) => link.subscribe(room));
+      this.#subscriptions.set(room, subscribed);
+      subscribed.catch(() => this.#subscriptions.delete(room));
+    }
+    return subscribed;
+  }
+
+  async #clientJoin(conn: AnyConnection, message: JoinMessage): Promise<void> {
+    const refuse = (code: string, text: string): void => {
+      conn.send({ t: 'err', id: message.id, c: code, m: text }, false);
+    };
+    if (this.#closing) return refuse(ErrorCode.ServerClosing, 'server is shutting down');
+    const roomError = validateRoomName(message.r);
+    if (roomError) return refuse(roomError.code, roomError.message);
+    let allowed = false;
+    try {
+      allowed = (await this.options.authorizeJoin(conn, message.r)) === true;
+    } catch (err) {
+      this.logger.debug({ err, room: message.r }, 'authorizeJoin threw');
+    }
+    if (!allowed) {
+      this.counters.joinsRefused++;
+      return refuse(ErrorCode.JoinRefused, `joining "${message.r}" is not allowed`);
+    }
+    const since = message.ep !== undefined && message.off !== undefined ? { epoch: message.ep, offset: message.off } : undefined;
+    try {
+      await this.joinRoom(conn, message.r, since, (result) => conn.send({ t: 'res', id: message.id, d: result }, false));
+    } catch (err) {
+      const code = err instanceof TetherError ? err.code : ErrorCode.Internal;
+      refuse(code, err instanceof Error ? err.message : 'join failed');
+    }
+  }
+
+  async #runRequest(conn: AnyConnection, message: RequestMessage): Promise<void> {
+    const answer = (outcome: Outcome) => {
+      // The reply goes to the session's current connection: the client may have reconnected meanwhile.
+      const target = this.#bySession.get(conn.sessionId) ?? conn;
+      if (outcome.ok) target.send({ t: 'res', id: message.id, d: outcome.data }, false);
+      else target.send({ t: 'err', id: message.id, c: outcome.code, m: outcome.message }, false);
+    };
+    if (isReservedEvent(message.e)) {
+      this.counters.rejected++;
+      return answer({ ok: false, code: ErrorCode.ReservedEvent, message: `"${message.e}" is a reserved event name` });
+    }
+    const handler = conn.handlersOf(message.e)?.[0];
+    if (!handler) return answer({ ok: false, code: ErrorCode.NoHandler, message: `no handler for "${message.e}"` });
+    this.#requestsInFlight++;
+    try {
+      const outcome = await this.#dedup.run(
+        `${conn.sessionId}:${message.id}`,
+        () => runHandler(handler, message.d),
+        () => this.counters.dedupHits++,
+      );
+      this.counters.requestsHandled++;
+      answer(outcome);
+    } finally {
+      this.#requestsInFlight--;
+    }
+  }
+
+  #emit(event: string, ...args: unknown[]): void {
+    for (const listener of this.#listeners.get(event) ?? []) {
+      try {
+        (listener as (...a: unknown[]) => void)(...args);
+      } catch (err) {
+        this.logger.error({ err, event }, 'listener threw');
+      }
+    }
+  }
+}
+
+async function runHandler(handler: (data: unknown) => unknown, data: unknown): Promise<Outcome> {
+  try {
+    return { ok: true, data: await handler(data) };
+  } catch (err) {
+    const code = err instanceof TetherError ? err.code : ErrorCode.HandlerError;
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, code, message };
+  }
+}
+
+function handshakeOf(req: IncomingMessage): Handshake {
+  return { headers: req.headers, url: req.url ?? '/', address: req.socket.remoteAddress };
+}
+
+function waitForClose(conn: AnyConnection): Promise<void> {
+  return new Promise((resolve) => conn.on('close', () => resolve()));
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

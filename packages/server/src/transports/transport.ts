@@ -1,0 +1,25 @@
+import type { Frame } from '@tether/protocol';
+
+/**
+ * What a connection needs from a transport. WebSocket and SSE each implement it, so the
+ * connection logic (messages, rooms, acks) is written once.
+ */
+export interface ServerTransport {
+  readonly kind: 'websocket' | 'sse';
+  /** Outgoing bytes not yet handed to the kernel: the backpressure signal. */
+  readonly bufferedAmount: number;
+  /** Queues one frame. Frames sent in the same tick leave in one write. */
+  send(frame: Frame): void;
+  /** Closes with a code and a reason (a close frame, or a `bye` event on SSE). */
+  close(code: number, reason: string): void;
+  /** Drops the connection at once (dead peer). */
+  terminate(): void;
+  /** Who gets frames and the close: the handshake first, then the connection. */
+  events: TransportEvents | undefined;
+}
+
+/** Callbacks a transport calls; set by the connection that owns it. */
+export interface TransportEvents {
+  onFrame(frame: Frame): void;
+  onClose(code: number, reason: string): void;
+}
