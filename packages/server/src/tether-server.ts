@@ -55,6 +55,9 @@ export interface CloseOptions {
   drainMs?: number;
 }
 
+/** The built-in request behind `room.presence()` on the client. */
+const PRESENCE_REQUEST = 'tether:presence';
+
 /** Most messages one recovery replays; past it the room reports that recovery failed. */
 const RECOVERY_LIMIT = 1_000;
 
@@ -521,6 +524,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       if (outcome.ok) target.send({ t: 'res', id: message.id, d: outcome.data }, false);
       else target.send({ t: 'err', id: message.id, c: outcome.code, m: outcome.message }, false);
     };
+    if (message.e === PRESENCE_REQUEST) return this.#answerPresence(conn, message.d, answer);
     if (isReservedEvent(message.e)) {
       this.counters.rejected++;
       return answer({ ok: false, code: ErrorCode.ReservedEvent, message: `"${message.e}" is a reserved event name` });
@@ -538,6 +542,18 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       answer(outcome);
     } finally {
       this.#requestsInFlight--;
+    }
+  }
+
+  async #answerPresence(conn: AnyConnection, data: unknown, answer: (outcome: Outcome) => void): Promise<void> {
+    const room = (data as { room?: unknown } | undefined)?.room;
+    if (typeof room !== 'string' || !conn.rooms.has(room)) {
+      return answer({ ok: false, code: ErrorCode.JoinRefused, message: 'presence is visible to room members only' });
+    }
+    try {
+      answer({ ok: true, data: await this.#bus.members(room) });
+    } catch (err) {
+      answer({ ok: false, code: ErrorCode.BusUnavailable, message: (err as Error).message });
     }
   }
 

@@ -1,0 +1,56 @@
+/**
+ * A small typed event emitter: listeners per name, called in order; a listener that throws
+ * does not stop the others (the error is reported to `onListenerError`).
+ *
+ * @example
+ * const e = new Emitter<{ state: [string] }>();
+ * const off = e.on('state', (s) => console.log(s));
+ * e.emit('state', 'open'); off();
+ */
+export class Emitter<Events extends { [name: string]: unknown[] }> {
+  #listeners = new Map<keyof Events, Array<(...args: never[]) => unknown>>();
+  onListenerError: (err: unknown) => void = (err) => queueMicrotask(() => { throw err; });
+
+  on<K extends keyof Events>(event: K, listener: (...args: Events[K]) => unknown): () => void {
+    const list = this.#listeners.get(event);
+    if (list) list.push(listener as (...args: never[]) => unknown);
+    else this.#listeners.set(event, [listener as (...args: never[]) => unknown]);
+    return () => this.off(event, listener);
+  }
+
+  off<K extends keyof Events>(event: K, listener?: (...args: Events[K]) => unknown): void {
+    if (!listener) {
+      this.#listeners.delete(event);
+      return;
+    }
+    const rest = this.#listeners.get(event)?.filter((l) => l !== listener);
+    if (rest?.length) this.#listeners.set(event, rest);
+    else this.#listeners.delete(event);
+  }
+
+  /** Calls every listener in order; a throwing listener is reported and the rest still run. */
+  emit<K extends keyof Events>(event: K, ...args: Events[K]): void {
+    const list = this.#listeners.get(event);
+    if (!list) return;
+    for (const listener of list.length === 1 ? list : [...list]) {
+      try {
+        (listener as (...a: Events[K]) => unknown)(...args);
+      } catch (err) {
+        this.onListenerError(err);
+      }
+    }
+  }
+
+  /** The first listener of an event: the one whose return value answers a request. */
+  first<K extends keyof Events>(event: K): ((...args: Events[K]) => unknown) | undefined {
+    return this.#listeners.get(event)?.[0] as ((...args: Events[K]) => unknown) | undefined;
+  }
+
+  listenerCount(event: keyof Events): number {
+    return this.#listeners.get(event)?.length ?? 0;
+  }
+
+  clear(): void {
+    this.#listeners.clear();
+  }
+}

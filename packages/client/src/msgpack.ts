@@ -1,0 +1,1 @@
+export { msgpackCodec } from '@tether/protocol/msgpack';

@@ -1,0 +1,94 @@
+import { ErrorCode, type Frame, TetherError } from '@tether/protocol';
+
+/** Options of `client.request`. */
+export interface ClientRequestOptions {
+  /** Time to wait for the reply per attempt, in ms. Default: the client's `requestTimeout` (10 000). */
+  timeout?: number;
+  /** Extra attempts after the first, with the same id (the server runs the handler once). Default 0. */
+  retries?: number;
+}
+
+interface Pending {
+  frame: Frame;
+  event: string;
+  attemptsLeft: number;
+  attempts: number;
+  timeoutMs: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+/**
+ * Client-to-server requests waiting for replies. Each keeps one id (inside its frame) for
+ * every attempt and every reconnect; a timeout spends one attempt; a reconnect resends at once
+ * without spending one.
+ *
+ * @example
+ * const reply = pending.add(id, frame, 'chat:send', { timeout: 5000, retries: 2 }, send);
+ */
+export class PendingRequests {
+  readonly #pending = new Map<string, Pending>();
+
+  add(id: string, frame: Frame, event: string, options: Required<ClientRequestOptions>, send: (frame: Frame) => void): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const pending: Pending = {
+        frame,
+        event,
+        attemptsLeft: Math.max(0, Math.floor(options.retries)),
+        attempts: 1,
+        timeoutMs: options.timeout,
+        timer: undefined,
+        resolve,
+        reject,
+      };
+      this.#pending.set(id, pending);
+      send(frame);
+      this.#arm(id, pending, send);
+    });
+  }
+
+  /** Settles a request from its reply; false when no such request is waiting. */
+  settle(id: string, outcome: { ok: true; data: unknown } | { ok: false; code: string; message: string }): boolean {
+    const pending = this.#pending.get(id);
+    if (!pending) return false;
+    clearTimeout(pending.timer);
+    this.#pending.delete(id);
+    if (outcome.ok) pending.resolve(outcome.data);
+    else pending.reject(new TetherError(outcome.code, outcome.message));
+    return true;
+  }
+
+  /** Sends every waiting request again (after a reconnect). */
+  resendAll(send: (frame: Frame) => void): void {
+    for (const pending of this.#pending.values()) send(pending.frame);
+  }
+
+  rejectAll(err: TetherError): void {
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(err);
+    }
+    this.#pending.clear();
+  }
+
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  #arm(id: string, pending: Pending, send: (frame: Frame) => void): void {
+    pending.timer = setTimeout(() => {
+      if (pending.attemptsLeft > 0) {
+        pending.attemptsLeft--;
+        pending.attempts++;
+        send(pending.frame);
+        this.#arm(id, pending, send);
+        return;
+      }
+      this.#pending.delete(id);
+      pending.reject(
+        new TetherError(ErrorCode.Timeout, `"${pending.event}" got no reply after ${pending.attempts} attempt(s) of ${pending.timeoutMs} ms`),
+      );
+    }, pending.timeoutMs);
+  }
+}

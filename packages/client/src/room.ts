@@ -1,0 +1,166 @@
+import { ErrorCode, type JoinResult, type RoomMessage, TetherError } from '@tether/protocol';
+import { Emitter } from './emitter.js';
+import type { EventData, EventMap, EventName, UnknownEvents } from './typed-events.js';
+
+/** What a room message's listeners get beside the data. */
+export interface MessageMeta {
+  room: string;
+  /** Position in the room's history: distinct per durable message, increasing. */
+  offset: number;
+  /** The history lineage the offset belongs to. */
+  epoch: string;
+  /** True for volatile messages (they repeat the last durable offset). */
+  volatile: boolean;
+}
+
+/** A member of a room, as presence reports it. */
+export interface PresenceMember {
+  connId: string;
+  data: unknown;
+}
+
+/** Outcome of a rejoin after a reconnect. */
+export interface RejoinInfo {
+  /** True when every message missed while away was delivered; false when history no longer reached back. */
+  recovered: boolean;
+}
+
+export type RoomState = 'joining' | 'joined' | 'rejoining' | 'left';
+
+/** What a room needs from its client. */
+export interface RoomHost {
+  leaveRoom(room: Room<EventMap>): void;
+  presenceOf(room: string): Promise<PresenceMember[]>;
+}
+
+type Listener = (data: unknown, meta: MessageMeta) => void;
+
+/**
+ * A joined room. Its listeners stay across reconnects: the client rejoins and resumes from the
+ * last offset it saw, so missed messages arrive in order, once, before new ones. When history
+ * no longer reaches back, `tether:rejoined` reports `{ recovered: false }` and the app refetches.
+ *
+ * @example
+ * const room = await client.join('order:42');
+ * room.on('status', (data, meta) => render(data, meta.offset));
+ * room.on('tether:rejoined', ({ recovered }) => { if (!recovered) refetch(); });
+ */
+export class Room<E extends EventMap = UnknownEvents> {
+  readonly name: string;
+  #state: RoomState = 'joining';
+  #epoch = '';
+  #offset = 0;
+  #recovered: boolean | undefined;
+  readonly #messages = new Emitter<Record<string, [unknown, MessageMeta]>>();
+  readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo] }>();
+  readonly #host: RoomHost;
+  /** Messages held back until the joiner's `await client.join()` continuation has run. */
+  #held: RoomMessage[] | null = null;
+
+  /** @internal created by `client.join`. */
+  constructor(name: string, host: RoomHost) {
+    this.name = name;
+    this.#host = host;
+  }
+
+  get state(): RoomState {
+    return this.#state;
+  }
+
+  /** Epoch and offset of the last message seen: where a rejoin resumes. */
+  get position(): { epoch: string; offset: number } {
+    return { epoch: this.#epoch, offset: this.#offset };
+  }
+
+  /** The last rejoin's outcome; undefined until a rejoin with a position happened. */
+  get recovered(): boolean | undefined {
+    return this.#recovered;
+  }
+
+  /** Listens to a room event (`data`, `meta`), or to `tether:rejoined`. Returns a function that removes the listener. */
+  on(event: 'tether:rejoined', listener: (info: RejoinInfo) => void): () => void;
+  on<K extends EventName<E>>(event: K, listener: (data: EventData<E, K>, meta: MessageMeta) => void): () => void;
+  on(event: string, listener: (...args: never[]) => void): () => void {
+    if (event === 'tether:rejoined') return this.#lifecycle.on(event, listener as (info: RejoinInfo) => void);
+    return this.#messages.on(event, listener as Listener);
+  }
+
+  off(event: string, listener?: (...args: never[]) => void): void {
+    if (event === 'tether:rejoined') this.#lifecycle.off(event, listener as (info: RejoinInfo) => void);
+    else this.#messages.off(event, listener as Listener | undefined);
+  }
+
+  /** Members of this room on every node. */
+  presence(): Promise<PresenceMember[]> {
+    if (this.#state === 'left') return Promise.reject(new TetherError(ErrorCode.Closed, `left room "${this.name}"`));
+    return this.#host.presenceOf(this.name);
+  }
+
+  /** Leaves the room; its listeners are dropped. */
+  leave(): void {
+    if (this.#state === 'left') return;
+    this.#state = 'left';
+    this.#held = null;
+    this.#messages.clear();
+    this.#lifecycle.clear();
+    this.#host.leaveRoom(this as unknown as Room<EventMap>);
+  }
+
+  // ---- internal: driven by the client ------------------------------------------------------
+
+  /** @internal the join (or rejoin) was answered. */
+  joined(result: JoinResult, firstJoin: boolean): void {
+    if (this.#state === 'left') return;
+    const rejoin = this.#state === 'rejoining';
+    this.#state = 'joined';
+    if (result.rec === 1) {
+      // Missed messages follow this reply: keep the position, they continue from it.
+      this.#recovered = true;
+    } else {
+      if (result.rec === 0) this.#recovered = false;
+      this.#epoch = result.ep;
+      this.#offset = result.off;
+    }
+    if (firstJoin) {
+      // In Node, frames that arrived together are handled in one task, before the joiner's
+      // `await` resumes and adds listeners: hold messages until the next task.
+      this.#held = [];
+      setTimeout(() => this.#release(), 0);
+    }
+    if (rejoin && result.rec !== undefined) this.#lifecycle.emit('tether:rejoined', { recovered: result.rec === 1 });
+  }
+
+  /** @internal the connection dropped: the next connection rejoins from `position`. */
+  suspend(): void {
+    // A first join still in flight is simply sent again; only joined rooms resume from a position.
+    if (this.#state === 'joined') this.#state = 'rejoining';
+  }
+
+  /** @internal a message for this room; returns false when it is a duplicate (already seen). */
+  accept(message: RoomMessage): boolean {
+    if (this.#state === 'left') return false;
+    if (!message.v) {
+      if (message.ep === this.#epoch && message.off <= this.#offset) return false;
+      this.#epoch = message.ep;
+      this.#offset = message.off;
+    }
+    if (this.#held) this.#held.push(message);
+    else this.#dispatch(message);
+    return true;
+  }
+
+  #release(): void {
+    const held = this.#held;
+    this.#held = null;
+    for (const message of held ?? []) this.#dispatch(message);
+  }
+
+  #dispatch(message: RoomMessage): void {
+    this.#messages.emit(message.e, message.d, {
+      room: this.name,
+      offset: message.off,
+      epoch: message.ep,
+      volatile: message.v === 1,
+    });
+  }
+}

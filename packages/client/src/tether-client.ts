@@ -1,0 +1,552 @@
+import {
+  type Codec,
+  CloseCode,
+  ErrorCode,
+  FATAL_CLOSE_CODES,
+  type Frame,
+  type JoinResult,
+  type Position,
+  type RoomMessage,
+  type ServerMessage,
+  TetherError,
+  isReservedEvent,
+  jsonCodec,
+} from '@tether/protocol';
+import { nanoid } from 'nanoid';
+import { type BackoffOptions, type ResolvedBackoff, backoffDelay, resolveBackoff } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { base64UrlJson, frameSize } from './encoding.js';
+import { Outbox } from './outbox.js';
+import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
+import { type MessageMeta, type PresenceMember, Room, type RoomHost } from './room.js';
+import { type ClientState, type ClientStateEvent, nextState } from './state.js';
+import type { ClientTransport, TransportFactory, TransportKind } from './transports/transport.js';
+import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
+
+/** Options of `new TetherClient(url, options)`. */
+export interface TetherClientOptions {
+  /** Sent on every connect attempt; the server's `authenticate` gets it. A function is called each time. */
+  auth?: unknown | (() => unknown | Promise<unknown>);
+  /** Transports to try, in order. Default `['websocket', 'sse']`. */
+  transports?: TransportKind[];
+  /** Reconnect schedule, or `false` to stay closed after a drop. */
+  reconnect?: BackoffOptions | false;
+  /** Connect when constructed. Default true; otherwise call `connect()`. */
+  autoConnect?: boolean;
+  /** Emits kept while offline, sent in order on reconnect. Default 1 000. */
+  maxBufferedEmits?: number;
+  /** Time one transport gets to open and be welcomed, in ms. Default 5 000. */
+  connectTimeout?: number;
+  /** Default per-attempt timeout of `request`, in ms. Default 10 000. */
+  requestTimeout?: number;
+  /** Wire codec; `msgpackCodec` from `@tether/client/msgpack` for binary frames. Default JSON. */
+  codec?: Codec;
+  /** After WebSocket failed and another transport worked, how long to skip WebSocket, in ms. Default 60 000. */
+  upgradeRetryMs?: number;
+}
+
+/** Options of `client.emit`. */
+export interface ClientEmitOptions {
+  /** Drop instead of buffering while offline (typing indicators). */
+  volatile?: boolean;
+}
+
+/** Lifecycle events beside message events. */
+type Lifecycle = {
+  state: [ClientState];
+  error: [TetherError];
+  /** A room the server joined this session to could not be recovered after a reconnect. */
+  'tether:recovery-failed': [{ room: string }];
+};
+
+/** @internal what an entry point (Node, browser) provides. */
+export interface ClientEnvironment {
+  transports: Partial<Record<TransportKind, TransportFactory>>;
+}
+
+interface JoinWaiter {
+  room: Room<EventMap>;
+  first: boolean;
+  resolve?: (room: Room<EventMap>) => void;
+  reject?: (err: Error) => void;
+}
+
+const ANSWERED_MEMORY = 1_000;
+
+/**
+ * The Tether client: one logical connection that survives drops. It connects when constructed,
+ * reconnects with backoff and jitter, buffers emits while offline, retries requests with a
+ * stable id, and rejoins rooms resuming from the last offset it saw.
+ *
+ * @example
+ * const client = new TetherClient('http://localhost:3000/tether', { auth: () => ({ token }) });
+ * client.on('state', (s) => console.log(s));
+ * const room = await client.join('chat:lobby');
+ * room.on('message', (msg, meta) => show(msg, meta.offset));
+ * const reply = await client.request('chat:send', { text: 'hi' }, { retries: 3 });
+ */
+export class TetherClientBase<E extends EventMap = UnknownEvents> implements RoomHost {
+  readonly url: string;
+  #state: ClientState;
+  readonly #options: Required<Omit<TetherClientOptions, 'auth' | 'reconnect' | 'codec'>>;
+  readonly #auth: TetherClientOptions['auth'];
+  readonly #backoff: ResolvedBackoff | false;
+  readonly #codec: Codec;
+  readonly #env: ClientEnvironment;
+  readonly #events = new Emitter<Record<string, unknown[]>>();
+  readonly #outbox: Outbox<Frame>;
+  readonly #requests = new PendingRequests();
+  readonly #answered = new Map<string, Frame | null>();
+  readonly #rooms = new Map<string, Room<EventMap>>();
+  readonly #joins = new Map<string, JoinWaiter>();
+  readonly #serverRooms = new Map<string, Position>();
+  #transport: ClientTransport | undefined;
+  #transportKind: TransportKind | undefined;
+  #generation = 0;
+  #attempt = 0;
+  #transportIndex = 0;
+  #skipWebSocketUntil = 0;
+  #serverSpreadMs: number | undefined;
+  #session: { sid: string; sk: string } | undefined;
+  #connectionId: string | undefined;
+  #maxPayload = 1024 * 1024;
+  #lastSeen = 0;
+  #heartbeatDeadline = 0;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(url: string, options: TetherClientOptions, env: ClientEnvironment) {
+    this.url = url;
+    this.#env = env;
+    this.#auth = options.auth;
+    this.#codec = options.codec ?? jsonCodec;
+    this.#backoff = options.reconnect === false ? false : resolveBackoff(options.reconnect);
+    this.#options = {
+      transports: options.transports?.length ? options.transports : ['websocket', 'sse'],
+      autoConnect: options.autoConnect ?? true,
+      maxBufferedEmits: options.maxBufferedEmits ?? 1_000,
+      connectTimeout: options.connectTimeout ?? 5_000,
+      requestTimeout: options.requestTimeout ?? 10_000,
+      upgradeRetryMs: options.upgradeRetryMs ?? 60_000,
+    };
+    this.#outbox = new Outbox(this.#options.maxBufferedEmits);
+    this.#events.onListenerError = (err) => this.#reportError(err);
+    this.#state = 'closed';
+    if (this.#options.autoConnect) this.connect();
+  }
+
+  /** `'connecting' | 'open' | 'reconnecting' | 'closed'`. */
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  /** The session id (`conn.sessionId` on the server), once welcomed. */
+  get sessionId(): string | undefined {
+    return this.#session?.sid;
+  }
+
+  /** The current connection's id (`conn.id` on the server), while open. */
+  get connectionId(): string | undefined {
+    return this.#connectionId;
+  }
+
+  /** The transport in use while open. */
+  get transport(): TransportKind | undefined {
+    return this.#state === 'open' ? this.#transportKind : undefined;
+  }
+
+  /** Listens to a server event (direct or from any room), or to `state`, `error`, `tether:recovery-failed`. */
+  on<K extends keyof Lifecycle>(event: K, listener: (...args: Lifecycle[K]) => void): () => void;
+  on<K extends EventName<E>>(
+    event: K,
+    listener: (data: EventData<E, K>, meta?: MessageMeta) => EventReply<E, K> | Promise<EventReply<E, K>> | void,
+  ): () => void;
+  on(event: string, listener: (...args: never[]) => unknown): () => void {
+    return this.#events.on(event, listener as (...args: unknown[]) => unknown);
+  }
+
+  off(event: string, listener?: (...args: never[]) => unknown): void {
+    this.#events.off(event, listener as ((...args: unknown[]) => unknown) | undefined);
+  }
+
+  /** Opens the connection (only needed with `autoConnect: false`, or to reopen after `close()`). */
+  connect(): void {
+    if (!this.#transition('connect')) return;
+    this.#transportIndex = 0;
+    void this.#openTransport();
+  }
+
+  /** Sends an event (fire and forget). Buffered while offline unless volatile. False when dropped. */
+  emit<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: ClientEmitOptions = {}): boolean {
+    this.#assertUsable(event);
+    const frame = this.#codec.encode({ t: 'evt', e: event, d: data });
+    if (this.#state === 'open' && this.#transport) return this.#sendChecked(frame, event);
+    if (options.volatile) return false;
+    if (this.#outbox.push(frame)) return true;
+    this.#reportError(new TetherError(ErrorCode.BufferFull, `offline buffer full (${this.#options.maxBufferedEmits}); "${event}" dropped`));
+    return false;
+  }
+
+  /**
+   * Sends a request and resolves with the handler's reply. The same id is used on every retry
+   * and across reconnects, so the server runs the handler once. Rejects with `TetherError`:
+   * the handler's error at once (never retried), TIMEOUT after the last attempt, CLOSED on `close()`.
+   */
+  request<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: ClientRequestOptions = {}): Promise<EventReply<E, K>> {
+    try {
+      this.#assertUsable(event);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#request(event, data, options) as Promise<EventReply<E, K>>;
+  }
+
+  /** Joins a room (the server's `authorizeJoin` decides). Rejects with JOIN_REFUSED (or another code) if refused. */
+  join<R extends EventMap = E>(room: string): Promise<Room<R>> {
+    if (this.#state === 'closed') return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
+    const existing = this.#rooms.get(room);
+    if (existing && existing.state !== 'left') return Promise.resolve(existing as unknown as Room<R>);
+    const handle = new Room<EventMap>(room, this);
+    this.#rooms.set(room, handle);
+    return new Promise((resolve, reject) => {
+      this.#sendJoin(handle, { room: handle, first: true, resolve: resolve as (r: Room<EventMap>) => void, reject });
+    });
+  }
+
+  /** Closes for good: state `closed`, every timer cleared, pending requests rejected with CLOSED. */
+  close(): void {
+    if (this.#state === 'closed') return;
+    this.#generation++;
+    this.#clearTimers();
+    this.#transport?.close(CloseCode.Normal, 'client closed');
+    this.#transport = undefined;
+    this.#connectionId = undefined;
+    const closed = new TetherError(ErrorCode.Closed, 'client closed');
+    this.#requests.rejectAll(closed);
+    for (const waiter of this.#joins.values()) waiter.reject?.(closed);
+    this.#joins.clear();
+    for (const room of this.#rooms.values()) room.leave();
+    this.#rooms.clear();
+    this.#serverRooms.clear();
+    this.#outbox.clear();
+    this.#transition('closed');
+  }
+
+  // ---- RoomHost ------------------------------------------------------------------------------
+
+  /** @internal */
+  leaveRoom(room: Room<EventMap>): void {
+    if (this.#rooms.get(room.name) !== room) return;
+    this.#rooms.delete(room.name);
+    if (this.#state === 'open') this.#send(this.#codec.encode({ t: 'leave', r: room.name }));
+  }
+
+  /** @internal */
+  presenceOf(room: string): Promise<PresenceMember[]> {
+    return this.#request('tether:presence', { room }, {}) as Promise<PresenceMember[]>;
+  }
+
+  // ---- connection lifecycle ------------------------------------------------------------------
+
+  #transition(event: ClientStateEvent): boolean {
+    const next = nextState(this.#state, event);
+    if (!next) return false;
+    if (next !== this.#state) {
+      this.#state = next;
+      this.#events.emit('state', next);
+    }
+    return true;
+  }
+
+  #pickTransport(): TransportKind | undefined {
+    const available = this.#options.transports.filter((kind) => this.#env.transports[kind]);
+    const usable =
+      Date.now() < this.#skipWebSocketUntil && available.length > 1 ? available.filter((k) => k !== 'websocket') : available;
+    return usable[this.#transportIndex];
+  }
+
+  async #openTransport(): Promise<void> {
+    const generation = ++this.#generation;
+    const kind = this.#pickTransport();
+    if (!kind) {
+      this.#shutDown(new TetherError(ErrorCode.Closed, 'no usable transport in this environment'));
+      return;
+    }
+    let auth: string | undefined;
+    try {
+      const value = typeof this.#auth === 'function' ? await (this.#auth as () => unknown)() : this.#auth;
+      auth = value === undefined ? undefined : base64UrlJson(value);
+    } catch (err) {
+      this.#reportError(new TetherError(ErrorCode.Unauthorized, `auth() failed: ${(err as Error).message}`));
+      if (generation === this.#generation) this.#scheduleReconnect();
+      return;
+    }
+    if (generation !== this.#generation) return;
+    const current = () => generation === this.#generation;
+    this.#transportKind = kind;
+    this.#transport = this.#env.transports[kind]!({
+      url: this.url,
+      codec: this.#codec,
+      auth,
+      events: {
+        onOpen: () => current() && this.#onTransportOpen(),
+        onFrame: (frame) => current() && this.#onFrame(frame),
+        onClose: (code, reason, status) => current() && this.#onTransportClose(code, reason, status),
+      },
+    });
+    this.#connectTimer = setTimeout(() => {
+      if (!current()) return;
+      this.#transport?.close(CloseCode.Normal, 'connect timeout');
+      this.#onTransportClose(1006, 'connect timeout');
+    }, this.#options.connectTimeout);
+  }
+
+  #onTransportOpen(): void {
+    const rooms = this.#serverRooms.size > 0 ? Object.fromEntries(this.#serverRooms) : undefined;
+    this.#send(this.#codec.encode({ t: 'hello', sid: this.#session?.sid, sk: this.#session?.sk, rooms }));
+  }
+
+  #onTransportClose(code: number, reason: string, status?: number): void {
+    const wasOpen = this.#state === 'open';
+    const kind = this.#transportKind;
+    this.#generation++;
+    this.#transport = undefined;
+    this.#connectionId = undefined;
+    this.#clearTimers();
+    for (const room of this.#rooms.values()) room.suspend();
+    // Joins in flight get no answer now; the rejoin after reconnect answers them.
+    for (const [id, waiter] of this.#joins) if (!waiter.resolve) this.#joins.delete(id);
+    if (FATAL_CLOSE_CODES.has(code) || status === 401 || status === 403) {
+      const errorCode = code === CloseCode.SessionReplaced ? ErrorCode.Closed : status === 403 || code === CloseCode.Forbidden ? ErrorCode.Forbidden : ErrorCode.Unauthorized;
+      this.#shutDown(new TetherError(errorCode, reason || `refused (${status ?? code})`));
+      return;
+    }
+    if (!wasOpen && kind === 'websocket' && this.#pickTransportAt(this.#transportIndex + 1)) {
+      // WebSocket did not get through: try the next transport now, not after a backoff.
+      this.#transportIndex++;
+      void this.#openTransport();
+      return;
+    }
+    this.#scheduleReconnect();
+  }
+
+  #pickTransportAt(index: number): boolean {
+    const saved = this.#transportIndex;
+    this.#transportIndex = index;
+    const kind = this.#pickTransport();
+    this.#transportIndex = saved;
+    return kind !== undefined;
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#backoff === false || this.#attempt >= this.#backoff.maxAttempts) {
+      this.#shutDown(new TetherError(ErrorCode.Closed, this.#backoff === false ? 'connection lost' : 'gave up reconnecting'));
+      return;
+    }
+    this.#transition('dropped');
+    const hint = this.#serverSpreadMs;
+    this.#serverSpreadMs = undefined;
+    // A server that is shutting down names a spread: come back within it, at a random moment.
+    const delay = hint !== undefined ? Math.round(Math.random() * hint) : backoffDelay(this.#attempt, this.#backoff);
+    this.#attempt++;
+    this.#transportIndex = 0;
+    this.#reconnectTimer = setTimeout(() => void this.#openTransport(), delay);
+  }
+
+  #shutDown(reason: TetherError): void {
+    this.#reportError(reason);
+    this.close();
+    this.#transition('closed');
+  }
+
+  #onWelcome(message: Extract<ServerMessage, { t: 'welcome' }>): void {
+    clearTimeout(this.#connectTimer);
+    if (this.#transportKind !== 'websocket' && this.#options.transports[0] === 'websocket') {
+      this.#skipWebSocketUntil = Date.now() + this.#options.upgradeRetryMs;
+    } else if (this.#transportKind === 'websocket') {
+      this.#skipWebSocketUntil = 0;
+    }
+    this.#session = { sid: message.sid, sk: message.sk };
+    this.#connectionId = message.cid;
+    this.#maxPayload = message.mp;
+    this.#attempt = 0;
+    this.#heartbeatDeadline = message.hb[0] + message.hb[1];
+    this.#armHeartbeat(this.#heartbeatDeadline);
+    this.#transition('opened');
+    for (const room of this.#rooms.values()) if (room.state === 'rejoining') this.#sendJoin(room, { room, first: false });
+    for (const [id, waiter] of this.#joins) if (waiter.resolve) this.#sendJoinFrame(id, waiter.room);
+    for (const frame of this.#outbox.drain()) this.#send(frame);
+    this.#requests.resendAll((frame) => this.#send(frame));
+  }
+
+  #armHeartbeat(delay: number): void {
+    clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = setTimeout(() => {
+      const silentFor = Date.now() - this.#lastSeen;
+      if (silentFor < this.#heartbeatDeadline) {
+        this.#armHeartbeat(this.#heartbeatDeadline - silentFor);
+        return;
+      }
+      // The server went silent (half-open TCP, frozen node): drop and reconnect.
+      this.#transport?.close(CloseCode.HeartbeatTimeout, 'server heartbeat missed');
+      this.#onTransportClose(CloseCode.HeartbeatTimeout, 'server heartbeat missed');
+    }, delay);
+  }
+
+  #clearTimers(): void {
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#heartbeatTimer);
+  }
+
+  // ---- frames ----------------------------------------------------------------------------
+
+  #onFrame(frame: Frame | ArrayBuffer): void {
+    this.#lastSeen = Date.now();
+    let message: ServerMessage;
+    try {
+      message = this.#codec.decode(frame) as ServerMessage;
+    } catch (err) {
+      this.#reportError(err as TetherError);
+      this.#transport?.close(CloseCode.BadMessage, 'bad frame from server');
+      this.#onTransportClose(CloseCode.BadMessage, 'bad frame from server');
+      return;
+    }
+    switch (message.t) {
+      case 'welcome':
+        return this.#onWelcome(message);
+      case 'evt':
+        return this.#events.emit(message.e, message.d);
+      case 'msg':
+        return this.#onRoomMessage(message);
+      case 'req':
+        return void this.#answerServerRequest(message.id, message.e, message.d);
+      case 'res':
+        return this.#onReply(message.id, { ok: true, data: message.d });
+      case 'err':
+        return this.#onReply(message.id, { ok: false, code: message.c, message: message.m });
+      case 'joined':
+        return this.#onServerJoined(message.r, message);
+      case 'left':
+        this.#serverRooms.delete(message.r);
+        return;
+      case 'ping':
+        this.#send(this.#codec.encode({ t: 'pong' }));
+        return;
+      case 'bye':
+        if (message.rt !== undefined) this.#serverSpreadMs = message.rt;
+        return;
+    }
+  }
+
+  #onRoomMessage(message: RoomMessage): void {
+    const meta: MessageMeta = { room: message.r, offset: message.off, epoch: message.ep, volatile: message.v === 1 };
+    const room = this.#rooms.get(message.r);
+    if (room) {
+      if (room.accept(message)) this.#events.emit(message.e, message.d, meta);
+      return;
+    }
+    // A room the server joined us to: track its position for recovery on the next connection.
+    if (!message.v) {
+      const seen = this.#serverRooms.get(message.r);
+      if (seen && seen[0] === message.ep && message.off <= seen[1]) return;
+      this.#serverRooms.set(message.r, [message.ep, message.off]);
+    }
+    this.#events.emit(message.e, message.d, meta);
+  }
+
+  #onServerJoined(room: string, result: JoinResult): void {
+    if (result.rec === 1) return; // missed messages follow; the known position stays valid
+    if (result.rec === 0) this.#events.emit('tether:recovery-failed', { room });
+    this.#serverRooms.set(room, [result.ep, result.off]);
+  }
+
+  #onReply(id: string, outcome: { ok: true; data: unknown } | { ok: false; code: string; message: string }): void {
+    const join = this.#joins.get(id);
+    if (join) {
+      this.#joins.delete(id);
+      if (outcome.ok) {
+        join.room.joined(outcome.data as JoinResult, join.first);
+        join.resolve?.(join.room);
+      } else {
+        if (this.#rooms.get(join.room.name) === join.room) this.#rooms.delete(join.room.name);
+        join.reject?.(new TetherError(outcome.code, outcome.message));
+        if (!join.reject) this.#reportError(new TetherError(outcome.code, `rejoining "${join.room.name}" failed: ${outcome.message}`));
+      }
+      return;
+    }
+    this.#requests.settle(id, outcome);
+  }
+
+  async #answerServerRequest(id: string, event: string, data: unknown): Promise<void> {
+    if (this.#answered.has(id)) {
+      // A retry of a request already answered (or being answered): ack again, never run twice.
+      const reply = this.#answered.get(id);
+      if (reply) this.#send(reply);
+      return;
+    }
+    this.#answered.set(id, null);
+    if (this.#answered.size > ANSWERED_MEMORY) this.#answered.delete(this.#answered.keys().next().value as string);
+    const handler = this.#events.first(event);
+    let reply: Frame;
+    if (!handler) {
+      reply = this.#codec.encode({ t: 'err', id, c: ErrorCode.NoHandler, m: `no handler for "${event}"` });
+    } else {
+      try {
+        reply = this.#codec.encode({ t: 'res', id, d: await handler(data) });
+      } catch (err) {
+        const code = err instanceof TetherError ? err.code : ErrorCode.HandlerError;
+        reply = this.#codec.encode({ t: 'err', id, c: code, m: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    if (this.#answered.has(id)) this.#answered.set(id, reply);
+    this.#send(reply);
+  }
+
+  // ---- sending -----------------------------------------------------------------------------
+
+  #request(event: string, data: unknown, options: ClientRequestOptions): Promise<unknown> {
+    if (this.#state === 'closed') return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
+    const id = nanoid();
+    const frame = this.#codec.encode({ t: 'req', id, e: event, d: data });
+    if (frameSize(frame) > this.#maxPayload) {
+      return Promise.reject(new TetherError(ErrorCode.PayloadTooLarge, `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`));
+    }
+    const resolved = { timeout: options.timeout ?? this.#options.requestTimeout, retries: options.retries ?? 0 };
+    return this.#requests.add(id, frame, event, resolved, (f) => this.#send(f));
+  }
+
+  #sendJoin(room: Room<EventMap>, waiter: JoinWaiter): void {
+    const id = nanoid();
+    this.#joins.set(id, waiter);
+    if (this.#state === 'open') this.#sendJoinFrame(id, room);
+  }
+
+  #sendJoinFrame(id: string, room: Room<EventMap>): void {
+    const { epoch, offset } = room.position;
+    this.#send(this.#codec.encode(epoch ? { t: 'join', id, r: room.name, ep: epoch, off: offset } : { t: 'join', id, r: room.name }));
+  }
+
+  #sendChecked(frame: Frame, event: string): boolean {
+    if (frameSize(frame) > this.#maxPayload) {
+      this.#reportError(new TetherError(ErrorCode.PayloadTooLarge, `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`));
+      return false;
+    }
+    this.#send(frame);
+    return true;
+  }
+
+  #send(frame: Frame): void {
+    if (this.#state === 'open' || this.#transport) this.#transport?.send(frame);
+  }
+
+  #assertUsable(event: string): void {
+    if (isReservedEvent(event)) throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
+  }
+
+  #reportError(err: unknown): void {
+    const error = err instanceof TetherError ? err : new TetherError(ErrorCode.Internal, String((err as Error)?.message ?? err));
+    if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error);
+  }
+}

@@ -1,0 +1,27 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig([
+  {
+    // Node and bundler builds: dependencies stay external, the internal protocol is inlined.
+    entry: { node: 'src/node.ts', browser: 'src/browser.ts', msgpack: 'src/msgpack.ts' },
+    format: ['esm', 'cjs'],
+    target: 'node20',
+    dts: true,
+    clean: true,
+    sourcemap: true,
+    noExternal: ['@tether/protocol', 'nanoid'],
+    external: ['ws', 'msgpackr', 'eventsource-parser'],
+  },
+  {
+    // One self-contained ESM file a page loads with <script type="module">, no bundler.
+    entry: { 'tether-client': 'src/browser.ts' },
+    outDir: 'dist/browser',
+    format: ['esm'],
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    sourcemap: true,
+    dts: false,
+    noExternal: [/.*/],
+  },
+]);
