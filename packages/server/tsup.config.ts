@@ -5,7 +5,7 @@ export default defineConfig({
   format: ['esm', 'cjs'],
   target: 'node20',
   platform: 'node',
-  dts: true,
+  dts: { resolve: ['@tether/protocol'] },
   clean: true,
   sourcemap: true,
   // The protocol package is internal: it ships inside each public package.

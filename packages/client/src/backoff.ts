@@ -31,7 +31,11 @@ export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
  * @example
  * backoffDelay(3, resolveBackoff(), () => 0); // 8000
  */
-export function backoffDelay(attempt: number, options: ResolvedBackoff, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: ResolvedBackoff,
+  random: () => number = Math.random,
+): number {
   const base = Math.min(options.maxDelay, options.initialDelay * options.factor ** attempt);
   return Math.round(base * (1 - options.jitter * random()));
 }

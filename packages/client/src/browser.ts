@@ -5,7 +5,9 @@ import type { EventMap, UnknownEvents } from './typed-events.js';
 
 const browserEnvironment: ClientEnvironment = {
   transports: {
-    ...(typeof WebSocket === 'function' ? { websocket: webSocketTransport(WebSocket as unknown as WebSocketConstructor) } : {}),
+    ...(typeof WebSocket === 'function'
+      ? { websocket: webSocketTransport(WebSocket as unknown as WebSocketConstructor) }
+      : {}),
     sse: sseTransport(),
   },
 };

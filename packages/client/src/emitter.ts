@@ -9,7 +9,10 @@
  */
 export class Emitter<Events extends { [name: string]: unknown[] }> {
   #listeners = new Map<keyof Events, Array<(...args: never[]) => unknown>>();
-  onListenerError: (err: unknown) => void = (err) => queueMicrotask(() => { throw err; });
+  onListenerError: (err: unknown) => void = (err) =>
+    queueMicrotask(() => {
+      throw err;
+    });
 
   on<K extends keyof Events>(event: K, listener: (...args: Events[K]) => unknown): () => void {
     const list = this.#listeners.get(event);

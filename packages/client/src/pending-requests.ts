@@ -30,7 +30,13 @@ interface Pending {
 export class PendingRequests {
   readonly #pending = new Map<string, Pending>();
 
-  add(id: string, frame: Frame, event: string, options: Required<ClientRequestOptions>, send: (frame: Frame) => void): Promise<unknown> {
+  add(
+    id: string,
+    frame: Frame,
+    event: string,
+    options: Required<ClientRequestOptions>,
+    send: (frame: Frame) => void,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const pending: Pending = {
         frame,
@@ -49,7 +55,10 @@ export class PendingRequests {
   }
 
   /** Settles a request from its reply; false when no such request is waiting. */
-  settle(id: string, outcome: { ok: true; data: unknown } | { ok: false; code: string; message: string }): boolean {
+  settle(
+    id: string,
+    outcome: { ok: true; data: unknown } | { ok: false; code: string; message: string },
+  ): boolean {
     const pending = this.#pending.get(id);
     if (!pending) return false;
     clearTimeout(pending.timer);
@@ -87,7 +96,10 @@ export class PendingRequests {
       }
       this.#pending.delete(id);
       pending.reject(
-        new TetherError(ErrorCode.Timeout, `"${pending.event}" got no reply after ${pending.attempts} attempt(s) of ${pending.timeoutMs} ms`),
+        new TetherError(
+          ErrorCode.Timeout,
+          `"${pending.event}" got no reply after ${pending.attempts} attempt(s) of ${pending.timeoutMs} ms`,
+        ),
       );
     }, pending.timeoutMs);
   }

@@ -79,7 +79,10 @@ export class Room<E extends EventMap = UnknownEvents> {
 
   /** Listens to a room event (`data`, `meta`), or to `tether:rejoined`. Returns a function that removes the listener. */
   on(event: 'tether:rejoined', listener: (info: RejoinInfo) => void): () => void;
-  on<K extends EventName<E>>(event: K, listener: (data: EventData<E, K>, meta: MessageMeta) => void): () => void;
+  on<K extends EventName<E>>(
+    event: K,
+    listener: (data: EventData<E, K>, meta: MessageMeta) => void,
+  ): () => void;
   on(event: string, listener: (...args: never[]) => void): () => void {
     if (event === 'tether:rejoined') return this.#lifecycle.on(event, listener as (info: RejoinInfo) => void);
     return this.#messages.on(event, listener as Listener);
@@ -92,7 +95,8 @@ export class Room<E extends EventMap = UnknownEvents> {
 
   /** Members of this room on every node. */
   presence(): Promise<PresenceMember[]> {
-    if (this.#state === 'left') return Promise.reject(new TetherError(ErrorCode.Closed, `left room "${this.name}"`));
+    if (this.#state === 'left')
+      return Promise.reject(new TetherError(ErrorCode.Closed, `left room "${this.name}"`));
     return this.#host.presenceOf(this.name);
   }
 
@@ -127,7 +131,8 @@ export class Room<E extends EventMap = UnknownEvents> {
       this.#held = [];
       setTimeout(() => this.#release(), 0);
     }
-    if (rejoin && result.rec !== undefined) this.#lifecycle.emit('tether:rejoined', { recovered: result.rec === 1 });
+    if (rejoin && result.rec !== undefined)
+      this.#lifecycle.emit('tether:rejoined', { recovered: result.rec === 1 });
   }
 
   /** @internal the connection dropped: the next connection rejoins from `position`. */

@@ -1,19 +1,19 @@
 import {
-  type Codec,
   CloseCode,
+  type Codec,
   ErrorCode,
   FATAL_CLOSE_CODES,
   type Frame,
+  isReservedEvent,
   type JoinResult,
+  jsonCodec,
   type Position,
   type RoomMessage,
   type ServerMessage,
   TetherError,
-  isReservedEvent,
-  jsonCodec,
 } from '@tether/protocol';
 import { nanoid } from 'nanoid';
-import { type BackoffOptions, type ResolvedBackoff, backoffDelay, resolveBackoff } from './backoff.js';
+import { type BackoffOptions, backoffDelay, type ResolvedBackoff, resolveBackoff } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { base64UrlJson, frameSize } from './encoding.js';
 import { Outbox } from './outbox.js';
@@ -160,7 +160,10 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   on<K extends keyof Lifecycle>(event: K, listener: (...args: Lifecycle[K]) => void): () => void;
   on<K extends EventName<E>>(
     event: K,
-    listener: (data: EventData<E, K>, meta?: MessageMeta) => EventReply<E, K> | Promise<EventReply<E, K>> | void,
+    listener: (
+      data: EventData<E, K>,
+      meta?: MessageMeta,
+    ) => EventReply<E, K> | Promise<EventReply<E, K>> | void,
   ): () => void;
   on(event: string, listener: (...args: never[]) => unknown): () => void {
     return this.#events.on(event, listener as (...args: unknown[]) => unknown);
@@ -184,7 +187,12 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     if (this.#state === 'open' && this.#transport) return this.#sendChecked(frame, event);
     if (options.volatile) return false;
     if (this.#outbox.push(frame)) return true;
-    this.#reportError(new TetherError(ErrorCode.BufferFull, `offline buffer full (${this.#options.maxBufferedEmits}); "${event}" dropped`));
+    this.#reportError(
+      new TetherError(
+        ErrorCode.BufferFull,
+        `offline buffer full (${this.#options.maxBufferedEmits}); "${event}" dropped`,
+      ),
+    );
     return false;
   }
 
@@ -193,7 +201,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
    * and across reconnects, so the server runs the handler once. Rejects with `TetherError`:
    * the handler's error at once (never retried), TIMEOUT after the last attempt, CLOSED on `close()`.
    */
-  request<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: ClientRequestOptions = {}): Promise<EventReply<E, K>> {
+  request<K extends EventName<E>>(
+    event: K,
+    data?: EventData<E, K>,
+    options: ClientRequestOptions = {},
+  ): Promise<EventReply<E, K>> {
     try {
       this.#assertUsable(event);
     } catch (err) {
@@ -204,13 +216,19 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
 
   /** Joins a room (the server's `authorizeJoin` decides). Rejects with JOIN_REFUSED (or another code) if refused. */
   join<R extends EventMap = E>(room: string): Promise<Room<R>> {
-    if (this.#state === 'closed') return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
+    if (this.#state === 'closed')
+      return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
     const existing = this.#rooms.get(room);
     if (existing && existing.state !== 'left') return Promise.resolve(existing as unknown as Room<R>);
     const handle = new Room<EventMap>(room, this);
     this.#rooms.set(room, handle);
     return new Promise((resolve, reject) => {
-      this.#sendJoin(handle, { room: handle, first: true, resolve: resolve as (r: Room<EventMap>) => void, reject });
+      this.#sendJoin(handle, {
+        room: handle,
+        first: true,
+        resolve: resolve as (r: Room<EventMap>) => void,
+        reject,
+      });
     });
   }
 
@@ -262,7 +280,9 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   #pickTransport(): TransportKind | undefined {
     const available = this.#options.transports.filter((kind) => this.#env.transports[kind]);
     const usable =
-      Date.now() < this.#skipWebSocketUntil && available.length > 1 ? available.filter((k) => k !== 'websocket') : available;
+      Date.now() < this.#skipWebSocketUntil && available.length > 1
+        ? available.filter((k) => k !== 'websocket')
+        : available;
     return usable[this.#transportIndex];
   }
 
@@ -318,7 +338,12 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     // Joins in flight get no answer now; the rejoin after reconnect answers them.
     for (const [id, waiter] of this.#joins) if (!waiter.resolve) this.#joins.delete(id);
     if (FATAL_CLOSE_CODES.has(code) || status === 401 || status === 403) {
-      const errorCode = code === CloseCode.SessionReplaced ? ErrorCode.Closed : status === 403 || code === CloseCode.Forbidden ? ErrorCode.Forbidden : ErrorCode.Unauthorized;
+      const errorCode =
+        code === CloseCode.SessionReplaced
+          ? ErrorCode.Closed
+          : status === 403 || code === CloseCode.Forbidden
+            ? ErrorCode.Forbidden
+            : ErrorCode.Unauthorized;
       this.#shutDown(new TetherError(errorCode, reason || `refused (${status ?? code})`));
       return;
     }
@@ -341,14 +366,20 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
 
   #scheduleReconnect(): void {
     if (this.#backoff === false || this.#attempt >= this.#backoff.maxAttempts) {
-      this.#shutDown(new TetherError(ErrorCode.Closed, this.#backoff === false ? 'connection lost' : 'gave up reconnecting'));
+      this.#shutDown(
+        new TetherError(
+          ErrorCode.Closed,
+          this.#backoff === false ? 'connection lost' : 'gave up reconnecting',
+        ),
+      );
       return;
     }
     this.#transition('dropped');
     const hint = this.#serverSpreadMs;
     this.#serverSpreadMs = undefined;
     // A server that is shutting down names a spread: come back within it, at a random moment.
-    const delay = hint !== undefined ? Math.round(Math.random() * hint) : backoffDelay(this.#attempt, this.#backoff);
+    const delay =
+      hint !== undefined ? Math.round(Math.random() * hint) : backoffDelay(this.#attempt, this.#backoff);
     this.#attempt++;
     this.#transportIndex = 0;
     this.#reconnectTimer = setTimeout(() => void this.#openTransport(), delay);
@@ -374,7 +405,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     this.#heartbeatDeadline = message.hb[0] + message.hb[1];
     this.#armHeartbeat(this.#heartbeatDeadline);
     this.#transition('opened');
-    for (const room of this.#rooms.values()) if (room.state === 'rejoining') this.#sendJoin(room, { room, first: false });
+    for (const room of this.#rooms.values())
+      if (room.state === 'rejoining') this.#sendJoin(room, { room, first: false });
     for (const [id, waiter] of this.#joins) if (waiter.resolve) this.#sendJoinFrame(id, waiter.room);
     for (const frame of this.#outbox.drain()) this.#send(frame);
     this.#requests.resendAll((frame) => this.#send(frame));
@@ -415,19 +447,26 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     }
     switch (message.t) {
       case 'welcome':
-        return this.#onWelcome(message);
+        this.#onWelcome(message);
+        return;
       case 'evt':
-        return this.#events.emit(message.e, message.d);
+        this.#events.emit(message.e, message.d);
+        return;
       case 'msg':
-        return this.#onRoomMessage(message);
+        this.#onRoomMessage(message);
+        return;
       case 'req':
-        return void this.#answerServerRequest(message.id, message.e, message.d);
+        void this.#answerServerRequest(message.id, message.e, message.d);
+        return;
       case 'res':
-        return this.#onReply(message.id, { ok: true, data: message.d });
+        this.#onReply(message.id, { ok: true, data: message.d });
+        return;
       case 'err':
-        return this.#onReply(message.id, { ok: false, code: message.c, message: message.m });
+        this.#onReply(message.id, { ok: false, code: message.c, message: message.m });
+        return;
       case 'joined':
-        return this.#onServerJoined(message.r, message);
+        this.#onServerJoined(message.r, message);
+        return;
       case 'left':
         this.#serverRooms.delete(message.r);
         return;
@@ -441,7 +480,12 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   }
 
   #onRoomMessage(message: RoomMessage): void {
-    const meta: MessageMeta = { room: message.r, offset: message.off, epoch: message.ep, volatile: message.v === 1 };
+    const meta: MessageMeta = {
+      room: message.r,
+      offset: message.off,
+      epoch: message.ep,
+      volatile: message.v === 1,
+    };
     const room = this.#rooms.get(message.r);
     if (room) {
       if (room.accept(message)) this.#events.emit(message.e, message.d, meta);
@@ -462,7 +506,10 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     this.#serverRooms.set(room, [result.ep, result.off]);
   }
 
-  #onReply(id: string, outcome: { ok: true; data: unknown } | { ok: false; code: string; message: string }): void {
+  #onReply(
+    id: string,
+    outcome: { ok: true; data: unknown } | { ok: false; code: string; message: string },
+  ): void {
     const join = this.#joins.get(id);
     if (join) {
       this.#joins.delete(id);
@@ -472,7 +519,10 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       } else {
         if (this.#rooms.get(join.room.name) === join.room) this.#rooms.delete(join.room.name);
         join.reject?.(new TetherError(outcome.code, outcome.message));
-        if (!join.reject) this.#reportError(new TetherError(outcome.code, `rejoining "${join.room.name}" failed: ${outcome.message}`));
+        if (!join.reject)
+          this.#reportError(
+            new TetherError(outcome.code, `rejoining "${join.room.name}" failed: ${outcome.message}`),
+          );
       }
       return;
     }
@@ -487,7 +537,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       return;
     }
     this.#answered.set(id, null);
-    if (this.#answered.size > ANSWERED_MEMORY) this.#answered.delete(this.#answered.keys().next().value as string);
+    if (this.#answered.size > ANSWERED_MEMORY)
+      this.#answered.delete(this.#answered.keys().next().value as string);
     const handler = this.#events.first(event);
     let reply: Frame;
     if (!handler) {
@@ -497,7 +548,12 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
         reply = this.#codec.encode({ t: 'res', id, d: await handler(data) });
       } catch (err) {
         const code = err instanceof TetherError ? err.code : ErrorCode.HandlerError;
-        reply = this.#codec.encode({ t: 'err', id, c: code, m: err instanceof Error ? err.message : String(err) });
+        reply = this.#codec.encode({
+          t: 'err',
+          id,
+          c: code,
+          m: err instanceof Error ? err.message : String(err),
+        });
       }
     }
     if (this.#answered.has(id)) this.#answered.set(id, reply);
@@ -507,13 +563,22 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   // ---- sending -----------------------------------------------------------------------------
 
   #request(event: string, data: unknown, options: ClientRequestOptions): Promise<unknown> {
-    if (this.#state === 'closed') return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
+    if (this.#state === 'closed')
+      return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
     const id = nanoid();
     const frame = this.#codec.encode({ t: 'req', id, e: event, d: data });
     if (frameSize(frame) > this.#maxPayload) {
-      return Promise.reject(new TetherError(ErrorCode.PayloadTooLarge, `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`));
+      return Promise.reject(
+        new TetherError(
+          ErrorCode.PayloadTooLarge,
+          `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`,
+        ),
+      );
     }
-    const resolved = { timeout: options.timeout ?? this.#options.requestTimeout, retries: options.retries ?? 0 };
+    const resolved = {
+      timeout: options.timeout ?? this.#options.requestTimeout,
+      retries: options.retries ?? 0,
+    };
     return this.#requests.add(id, frame, event, resolved, (f) => this.#send(f));
   }
 
@@ -525,12 +590,21 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
 
   #sendJoinFrame(id: string, room: Room<EventMap>): void {
     const { epoch, offset } = room.position;
-    this.#send(this.#codec.encode(epoch ? { t: 'join', id, r: room.name, ep: epoch, off: offset } : { t: 'join', id, r: room.name }));
+    this.#send(
+      this.#codec.encode(
+        epoch ? { t: 'join', id, r: room.name, ep: epoch, off: offset } : { t: 'join', id, r: room.name },
+      ),
+    );
   }
 
   #sendChecked(frame: Frame, event: string): boolean {
     if (frameSize(frame) > this.#maxPayload) {
-      this.#reportError(new TetherError(ErrorCode.PayloadTooLarge, `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`));
+      this.#reportError(
+        new TetherError(
+          ErrorCode.PayloadTooLarge,
+          `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`,
+        ),
+      );
       return false;
     }
     this.#send(frame);
@@ -542,11 +616,15 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   }
 
   #assertUsable(event: string): void {
-    if (isReservedEvent(event)) throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
+    if (isReservedEvent(event))
+      throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
   }
 
   #reportError(err: unknown): void {
-    const error = err instanceof TetherError ? err : new TetherError(ErrorCode.Internal, String((err as Error)?.message ?? err));
+    const error =
+      err instanceof TetherError
+        ? err
+        : new TetherError(ErrorCode.Internal, String((err as Error)?.message ?? err));
     if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error);
   }
 }

@@ -9,5 +9,9 @@
 export type EventMap = { [event: string]: { data?: unknown; reply?: unknown } };
 export type UnknownEvents = { [event: string]: { data: unknown; reply: unknown } };
 export type EventName<E extends EventMap> = Extract<keyof E, string>;
-export type EventData<E extends EventMap, K extends EventName<E>> = E[K] extends { data: infer D } ? D : undefined;
-export type EventReply<E extends EventMap, K extends EventName<E>> = E[K] extends { reply: infer R } ? R : unknown;
+export type EventData<E extends EventMap, K extends EventName<E>> = E[K] extends { data: infer D }
+  ? D
+  : undefined;
+export type EventReply<E extends EventMap, K extends EventName<E>> = E[K] extends { reply: infer R }
+  ? R
+  : unknown;

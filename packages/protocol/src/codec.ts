@@ -43,7 +43,11 @@ export function decodeJsonText(text: string): Message {
   try {
     parsed = text.includes('"__proto__"') ? JSON.parse(text, refuseProtoKeys) : JSON.parse(text);
   } catch (err) {
-    throw new ProtocolError(ErrorCode.BadMessage, `not a JSON message: ${(err as Error).message}`, CloseCode.BadMessage);
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `not a JSON message: ${(err as Error).message}`,
+      CloseCode.BadMessage,
+    );
   }
   return assertMessage(parsed);
 }

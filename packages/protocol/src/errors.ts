@@ -1,4 +1,4 @@
-import { ErrorCode } from './codes.js';
+import type { ErrorCode } from './codes.js';
 
 /**
  * The one error type Tether throws or rejects with. `code` is stable and documented in
@@ -30,7 +30,11 @@ export class TetherError extends Error {
  */
 export class ProtocolError extends TetherError {
   readonly closeCode: number;
-  constructor(code: typeof ErrorCode.BadMessage | typeof ErrorCode.UnknownType, message: string, closeCode: number) {
+  constructor(
+    code: typeof ErrorCode.BadMessage | typeof ErrorCode.UnknownType,
+    message: string,
+    closeCode: number,
+  ) {
     super(code, message);
     this.closeCode = closeCode;
   }

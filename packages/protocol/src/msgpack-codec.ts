@@ -1,5 +1,5 @@
 import { Packr, Unpackr } from 'msgpackr';
-import { MSGPACK_SUBPROTOCOL, type Codec, type Frame } from './codec.js';
+import { type Codec, type Frame, MSGPACK_SUBPROTOCOL } from './codec.js';
 import { CloseCode, ErrorCode } from './codes.js';
 import { ProtocolError } from './errors.js';
 import type { Message } from './messages.js';
@@ -41,7 +41,11 @@ export const msgpackCodec: Codec = {
       value = unpackr.unpack(frame instanceof Uint8Array ? frame : new Uint8Array(frame));
       if (hasProtoKey(value, 0)) throw new Error('prototype keys are not allowed');
     } catch (err) {
-      throw new ProtocolError(ErrorCode.BadMessage, `not a msgpack message: ${(err as Error).message}`, CloseCode.BadMessage);
+      throw new ProtocolError(
+        ErrorCode.BadMessage,
+        `not a msgpack message: ${(err as Error).message}`,
+        CloseCode.BadMessage,
+      );
     }
     return assertMessage(value);
   },

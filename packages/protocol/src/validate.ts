@@ -57,7 +57,9 @@ function checkField(kind: Field, value: unknown): boolean {
     case 'flag?':
       return value === undefined || value === 0 || value === 1;
     case 'hb':
-      return Array.isArray(value) && value.length === 2 && value.every((n) => Number.isSafeInteger(n) && n >= 0);
+      return (
+        Array.isArray(value) && value.length === 2 && value.every((n) => Number.isSafeInteger(n) && n >= 0)
+      );
     case 'positions?': {
       if (value === undefined) return true;
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
@@ -75,11 +77,17 @@ function checkField(kind: Field, value: unknown): boolean {
  * const msg = assertMessage(JSON.parse(text));
  */
 export function assertMessage(value: unknown): Message {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('a message is an object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw bad('a message is an object');
   const type = (value as { t?: unknown }).t;
   if (typeof type !== 'string') throw bad('a message needs a string "t"');
   const shape = Object.hasOwn(SHAPES, type) ? SHAPES[type as Message['t']] : undefined;
-  if (!shape) throw new ProtocolError(ErrorCode.UnknownType, `unknown message type "${type.slice(0, 32)}"`, CloseCode.UnknownType);
+  if (!shape)
+    throw new ProtocolError(
+      ErrorCode.UnknownType,
+      `unknown message type "${type.slice(0, 32)}"`,
+      CloseCode.UnknownType,
+    );
   for (const field in shape) {
     if (!checkField(shape[field]!, (value as Record<string, unknown>)[field])) {
       throw bad(`"${type}" has a bad "${field}"`);

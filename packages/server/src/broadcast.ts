@@ -1,4 +1,4 @@
-import { ErrorCode, TetherError, isReservedEvent } from '@tether/protocol';
+import { ErrorCode, isReservedEvent, TetherError } from '@tether/protocol';
 import type { PublishResult } from './bus.js';
 import type { EventData, EventMap, EventName } from './typed-events.js';
 
@@ -45,7 +45,11 @@ export class BroadcastOperator<E extends EventMap> {
   }
 
   /** Publishes; resolves with the message's position once the bus has taken it. */
-  emit<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: BroadcastOptions = {}): Promise<PublishResult> {
+  emit<K extends EventName<E>>(
+    event: K,
+    data?: EventData<E, K>,
+    options: BroadcastOptions = {},
+  ): Promise<PublishResult> {
     if (isReservedEvent(event)) {
       return Promise.reject(new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`));
     }

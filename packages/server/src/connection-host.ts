@@ -1,4 +1,12 @@
-import type { Codec, ErrorReplyMessage, Frame, JoinMessage, JoinResult, ReplyMessage, RequestMessage } from '@tether/protocol';
+import type {
+  Codec,
+  ErrorReplyMessage,
+  Frame,
+  JoinMessage,
+  JoinResult,
+  ReplyMessage,
+  RequestMessage,
+} from '@tether/protocol';
 import type { BroadcastOperator } from './broadcast.js';
 import type { RoomPosition } from './bus.js';
 import type { Connection, RequestOptions } from './connection.js';
@@ -28,7 +36,12 @@ export interface ConnectionHost {
     announce: (result: JoinResult) => void,
   ): Promise<JoinResult>;
   leaveRoom(conn: Connection<EventMap, unknown>, room: string): Promise<void>;
-  requestClient(conn: Connection<EventMap, unknown>, event: string, data: unknown, options: RequestOptions): Promise<unknown>;
+  requestClient(
+    conn: Connection<EventMap, unknown>,
+    event: string,
+    data: unknown,
+    options: RequestOptions,
+  ): Promise<unknown>;
   broadcast(room: string): BroadcastOperator<EventMap>;
   connectionClosed(conn: Connection<EventMap, unknown>, code: number): void;
 }

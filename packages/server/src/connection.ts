@@ -1,15 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import {
-  type Codec,
   CloseCode,
+  type Codec,
   ErrorCode,
   type Frame,
+  isReservedEvent,
   type Message,
   type Position,
   ProtocolError,
   type ServerMessage,
   TetherError,
-  isReservedEvent,
 } from '@tether/protocol';
 import type { BroadcastOperator } from './broadcast.js';
 import type { Delivery } from './bus.js';
@@ -64,7 +64,9 @@ export type ConnectionState = 'open' | 'closed';
  *   conn.on('close', (reason) => console.log(conn.id, 'left:', reason));
  * });
  */
-export class Connection<E extends EventMap = UnknownEvents, Data = unknown> implements HeartbeatTarget, TransportEvents {
+export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
+  implements HeartbeatTarget, TransportEvents
+{
   /** Unique per connection. */
   readonly id: string;
   /** Stable across the client's reconnects (same client instance). */
@@ -129,7 +131,8 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown> impl
       (this.#closeListeners ??= []).push(handler as CloseListener);
       return this;
     }
-    if (isReservedEvent(event)) throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
+    if (isReservedEvent(event))
+      throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
     this.#handlers ??= new Map();
     const list = this.#handlers.get(event);
     if (list) list.push(handler as Handler<unknown, unknown>);
@@ -153,7 +156,8 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown> impl
 
   /** Sends an event to this connection only (fire and forget). */
   emit<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: EmitOptions = {}): boolean {
-    if (isReservedEvent(event)) throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
+    if (isReservedEvent(event))
+      throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
     return this.send({ t: 'evt', e: event, d: data }, options.volatile === true);
   }
 
@@ -162,7 +166,11 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown> impl
    * (also across the client's reconnects to this node). Rejects with `TetherError` code
    * TIMEOUT after the last attempt; the server then emits `undelivered`.
    */
-  request<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: RequestOptions = {}): Promise<EventReply<E, K>> {
+  request<K extends EventName<E>>(
+    event: K,
+    data?: EventData<E, K>,
+    options: RequestOptions = {},
+  ): Promise<EventReply<E, K>> {
     if (isReservedEvent(event)) {
       return Promise.reject(new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`));
     }
@@ -172,8 +180,11 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown> impl
   /** Joins a room (no authorization needed server-side). Resolves once messages flow. */
   async join(room: string): Promise<void> {
     const since = this.#resumePositions?.[room];
-    await this.#host.joinRoom(this, room, since ? { epoch: since[0], offset: since[1] } : undefined, (result) =>
-      this.send({ t: 'joined', r: room, ...result }, false),
+    await this.#host.joinRoom(
+      this,
+      room,
+      since ? { epoch: since[0], offset: since[1] } : undefined,
+      (result) => this.send({ t: 'joined', r: room, ...result }, false),
     );
   }
 
@@ -345,7 +356,11 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown> impl
         return;
       default:
         this.#violation(
-          new ProtocolError(ErrorCode.BadMessage, `"${message.t}" is not a client message`, CloseCode.BadMessage),
+          new ProtocolError(
+            ErrorCode.BadMessage,
+            `"${message.t}" is not a client message`,
+            CloseCode.BadMessage,
+          ),
         );
     }
   }
@@ -363,7 +378,8 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown> impl
     for (const handler of this.#handlers?.get(event) ?? []) {
       try {
         const result = handler(data);
-        if (result instanceof Promise) result.catch((err) => this.#host.logger.warn({ err, event }, 'event handler rejected'));
+        if (result instanceof Promise)
+          result.catch((err) => this.#host.logger.warn({ err, event }, 'event handler rejected'));
       } catch (err) {
         this.#host.logger.warn({ err, event }, 'event handler threw');
       }

@@ -1,4 +1,11 @@
-import { type Codec, CloseCode, ErrorCode, type Frame, type HelloMessage, ProtocolError } from '@tether/protocol';
+import {
+  CloseCode,
+  type Codec,
+  ErrorCode,
+  type Frame,
+  type HelloMessage,
+  ProtocolError,
+} from '@tether/protocol';
 import type { ServerTransport, TransportEvents } from './transports/transport.js';
 
 /** Frames a client may send before its `hello` is processed; more is abuse. */
@@ -48,15 +55,26 @@ export class HelloGate implements TransportEvents {
   onFrame(frame: Frame): void {
     if (this.#received) {
       if (this.early.push(frame) > MAX_EARLY_FRAMES) {
-        this.#fail(new ProtocolError(ErrorCode.BadMessage, 'too many frames before welcome', CloseCode.BadMessage));
+        this.#fail(
+          new ProtocolError(ErrorCode.BadMessage, 'too many frames before welcome', CloseCode.BadMessage),
+        );
       }
       return;
     }
     try {
       const message = this.#codec.decode(frame);
-      if (message.t !== 'hello') throw new ProtocolError(ErrorCode.BadMessage, 'the first message must be hello', CloseCode.BadMessage);
+      if (message.t !== 'hello')
+        throw new ProtocolError(
+          ErrorCode.BadMessage,
+          'the first message must be hello',
+          CloseCode.BadMessage,
+        );
       if ((message.sid === undefined) !== (message.sk === undefined)) {
-        throw new ProtocolError(ErrorCode.BadMessage, 'hello needs both sid and sk, or neither', CloseCode.BadMessage);
+        throw new ProtocolError(
+          ErrorCode.BadMessage,
+          'hello needs both sid and sk, or neither',
+          CloseCode.BadMessage,
+        );
       }
       this.#received = true;
       clearTimeout(this.#timer);

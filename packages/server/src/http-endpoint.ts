@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -32,13 +32,23 @@ export function refuseUpgrade(socket: Duplex, status: number, code: string, mess
 }
 
 /** Answers a plain HTTP request with a status and a JSON error body. */
-export function refuseRequest(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+export function refuseRequest(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.end();
     return;
   }
   const body = errorBody(code, message);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
   res.end(body);
 }
 
@@ -63,7 +73,8 @@ export function attachToServer(
   const upgradeListener: UpgradeListener = (req, socket, head) => {
     if (isUnderPath(req.url, path)) onUpgrade(req, socket, head);
     // Alone on 'upgrade', nobody else will answer: say so instead of leaving the socket hanging.
-    else if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404, 'NOT_FOUND', 'no WebSocket endpoint here');
+    else if (server.listenerCount('upgrade') === 1)
+      refuseUpgrade(socket, 404, 'NOT_FOUND', 'no WebSocket endpoint here');
   };
   server.on('request', requestListener);
   server.on('upgrade', upgradeListener);

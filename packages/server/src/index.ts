@@ -1,7 +1,5 @@
-export { TetherServer, type TetherServerEvents, type CloseOptions } from './tether-server.js';
-export { Connection, type ConnectionState, type EmitOptions, type RequestOptions, type Handshake } from './connection.js';
+export { CloseCode, type Codec, ErrorCode, TetherError } from '@tether/protocol';
 export { BroadcastOperator, type BroadcastOptions } from './broadcast.js';
-export type { TetherServerOptions, Logger } from './options.js';
 export type {
   Bus,
   BusLink,
@@ -15,9 +13,18 @@ export type {
   PublishResult,
   RoomPosition,
 } from './bus.js';
+export {
+  Connection,
+  type ConnectionState,
+  type EmitOptions,
+  type Handshake,
+  type RequestOptions,
+} from './connection.js';
 export { MemoryBus, type MemoryBusOptions } from './memory-bus.js';
 export type { MetricsSnapshot } from './metrics.js';
+export type { Logger, TetherServerOptions } from './options.js';
 export type { UndeliveredMessage } from './outgoing-requests.js';
-export type { EventMap, UnknownEvents, EventName, EventData, EventReply } from './typed-events.js';
 export { validateRoomName } from './room-name.js';
-export { TetherError, ErrorCode, CloseCode, type Codec } from '@tether/protocol';
+export { TetherEmitter, type TetherEmitterOptions } from './tether-emitter.js';
+export { type CloseOptions, TetherServer, type TetherServerEvents } from './tether-server.js';
+export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';

@@ -95,7 +95,8 @@ export class MemoryBus implements Bus {
     const room = this.#room(publication.room, now);
     if (publication.id !== undefined) {
       const key = `pub:${publication.room}:${publication.id}`;
-      if (this.#liveValue(key, now) !== undefined) return { epoch: room.epoch, offset: room.offset, duplicate: true };
+      if (this.#liveValue(key, now) !== undefined)
+        return { epoch: room.epoch, offset: room.offset, duplicate: true };
       this.#values.set(key, { value: '1', expiresAt: now + (publication.dedupTtlMs ?? this.#dedupTtlMs) });
     }
     const delivery: Delivery = {
@@ -138,7 +139,12 @@ export class MemoryBus implements Bus {
     return this.#liveValue(key, Date.now());
   }
 
-  async set(key: string, value: string, ttlMs: number, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
+  async set(
+    key: string,
+    value: string,
+    ttlMs: number,
+    options: { ifAbsent?: boolean } = {},
+  ): Promise<boolean> {
     const now = Date.now();
     if (options.ifAbsent && this.#liveValue(key, now) !== undefined) return false;
     this.#values.set(key, { value, expiresAt: now + ttlMs });
@@ -252,7 +258,11 @@ export class MemoryBus implements Bus {
       // A room nobody publishes to or listens to is forgotten once its history has expired;
       // its next message starts a new epoch, which clients correctly see as "not recovered".
       const idleFor = now - room.lastPublishAt;
-      if (room.history.length === 0 && !this.#subscribers.has(name) && idleFor > Math.max(room.ttlMs, 60_000)) {
+      if (
+        room.history.length === 0 &&
+        !this.#subscribers.has(name) &&
+        idleFor > Math.max(room.ttlMs, 60_000)
+      ) {
         this.#rooms.delete(name);
       }
     }

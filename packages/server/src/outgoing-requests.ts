@@ -135,9 +135,17 @@ export class OutgoingRequests {
   #giveUp(pending: Pending, reason: UndeliveredMessage['reason']): void {
     this.#finish(pending);
     this.#metrics.undelivered++;
-    const code = reason === 'timeout' ? ErrorCode.Timeout : reason === 'server-closing' ? ErrorCode.ServerClosing : ErrorCode.Closed;
+    const code =
+      reason === 'timeout'
+        ? ErrorCode.Timeout
+        : reason === 'server-closing'
+          ? ErrorCode.ServerClosing
+          : ErrorCode.Closed;
     pending.reject(
-      new TetherError(code, `"${pending.event}" was not acknowledged (${reason}, ${pending.attempts} attempt(s))`),
+      new TetherError(
+        code,
+        `"${pending.event}" was not acknowledged (${reason}, ${pending.attempts} attempt(s))`,
+      ),
     );
     this.#onUndelivered({
       event: pending.event,

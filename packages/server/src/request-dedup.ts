@@ -42,14 +42,21 @@ export class RequestDedup {
     return outcome;
   }
 
-  async #claimAndRun(key: string, execute: () => Promise<Outcome>, onDuplicate: () => void): Promise<Outcome> {
+  async #claimAndRun(
+    key: string,
+    execute: () => Promise<Outcome>,
+    onDuplicate: () => void,
+  ): Promise<Outcome> {
     const storeKey = `req:${key}`;
     let claimed: boolean;
     try {
       claimed = await this.#bus.set(storeKey, PENDING, this.#pendingTtlMs, { ifAbsent: true });
     } catch (err) {
       // Without the store, running the handler (at-least-once) beats refusing the user's request.
-      this.#logger.warn({ err, key }, 'dedup store unavailable; running the handler without cross-node dedup');
+      this.#logger.warn(
+        { err, key },
+        'dedup store unavailable; running the handler without cross-node dedup',
+      );
       return execute();
     }
     if (!claimed) {

@@ -12,7 +12,12 @@ const ROOM_NAME = /^[A-Za-z0-9_:.\-@/+=#~!$%&*|^]+$/;
  * validateRoomName('a b')?.code; // 'INVALID_ROOM'
  */
 export function validateRoomName(room: unknown): TetherError | undefined {
-  if (typeof room !== 'string' || room.length === 0 || room.length > MAX_NAME_LENGTH || !ROOM_NAME.test(room)) {
+  if (
+    typeof room !== 'string' ||
+    room.length === 0 ||
+    room.length > MAX_NAME_LENGTH ||
+    !ROOM_NAME.test(room)
+  ) {
     return new TetherError(
       ErrorCode.InvalidRoom,
       `room names are 1-${MAX_NAME_LENGTH} characters of letters, digits and _:.-@/+=#~!$%&*|^`,

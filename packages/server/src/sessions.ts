@@ -33,10 +33,18 @@ export class SessionStore {
     if (sessionId && secret && (await this.#matches(sessionId, secret))) {
       return { sessionId, secret, resumed: true };
     }
-    const fresh = { sessionId: randomBytes(12).toString('base64url'), secret: randomBytes(18).toString('base64url') };
+    const fresh = {
+      sessionId: randomBytes(12).toString('base64url'),
+      secret: randomBytes(18).toString('base64url'),
+    };
     await this.#bus
       .set(`sess:${fresh.sessionId}`, digest(fresh.secret).toString('base64url'), this.#ttlMs)
-      .catch((err) => this.#logger.warn({ err }, 'session not stored: it can resume on this node only while the bus is down'));
+      .catch((err) =>
+        this.#logger.warn(
+          { err },
+          'session not stored: it can resume on this node only while the bus is down',
+        ),
+      );
     return { ...fresh, resumed: false };
   }
 

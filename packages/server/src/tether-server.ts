@@ -2,19 +2,19 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
-  type Codec,
   CloseCode,
-  type ErrorReplyMessage,
+  type Codec,
   ErrorCode,
+  type ErrorReplyMessage,
   type Frame,
+  isReservedEvent,
   type JoinMessage,
   type JoinResult,
+  jsonCodec,
+  negotiate,
   type ReplyMessage,
   type RequestMessage,
   TetherError,
-  isReservedEvent,
-  jsonCodec,
-  negotiate,
 } from '@tether/protocol';
 import { WebSocketServer } from 'ws';
 import { BroadcastOperator, type BroadcastOptions } from './broadcast.js';
@@ -26,14 +26,14 @@ import { HelloGate } from './hello-gate.js';
 import { attachToServer, decodeAuthParam, refuseRequest, refuseUpgrade } from './http-endpoint.js';
 import { MemoryBus } from './memory-bus.js';
 import { Metrics, type MetricsSnapshot } from './metrics.js';
-import { type ResolvedOptions, type TetherServerOptions, resolveOptions } from './options.js';
+import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import { OutgoingRequests, type UndeliveredMessage } from './outgoing-requests.js';
 import { type Outcome, RequestDedup } from './request-dedup.js';
 import { RoomIndex } from './room-index.js';
 import { validateRoomName } from './room-name.js';
 import { SessionStore } from './sessions.js';
-import { WebSocketTransport } from './transports/websocket.js';
 import type { ServerTransport } from './transports/transport.js';
+import { WebSocketTransport } from './transports/websocket.js';
 import { WriteBatcher } from './transports/write-batcher.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';
 
@@ -207,7 +207,12 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     if (this.#closing) return refuseUpgrade(socket, 503, ErrorCode.ServerClosing, 'server is shutting down');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!negotiate(offered, this.#codecs)) {
-      return refuseUpgrade(socket, 400, ErrorCode.UnsupportedProtocol, `offer one of: ${this.#codecs.map((c) => c.subprotocol).join(', ')}`);
+      return refuseUpgrade(
+        socket,
+        400,
+        ErrorCode.UnsupportedProtocol,
+        `offer one of: ${this.#codecs.map((c) => c.subprotocol).join(', ')}`,
+      );
     }
     const auth = await this.#authenticate(req);
     if (!auth.ok) return refuseUpgrade(socket, auth.status, auth.code, auth.message);
@@ -215,7 +220,12 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     if (this.#closing) return refuseUpgrade(socket, 503, ErrorCode.ServerClosing, 'server is shutting down');
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const codec = negotiate([ws.protocol], this.#codecs) ?? jsonCodec;
-      void this.acceptTransport(new WebSocketTransport(ws, codec, this.#batcher), codec, auth.data, handshakeOf(req));
+      void this.acceptTransport(
+        new WebSocketTransport(ws, codec, this.#batcher),
+        codec,
+        auth.data,
+        handshakeOf(req),
+      );
     });
   }
 
@@ -230,11 +240,15 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   requestHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 
   /** @internal runs `authenticate` for any transport. */
-  async authenticateRequest(req: IncomingMessage, auth: unknown): Promise<{ ok: true; data: Data } | { ok: false; status: number; code: string; message: string }> {
+  async authenticateRequest(
+    req: IncomingMessage,
+    auth: unknown,
+  ): Promise<{ ok: true; data: Data } | { ok: false; status: number; code: string; message: string }> {
     if (!this.options.authenticate) return { ok: true, data: undefined as Data };
     try {
       const data = await this.options.authenticate(req, auth);
-      if (data === null || data === undefined) return { ok: false, status: 401, code: ErrorCode.Unauthorized, message: 'authentication refused' };
+      if (data === null || data === undefined)
+        return { ok: false, status: 401, code: ErrorCode.Unauthorized, message: 'authentication refused' };
       return { ok: true, data };
     } catch (err) {
       this.logger.debug({ err }, 'authenticate threw');
@@ -247,13 +261,23 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     try {
       auth = decodeAuthParam(new URL(req.url ?? '/', 'http://localhost').searchParams.get('auth'));
     } catch {
-      return { ok: false as const, status: 400, code: ErrorCode.BadMessage, message: 'the auth parameter is not base64url JSON' };
+      return {
+        ok: false as const,
+        status: 400,
+        code: ErrorCode.BadMessage,
+        message: 'the auth parameter is not base64url JSON',
+      };
     }
     return this.authenticateRequest(req, auth);
   }
 
   /** @internal any open transport: waits for hello, resolves the session, announces the connection. */
-  async acceptTransport(transport: ServerTransport, codec: Codec, data: Data, handshake: Handshake): Promise<AnyConnection | undefined> {
+  async acceptTransport(
+    transport: ServerTransport,
+    codec: Codec,
+    data: Data,
+    handshake: Handshake,
+  ): Promise<AnyConnection | undefined> {
     const gate = new HelloGate(transport, codec, this.options.helloTimeoutMs);
     let session: Awaited<ReturnType<SessionStore['resolve']>>;
     try {
@@ -282,7 +306,15 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       transport.events = conn;
       const { intervalMs, timeoutMs } = this.options.heartbeat;
       conn.send(
-        { t: 'welcome', sid: session.sessionId, sk: session.secret, cid: conn.id, rs: session.resumed ? 1 : 0, hb: [intervalMs, timeoutMs], mp: this.options.maxPayload },
+        {
+          t: 'welcome',
+          sid: session.sessionId,
+          sk: session.secret,
+          cid: conn.id,
+          rs: session.resumed ? 1 : 0,
+          hb: [intervalMs, timeoutMs],
+          mp: this.options.maxPayload,
+        },
         false,
       );
       this.#emit('connection', conn);
@@ -312,7 +344,9 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     // A reply to another node's request (the client reconnected here): send it home.
     const origin = message.id.slice(0, message.id.lastIndexOf('.'));
     if (origin && origin !== this.nodeId) {
-      this.#bus.sendToNode(origin, { kind: 'reply', message }).catch((err) => this.logger.debug({ err }, 'reply not forwarded'));
+      this.#bus
+        .sendToNode(origin, { kind: 'reply', message })
+        .catch((err) => this.logger.debug({ err }, 'reply not forwarded'));
     }
   }
 
@@ -320,7 +354,12 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     void this.#clientJoin(conn, message);
   }
 
-  async joinRoom(conn: AnyConnection, room: string, since: RoomPosition | undefined, announce: (result: JoinResult) => void): Promise<JoinResult> {
+  async joinRoom(
+    conn: AnyConnection,
+    room: string,
+    since: RoomPosition | undefined,
+    announce: (result: JoinResult) => void,
+  ): Promise<JoinResult> {
     if (conn.state !== 'open') throw new TetherError(ErrorCode.Closed, 'connection is closed');
     const roomError = validateRoomName(room);
     if (roomError) throw roomError;
@@ -358,15 +397,23 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
 
   async leaveRoom(conn: AnyConnection, room: string): Promise<void> {
     if (!conn.endMembership(room)) return;
-    this.#bus.removeMember(room, conn.id).catch((err) => this.logger.debug({ err, room }, 'presence not removed'));
+    this.#bus
+      .removeMember(room, conn.id)
+      .catch((err) => this.logger.debug({ err, room }, 'presence not removed'));
     if (!this.#index.delete(room, conn)) return;
     this.#subscriptions.delete(room);
     const link = await this.#link;
     await link.unsubscribe(room).catch((err) => this.logger.warn({ err, room }, 'unsubscribe failed'));
   }
 
-  requestClient(conn: AnyConnection, event: string, data: unknown, options: RequestOptions): Promise<unknown> {
-    if (conn.state !== 'open') return Promise.reject(new TetherError(ErrorCode.Closed, 'connection is closed'));
+  requestClient(
+    conn: AnyConnection,
+    event: string,
+    data: unknown,
+    options: RequestOptions,
+  ): Promise<unknown> {
+    if (conn.state !== 'open')
+      return Promise.reject(new TetherError(ErrorCode.Closed, 'connection is closed'));
     return this.#outgoing.request(conn, event, data, options);
   }
 
@@ -408,7 +455,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     const drainUntil = Date.now() + drainMs;
     while (this.#requestsInFlight > 0 && Date.now() < drainUntil) await delay(10);
     const closed = [...this.#connections.values()].map((conn) => waitForClose(conn));
-    for (const conn of this.#connections.values()) conn.close(CloseCode.ServerClosing, 'server is shutting down');
+    for (const conn of this.#connections.values())
+      conn.close(CloseCode.ServerClosing, 'server is shutting down');
     await Promise.race([Promise.all(closed), delay(1_000)]);
     // Peers that did not answer the close handshake in time are cut, so no socket outlives close().
     for (const conn of this.#connections.values()) conn.expire();
@@ -445,7 +493,13 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     handler?.(payload as Record<string, unknown>);
   }
 
-  readonly #publish = (room: string, event: string, data: unknown, except: readonly string[], options: BroadcastOptions): Promise<PublishResult> => {
+  readonly #publish = (
+    room: string,
+    event: string,
+    data: unknown,
+    except: readonly string[],
+    options: BroadcastOptions,
+  ): Promise<PublishResult> => {
     const roomError = validateRoomName(room);
     if (roomError) return Promise.reject(roomError);
     this.counters.publishes++;
@@ -471,7 +525,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     for (const conn of members) {
       if (except && except.length > 0 && except.includes(conn.id)) continue;
       let frame: Frame | undefined;
-      if (conn.codec === jsonCodec) frame = jsonFrame ??= Buffer.from(jsonCodec.encode(roomMessage(delivery)) as string);
+      if (conn.codec === jsonCodec)
+        frame = jsonFrame ??= Buffer.from(jsonCodec.encode(roomMessage(delivery)) as string);
       else {
         frames ??= new Map();
         frame = frames.get(conn.codec);
@@ -508,9 +563,14 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       this.counters.joinsRefused++;
       return refuse(ErrorCode.JoinRefused, `joining "${message.r}" is not allowed`);
     }
-    const since = message.ep !== undefined && message.off !== undefined ? { epoch: message.ep, offset: message.off } : undefined;
+    const since =
+      message.ep !== undefined && message.off !== undefined
+        ? { epoch: message.ep, offset: message.off }
+        : undefined;
     try {
-      await this.joinRoom(conn, message.r, since, (result) => conn.send({ t: 'res', id: message.id, d: result }, false));
+      await this.joinRoom(conn, message.r, since, (result) =>
+        conn.send({ t: 'res', id: message.id, d: result }, false),
+      );
     } catch (err) {
       const code = err instanceof TetherError ? err.code : ErrorCode.Internal;
       refuse(code, err instanceof Error ? err.message : 'join failed');
@@ -527,10 +587,15 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     if (message.e === PRESENCE_REQUEST) return this.#answerPresence(conn, message.d, answer);
     if (isReservedEvent(message.e)) {
       this.counters.rejected++;
-      return answer({ ok: false, code: ErrorCode.ReservedEvent, message: `"${message.e}" is a reserved event name` });
+      return answer({
+        ok: false,
+        code: ErrorCode.ReservedEvent,
+        message: `"${message.e}" is a reserved event name`,
+      });
     }
     const handler = conn.handlersOf(message.e)?.[0];
-    if (!handler) return answer({ ok: false, code: ErrorCode.NoHandler, message: `no handler for "${message.e}"` });
+    if (!handler)
+      return answer({ ok: false, code: ErrorCode.NoHandler, message: `no handler for "${message.e}"` });
     this.#requestsInFlight++;
     try {
       const outcome = await this.#dedup.run(
@@ -545,10 +610,18 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     }
   }
 
-  async #answerPresence(conn: AnyConnection, data: unknown, answer: (outcome: Outcome) => void): Promise<void> {
+  async #answerPresence(
+    conn: AnyConnection,
+    data: unknown,
+    answer: (outcome: Outcome) => void,
+  ): Promise<void> {
     const room = (data as { room?: unknown } | undefined)?.room;
     if (typeof room !== 'string' || !conn.rooms.has(room)) {
-      return answer({ ok: false, code: ErrorCode.JoinRefused, message: 'presence is visible to room members only' });
+      return answer({
+        ok: false,
+        code: ErrorCode.JoinRefused,
+        message: 'presence is visible to room members only',
+      });
     }
     try {
       answer({ ok: true, data: await this.#bus.members(room) });

@@ -18,7 +18,11 @@ export type UnknownEvents = { [event: string]: { data: unknown; reply: unknown }
 export type EventName<E extends EventMap> = Extract<keyof E, string>;
 
 /** The payload type of an event. */
-export type EventData<E extends EventMap, K extends EventName<E>> = E[K] extends { data: infer D } ? D : undefined;
+export type EventData<E extends EventMap, K extends EventName<E>> = E[K] extends { data: infer D }
+  ? D
+  : undefined;
 
 /** The reply type of a request. */
-export type EventReply<E extends EventMap, K extends EventName<E>> = E[K] extends { reply: infer R } ? R : unknown;
+export type EventReply<E extends EventMap, K extends EventName<E>> = E[K] extends { reply: infer R }
+  ? R
+  : unknown;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TetherError } from '../src/index.js';
-import { type TestNode, startNode, until, waitForState } from './harness.js';
+import { rejectionOf, startNode, type TestNode, until, waitForState } from './harness.js';
 
 let node: TestNode;
 afterEach(async () => {
@@ -33,7 +33,7 @@ describe('request/reply and events over a real WebSocket', () => {
     });
     const client = node.client();
     const started = Date.now();
-    const err = await client.request('boom', {}, { timeout: 3_000, retries: 3 }).catch((e) => e);
+    const err = await rejectionOf(client.request('boom', {}, { timeout: 3_000, retries: 3 }));
     expect(err).toBeInstanceOf(TetherError);
     expect(err.code).toBe('HANDLER_ERROR');
     expect(err.message).toBe('kaboom');
@@ -109,7 +109,7 @@ describe('rooms', () => {
   it('refuses a client join that authorizeJoin refuses, with a clear error', async () => {
     node = await startNode();
     const client = node.client();
-    const err = await client.join('secret').catch((e) => e);
+    const err = await rejectionOf(client.join('secret'));
     expect(err).toBeInstanceOf(TetherError);
     expect(err.code).toBe('JOIN_REFUSED');
   });

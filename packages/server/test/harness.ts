@@ -1,7 +1,7 @@
-import { type Server, createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TetherClient, type TetherClientOptions } from '@tether/client';
-import { TetherServer, type TetherServerOptions } from '../src/index.js';
+import { type TetherError, TetherServer, type TetherServerOptions } from '../src/index.js';
 
 /** A TetherServer on a fresh http server on a free loopback port, with clients that are all closed at the end. */
 export interface TestNode {
@@ -29,7 +29,10 @@ export async function startNode(options: TetherServerOptions = {}, port = 0): Pr
     url,
     port: actualPort,
     client(clientOptions = {}) {
-      const client = new TetherClient(url, { reconnect: { initialDelay: 50, maxDelay: 200 }, ...clientOptions });
+      const client = new TetherClient(url, {
+        reconnect: { initialDelay: 50, maxDelay: 200 },
+        ...clientOptions,
+      });
       clients.push(client);
       return client;
     },
@@ -43,7 +46,11 @@ export async function startNode(options: TetherServerOptions = {}, port = 0): Pr
 }
 
 /** Resolves when the client reaches the state (or rejects after a timeout). */
-export function waitForState(client: TetherClient, state: TetherClient['state'], timeout = 5_000): Promise<void> {
+export function waitForState(
+  client: TetherClient,
+  state: TetherClient['state'],
+  timeout = 5_000,
+): Promise<void> {
   if (client.state === state) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -66,4 +73,14 @@ export async function until(predicate: () => boolean, timeout = 5_000, what = 'c
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** The error a promise rejects with (fails the test when it resolves). */
+export async function rejectionOf(promise: Promise<unknown>): Promise<TetherError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as TetherError;
+  }
+  throw new Error('expected the promise to reject');
 }

@@ -37,7 +37,8 @@ export type TransportFactory = (request: TransportRequest) => ClientTransport;
 /** Adds a query parameter to a URL string without disturbing the rest. */
 export function withQuery(url: string, params: Record<string, string | undefined>): string {
   const parsed = new URL(url);
-  for (const [key, value] of Object.entries(params)) if (value !== undefined) parsed.searchParams.set(key, value);
+  for (const [key, value] of Object.entries(params))
+    if (value !== undefined) parsed.searchParams.set(key, value);
   return parsed.toString();
 }
 

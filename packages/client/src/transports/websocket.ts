@@ -27,7 +27,9 @@ export function webSocketTransport(
   onCreated?: (socket: WebSocketLike, reportStatus: (status: number) => void) => void,
 ): TransportFactory {
   return ({ url, codec, auth, events }) => {
-    const socket = new WebSocketImpl(withQuery(toWebSocketUrl(url), { [QUERY.auth]: auth }), [codec.subprotocol]);
+    const socket = new WebSocketImpl(withQuery(toWebSocketUrl(url), { [QUERY.auth]: auth }), [
+      codec.subprotocol,
+    ]);
     socket.binaryType = 'arraybuffer';
     let status: number | undefined;
     let closedByUs = false;
