@@ -114,6 +114,13 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
     return this.#state;
   }
 
+  /** The close code once closed: 1000 means the client ended its session on purpose. */
+  get closeCode(): number | undefined {
+    return this.#closeCode;
+  }
+
+  #closeCode: number | undefined;
+
   /** Rooms this connection is in. */
   get rooms(): ReadonlySet<string> {
     return new Set(this.#rooms?.keys());
@@ -315,6 +322,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   onClose(code: number, reason: string): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    this.#closeCode = code;
     this.#host.connectionClosed(this, code);
     const listeners = this.#closeListeners;
     this.#closeListeners = undefined;

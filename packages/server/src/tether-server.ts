@@ -412,8 +412,11 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     data: unknown,
     options: RequestOptions,
   ): Promise<unknown> {
-    if (conn.state !== 'open')
-      return Promise.reject(new TetherError(ErrorCode.Closed, 'connection is closed'));
+    // A dropped connection's session may come back (here): the request waits for it and retries.
+    // A deliberate close ends the session, so nothing could ever ack.
+    if (conn.state !== 'open' && (conn.closeCode === CloseCode.Normal || this.#closing)) {
+      return Promise.reject(new TetherError(ErrorCode.Closed, 'the session has ended'));
+    }
     return this.#outgoing.request(conn, event, data, options);
   }
 
