@@ -112,6 +112,12 @@ export class Room<E extends EventMap = UnknownEvents> {
 
   // ---- internal: driven by the client ------------------------------------------------------
 
+  /** @internal a position kept from an earlier page: the first join resumes from it. */
+  resumeFrom(epoch: string, offset: number): void {
+    this.#epoch = epoch;
+    this.#offset = offset;
+  }
+
   /** @internal the join (or rejoin) was answered. */
   joined(result: JoinResult, firstJoin: boolean): void {
     if (this.#state === 'left') return;

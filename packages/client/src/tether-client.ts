@@ -18,6 +18,7 @@ import { Emitter } from './emitter.js';
 import { base64UrlJson, frameSize } from './encoding.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
+import { PositionStore, type StoredState, type TetherStorage } from './persistence.js';
 import { type MessageMeta, type PresenceMember, Room, type RoomHost } from './room.js';
 import { type ClientState, type ClientStateEvent, nextState } from './state.js';
 import type { ClientTransport, TransportFactory, TransportKind } from './transports/transport.js';
@@ -43,6 +44,18 @@ export interface TetherClientOptions {
   codec?: Codec;
   /** After WebSocket failed and another transport worked, how long to skip WebSocket, in ms. Default 60 000. */
   upgradeRetryMs?: number;
+  /**
+   * Keeps room positions across reloads (e.g. `localStorage`): joining a room again resumes
+   * from where the last page left it. Default: none.
+   */
+  storage?: TetherStorage;
+  /** Key under which `storage` keeps this client's state. Default `tether:<url>`. */
+  storageKey?: string;
+  /**
+   * Also keep the session in `storage`, so a reload resumes it (request dedup, pending acks).
+   * Only for storage one tab owns: two tabs sharing a session replace each other. Default false.
+   */
+  persistSession?: boolean;
 }
 
 /** Options of `client.emit`. */
@@ -88,7 +101,12 @@ const ANSWERED_MEMORY = 1_000;
 export class TetherClientBase<E extends EventMap = UnknownEvents> implements RoomHost {
   readonly url: string;
   #state: ClientState;
-  readonly #options: Required<Omit<TetherClientOptions, 'auth' | 'reconnect' | 'codec'>>;
+  readonly #options: Required<
+    Omit<TetherClientOptions, 'auth' | 'reconnect' | 'codec' | 'storage' | 'storageKey' | 'persistSession'>
+  >;
+  readonly #store: PositionStore | undefined;
+  /** Positions from storage for rooms not joined yet in this page. */
+  readonly #storedRooms = new Map<string, Position>();
   readonly #auth: TetherClientOptions['auth'];
   readonly #backoff: ResolvedBackoff | false;
   readonly #codec: Codec;
@@ -131,6 +149,17 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       upgradeRetryMs: options.upgradeRetryMs ?? 60_000,
     };
     this.#outbox = new Outbox(this.#options.maxBufferedEmits);
+    if (options.storage) {
+      this.#store = new PositionStore(
+        options.storage,
+        options.storageKey ?? `tether:${url}`,
+        options.persistSession === true,
+      );
+      const saved = this.#store.load();
+      for (const [room, position] of Object.entries(saved.rooms)) this.#storedRooms.set(room, position);
+      for (const [room, position] of Object.entries(saved.serverRooms)) this.#serverRooms.set(room, position);
+      this.#session = saved.session;
+    }
     this.#events.onListenerError = (err) => this.#reportError(err);
     this.#state = 'closed';
     if (this.#options.autoConnect) this.connect();
@@ -221,6 +250,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     const existing = this.#rooms.get(room);
     if (existing && existing.state !== 'left') return Promise.resolve(existing as unknown as Room<R>);
     const handle = new Room<EventMap>(room, this);
+    const stored = this.#storedRooms.get(room);
+    if (stored) handle.resumeFrom(stored[0], stored[1]);
     this.#rooms.set(room, handle);
     return new Promise((resolve, reject) => {
       this.#sendJoin(handle, {
@@ -244,8 +275,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     this.#requests.rejectAll(closed);
     for (const waiter of this.#joins.values()) waiter.reject?.(closed);
     this.#joins.clear();
-    for (const room of this.#rooms.values()) room.leave();
+    // Save positions before the handles go: a later page resumes from them.
+    this.#store?.dispose();
+    const rooms = [...this.#rooms.values()];
     this.#rooms.clear();
+    for (const room of rooms) room.leave();
     this.#serverRooms.clear();
     this.#outbox.clear();
     this.#transition('closed');
@@ -257,6 +291,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   leaveRoom(room: Room<EventMap>): void {
     if (this.#rooms.get(room.name) !== room) return;
     this.#rooms.delete(room.name);
+    this.#storedRooms.delete(room.name);
+    this.#store?.schedule(this.#snapshot);
     if (this.#state === 'open') this.#send(this.#codec.encode({ t: 'leave', r: room.name }));
   }
 
@@ -399,6 +435,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       this.#skipWebSocketUntil = 0;
     }
     this.#session = { sid: message.sid, sk: message.sk };
+    this.#store?.schedule(this.#snapshot);
     this.#connectionId = message.cid;
     this.#maxPayload = message.mp;
     this.#attempt = 0;
@@ -486,6 +523,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       epoch: message.ep,
       volatile: message.v === 1,
     };
+    this.#store?.schedule(this.#snapshot);
     const room = this.#rooms.get(message.r);
     if (room) {
       if (room.accept(message)) this.#events.emit(message.e, message.d, meta);
@@ -500,7 +538,17 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     this.#events.emit(message.e, message.d, meta);
   }
 
+  readonly #snapshot = (): StoredState => {
+    const rooms: Record<string, Position> = Object.fromEntries(this.#storedRooms);
+    for (const room of this.#rooms.values()) {
+      const { epoch, offset } = room.position;
+      if (epoch) rooms[room.name] = [epoch, offset];
+    }
+    return { rooms, serverRooms: Object.fromEntries(this.#serverRooms), session: this.#session };
+  };
+
   #onServerJoined(room: string, result: JoinResult): void {
+    this.#store?.schedule(this.#snapshot);
     if (result.rec === 1) return; // missed messages follow; the known position stays valid
     if (result.rec === 0) this.#events.emit('tether:recovery-failed', { room });
     this.#serverRooms.set(room, [result.ep, result.off]);

@@ -2,7 +2,7 @@ import { TetherClient } from '@tether/client';
 import { TcpProxy } from '@tether/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { UndeliveredMessage } from '../src/index.js';
-import { type TestNode, rejectionOf, startNode, until, waitForState } from './harness.js';
+import { rejectionOf, startNode, type TestNode, until, waitForState } from './harness.js';
 
 // Every test here breaks the network with a proxy the test owns: a WebSocket close is not a
 // network failure, a cut TCP stream is.
@@ -183,7 +183,12 @@ describe('acked server pushes', () => {
     const err = await rejectionOf(conn.request('confirm', { order: 7 }, { timeout: 50, retries: 3 }));
     expect(err.code).toBe('TIMEOUT');
     expect(undelivered).toHaveLength(1);
-    expect(undelivered[0]).toMatchObject({ event: 'confirm', data: { order: 7 }, attempts: 4, reason: 'timeout' });
+    expect(undelivered[0]).toMatchObject({
+      event: 'confirm',
+      data: { order: 7 },
+      attempts: 4,
+      reason: 'timeout',
+    });
     expect(seen).toBe(1); // retries of the same id reach the handler once
     expect(node.tether.metrics().acks).toEqual({ retries: 3, undelivered: 1 });
   });

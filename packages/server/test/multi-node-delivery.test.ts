@@ -2,13 +2,16 @@ import { TetherClient } from '@tether/client';
 import { TcpProxy } from '@tether/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Bus, MemoryBus } from '../src/index.js';
-import { type TestNode, startNode, until, waitForState } from './harness.js';
+import { startNode, type TestNode, until, waitForState } from './harness.js';
 
 /**
  * Delivery guarantees when a client comes back on another node. Runs on any bus: MemoryBus
  * shared in-process here; the redis-bus package runs the same function on Redis.
  */
-export function multiNodeDelivery(name: string, makeBus: () => Promise<{ bus: Bus; cleanup(): Promise<void> }>) {
+export function multiNodeDelivery(
+  name: string,
+  makeBus: () => Promise<{ bus: Bus; cleanup(): Promise<void> }>,
+) {
   describe(`delivery across nodes (${name})`, () => {
     const resources: Array<() => Promise<void> | void> = [];
     afterEach(async () => {
@@ -26,7 +29,10 @@ export function multiNodeDelivery(name: string, makeBus: () => Promise<{ bus: Bu
       }
       const proxy = await TcpProxy.start({ target: { host: '127.0.0.1', port: nodes[0]!.port } });
       resources.push(() => proxy.close());
-      const client = new TetherClient(proxy.url('/tether'), { transports: ['websocket'], reconnect: { initialDelay: 20, maxDelay: 100 } });
+      const client = new TetherClient(proxy.url('/tether'), {
+        transports: ['websocket'],
+        reconnect: { initialDelay: 20, maxDelay: 100 },
+      });
       resources.push(() => client.close());
       return { nodes: nodes as [TestNode, TestNode], proxy, client };
     }
