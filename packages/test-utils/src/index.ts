@@ -1,0 +1,19 @@
+/**
+ * Test fixtures shared by every Tether package and the end-to-end suite: real `redis-server`
+ * processes, a TCP proxy that can cut and block connections, free ports, and polling helpers.
+ *
+ * @packageDocumentation
+ */
+export { liveChildCount, removeOnExit, spawnReaped } from './child-reaper.js';
+export { freePort } from './free-port.js';
+export { type HandleTracker, trackHandles } from './leak-check.js';
+export { type RedisCliOptions, redisCli } from './redis-cli.js';
+export { RedisCluster, type RedisClusterNode, type RedisClusterOptions } from './redis-cluster.js';
+export {
+  RedisServer,
+  type RedisServerOptions,
+  RedisStartError,
+  type RedisStartErrorCode,
+} from './redis-server.js';
+export { type ProxyTarget, TcpProxy, type TcpProxyOptions } from './tcp-proxy.js';
+export { delay, type EmitterLike, once, type WaitForOptions, waitFor } from './wait.js';
