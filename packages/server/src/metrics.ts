@@ -5,6 +5,8 @@
 export class Metrics {
   messagesIn = 0;
   messagesOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
   /** Frames refused: bad frames, reserved events from clients. */
   rejected = 0;
   requestsHandled = 0;
@@ -22,13 +24,21 @@ export class Metrics {
   joinsRefused = 0;
   connectionsOpened = 0;
   connectionsClosed = 0;
+  /** Inbound messages refused by a rate limit. */
+  rateLimited = 0;
+}
+
+/** Byte size of a frame as sent (UTF-8 for text). */
+export function frameBytes(frame: string | Uint8Array): number {
+  return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
 }
 
 /** The snapshot `tether.metrics()` returns. */
 export interface MetricsSnapshot {
   connections: { total: number; websocket: number; sse: number };
   rooms: number;
-  messages: { in: number; out: number; rejected: number };
+  messages: { in: number; out: number; rejected: number; rateLimited: number };
+  bytes: { in: number; out: number };
   requests: { handled: number; dedupHits: number };
   acks: { retries: number; undelivered: number };
   publishes: number;
