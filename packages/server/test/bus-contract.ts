@@ -100,7 +100,13 @@ export function busContract(name: string, makeBus: MakeBus): void {
         const result = await publish(room, 'hello', { n: 1 });
         await publish(barrier, 'after', null);
         await waitFor(() => a.deliveries.length === 1 && b.deliveries.length === 1, WAIT);
-        expect(a.deliveries[0]).toMatchObject({ room, event: 'hello', data: { n: 1 }, epoch: result.epoch, offset: 1 });
+        expect(a.deliveries[0]).toMatchObject({
+          room,
+          event: 'hello',
+          data: { n: 1 },
+          epoch: result.epoch,
+          offset: 1,
+        });
         expect(result).toEqual({ epoch: a.deliveries[0]!.epoch, offset: 1, duplicate: false });
         // b only ever got the barrier room's message, published after a's.
         expect(b.deliveries.map((d) => d.room)).toEqual([barrier]);
@@ -163,11 +169,35 @@ export function busContract(name: string, makeBus: MakeBus): void {
         expect(a.deliveries[1]!.except ?? []).toEqual([]);
       });
 
+      it('copies urgent and conflate to the delivery and to history', async () => {
+        const room = uniqueRoom();
+        const a = await attach();
+        await a.link.subscribe(room);
+        const r = await publish(room, 'pos', { x: 1 }, { urgent: true, conflate: 'driver-7' });
+        await publish(room, 'plain', 2);
+        await waitFor(() => a.deliveries.length === 2, WAIT);
+        expect(a.deliveries[0]).toMatchObject({ urgent: true, conflate: 'driver-7' });
+        expect(a.deliveries[1]!.urgent ?? false).toBe(false);
+        expect(a.deliveries[1]!.conflate).toBeUndefined();
+        const page = await bus.history(room, { epoch: r.epoch, offset: 0 }, 10);
+        expect(page.messages[0]).toMatchObject({ urgent: true, conflate: 'driver-7' });
+        expect(page.messages[1]!.conflate).toBeUndefined();
+      });
+
       it('round-trips JSON data of every shape', async () => {
         const room = uniqueRoom();
         const a = await attach();
         await a.link.subscribe(room);
-        const values = [null, 0, -1.5, 'text with spaces and "quotes"', true, [1, 'two', null], { nested: { deep: ['x'] } }, 'é✓🙂'];
+        const values = [
+          null,
+          0,
+          -1.5,
+          'text with spaces and "quotes"',
+          true,
+          [1, 'two', null],
+          { nested: { deep: ['x'] } },
+          'é✓🙂',
+        ];
         for (const value of values) await publish(room, 'e', value);
         await waitFor(() => a.deliveries.length === values.length, WAIT);
         expect(a.deliveries.map((d) => d.data)).toEqual(values);
@@ -229,7 +259,12 @@ export function busContract(name: string, makeBus: MakeBus): void {
         const r = await publish(room, 'e', 1);
         // The epoch handed out before the first message stays the room's epoch.
         expect(r.epoch).toBe(empty.epoch);
-        expect(await bus.history(room, undefined, 10)).toEqual({ epoch: r.epoch, offset: 1, messages: [], complete: true });
+        expect(await bus.history(room, undefined, 10)).toEqual({
+          epoch: r.epoch,
+          offset: 1,
+          messages: [],
+          complete: true,
+        });
       });
 
       it('returns every message after a position, in order, with complete = true', async () => {
@@ -253,7 +288,12 @@ export function busContract(name: string, makeBus: MakeBus): void {
       it('is complete and empty when the position is current', async () => {
         const room = uniqueRoom();
         const r = await publish(room, 'e', 1);
-        expect(await bus.history(room, r, 10)).toEqual({ epoch: r.epoch, offset: 1, messages: [], complete: true });
+        expect(await bus.history(room, r, 10)).toEqual({
+          epoch: r.epoch,
+          offset: 1,
+          messages: [],
+          complete: true,
+        });
       });
 
       it('pages with a limit: the oldest `limit` messages, complete = false', async () => {
@@ -379,7 +419,8 @@ export function busContract(name: string, makeBus: MakeBus): void {
         await bus.addMember(room, a.node.nodeId, { connId: 'c1', data: { name: 'Ann' } });
         await bus.addMember(room, b.node.nodeId, { connId: 'c2', data: null });
         await bus.addMember(uniqueRoom(), b.node.nodeId, { connId: 'c3', data: 1 });
-        const byId = (list: Array<{ connId: string }>) => [...list].sort((x, y) => x.connId.localeCompare(y.connId));
+        const byId = (list: Array<{ connId: string }>) =>
+          [...list].sort((x, y) => x.connId.localeCompare(y.connId));
         expect(byId(await bus.members(room))).toEqual([
           { connId: 'c1', data: { name: 'Ann' } },
           { connId: 'c2', data: null },

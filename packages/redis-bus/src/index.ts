@@ -1,0 +1,11 @@
+/**
+ * @tether/redis-bus: the cross-node bus of Tether on Redis.
+ *
+ * @example
+ * import { RedisBus } from '@tether/redis-bus';
+ * const bus = new RedisBus({ url: 'redis://127.0.0.1:6379' });
+ */
+
+export type { RedisSource } from './connection.js';
+export type { RedisBusOptions, RedisBusSettings } from './options.js';
+export { RedisBus } from './redis-bus.js';
