@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Bus } from './bus.js';
 import type { Logger } from './options.js';
 
@@ -8,12 +8,18 @@ export interface Session {
   resumed: boolean;
 }
 
-const digest = (secret: string) => createHash('sha256').update(secret).digest();
+const KEY_NAME = 'session-signing-key';
+/** How long a node trusts its copy of the signing key before checking the bus again. */
+const KEY_REFRESH_MS = 60_000;
+const KEY_TTL_MS = 30 * 24 * 3_600_000;
 
 /**
  * Session ids with a secret: a client resumes its session (same `conn.sessionId`, same request
- * dedup keys) only by presenting the secret the server gave it, never by id alone. The bus
- * stores a hash of the secret, so any node can check it.
+ * dedup keys) only by presenting the secret the server gave it, never by id alone.
+ *
+ * The secret is an HMAC of the session id under a signing key that all nodes share through the
+ * bus, so checking it needs no per-session storage and no bus round trip per connection. The
+ * id carries its issue time, which bounds a session's life to `ttlMs`.
  *
  * @example
  * const session = await sessions.resolve(hello.sid, hello.sk);
@@ -22,6 +28,9 @@ export class SessionStore {
   readonly #bus: Bus;
   readonly #ttlMs: number;
   readonly #logger: Logger;
+  #key: Buffer | undefined;
+  #keyCheckedAt = 0;
+  #loading: Promise<Buffer> | undefined;
 
   constructor(bus: Bus, ttlMs: number, logger: Logger) {
     this.#bus = bus;
@@ -30,29 +39,51 @@ export class SessionStore {
   }
 
   async resolve(sessionId: string | undefined, secret: string | undefined): Promise<Session> {
-    if (sessionId && secret && (await this.#matches(sessionId, secret))) {
-      return { sessionId, secret, resumed: true };
-    }
-    const fresh = {
-      sessionId: randomBytes(12).toString('base64url'),
-      secret: randomBytes(18).toString('base64url'),
-    };
-    await this.#bus
-      .set(`sess:${fresh.sessionId}`, digest(fresh.secret).toString('base64url'), this.#ttlMs)
-      .catch((err) =>
-        this.#logger.warn(
-          { err },
-          'session not stored: it can resume on this node only while the bus is down',
-        ),
-      );
-    return { ...fresh, resumed: false };
+    const key = await this.#signingKey();
+    if (sessionId && secret && this.#valid(key, sessionId, secret)) return { sessionId, secret, resumed: true };
+    const fresh = `${randomBytes(12).toString('base64url')}.${Date.now().toString(36)}`;
+    return { sessionId: fresh, secret: sign(key, fresh), resumed: false };
   }
 
-  async #matches(sessionId: string, secret: string): Promise<boolean> {
-    const stored = await this.#bus.get(`sess:${sessionId}`).catch(() => undefined);
-    if (!stored) return false;
-    const expected = Buffer.from(stored, 'base64url');
-    const actual = digest(secret);
+  #valid(key: Buffer, sessionId: string, secret: string): boolean {
+    const issuedAt = Number.parseInt(sessionId.slice(sessionId.lastIndexOf('.') + 1), 36);
+    if (!Number.isFinite(issuedAt) || Date.now() - issuedAt > this.#ttlMs) return false;
+    const expected = Buffer.from(sign(key, sessionId));
+    const actual = Buffer.from(secret);
     return expected.length === actual.length && timingSafeEqual(expected, actual);
   }
+
+  /**
+   * The shared key: taken from the bus, or put there by the first node that needs one. Checked
+   * again every minute, so that after the bus lost its data all nodes converge on one key.
+   */
+  #signingKey(): Promise<Buffer> {
+    if (this.#key && Date.now() - this.#keyCheckedAt < KEY_REFRESH_MS) return Promise.resolve(this.#key);
+    this.#loading ??= this.#loadKey().finally(() => {
+      this.#loading = undefined;
+    });
+    return this.#loading;
+  }
+
+  async #loadKey(): Promise<Buffer> {
+    const candidate = this.#key ?? randomBytes(32);
+    try {
+      let stored = await this.#bus.get(KEY_NAME);
+      if (stored === undefined) {
+        await this.#bus.set(KEY_NAME, candidate.toString('base64url'), KEY_TTL_MS, { ifAbsent: true });
+        stored = await this.#bus.get(KEY_NAME);
+      }
+      if (stored !== undefined) this.#key = Buffer.from(stored, 'base64url');
+    } catch (err) {
+      // Without the bus, sessions still work on this node; other nodes cannot resume them.
+      this.#logger.warn({ err }, 'session signing key not shared: the bus is unavailable');
+    }
+    this.#key ??= candidate;
+    this.#keyCheckedAt = Date.now();
+    return this.#key;
+  }
+}
+
+function sign(key: Buffer, sessionId: string): string {
+  return createHmac('sha256', key).update(sessionId).digest('base64url');
 }

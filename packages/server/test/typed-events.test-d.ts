@@ -52,6 +52,16 @@ describe('typed events', () => {
     });
   });
 
+  it('infers conn.data from authenticate, as in the API example', () => {
+    const tether = new TetherServer({
+      authenticate: async () => ({ userId: '42' }),
+      authorizeJoin: (conn, room) => room === `user:${conn.data.userId}`,
+    });
+    tether.on('connection', (conn) => {
+      expectTypeOf(conn.data.userId).toEqualTypeOf<string>();
+    });
+  });
+
   it('keeps untyped use simple: everything is unknown', async () => {
     const client = new TetherClient('http://localhost/tether', { autoConnect: false });
     const reply = await client.request('anything', { x: 1 });
