@@ -9,6 +9,7 @@ const alias = {
   '@tether/protocol/msgpack': here('./packages/protocol/src/msgpack-codec.ts'),
   '@tether/protocol': here('./packages/protocol/src/index.ts'),
   '@tether/server/msgpack': here('./packages/server/src/msgpack.ts'),
+  '@tether/server/prometheus': here('./packages/server/src/prometheus.ts'),
   '@tether/server': here('./packages/server/src/index.ts'),
   '@tether/client/msgpack': here('./packages/client/src/msgpack.ts'),
   '@tether/client': here('./packages/client/src/node.ts'),
@@ -39,6 +40,10 @@ export default defineConfig({
       project('client'),
       project('redis-bus', { testTimeout: 30_000 }),
       project('test-utils'),
+      // Packs, installs with npm outside the workspace and uses the tarballs: slow, needs the registry.
+      {
+        test: { name: 'packaging', root: here('./packaging'), include: ['*.test.ts'], testTimeout: 180_000, hookTimeout: 180_000 },
+      },
     ],
   },
 });

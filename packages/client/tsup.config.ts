@@ -6,7 +6,8 @@ export default defineConfig([
     entry: { node: 'src/node.ts', browser: 'src/browser.ts', msgpack: 'src/msgpack.ts' },
     format: ['esm', 'cjs'],
     target: 'node20',
-    dts: true,
+    // Types of the internal protocol are inlined too: paths make them local sources, not a package import.
+    dts: { compilerOptions: { paths: { '@tether/protocol': ['../protocol/src/index.ts'], '@tether/protocol/msgpack': ['../protocol/src/msgpack-codec.ts'] } } },
     clean: true,
     sourcemap: true,
     noExternal: ['@tether/protocol', 'nanoid'],

@@ -1,11 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', msgpack: 'src/msgpack.ts' },
+  entry: { index: 'src/index.ts', msgpack: 'src/msgpack.ts', prometheus: 'src/prometheus.ts' },
   format: ['esm', 'cjs'],
   target: 'node20',
   platform: 'node',
-  dts: { resolve: ['@tether/protocol'] },
+  // Types of the internal protocol are inlined too: paths make them local sources, not a package import.
+  dts: { compilerOptions: { paths: { '@tether/protocol': ['../protocol/src/index.ts'], '@tether/protocol/msgpack': ['../protocol/src/msgpack-codec.ts'] } } },
   clean: true,
   sourcemap: true,
   // The protocol package is internal: it ships inside each public package.

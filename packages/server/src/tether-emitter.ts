@@ -86,6 +86,8 @@ export class TetherEmitter<E extends EventMap = UnknownEvents> {
       dedupTtlMs: this.#dedupWindowMs,
       volatile: options.volatile,
       except,
+      urgent: options.urgent,
+      conflate: options.conflate === true ? '' : options.conflate,
     });
   };
 }
