@@ -54,9 +54,10 @@ export function refuseRequest(
 
 /**
  * Hooks Tether into a user's server. Upgrades at `path` go to Tether; other upgrades are left
- * to the app's own listeners. Plain requests at `path` go to Tether and every other request to
- * the app's request listeners, which are moved behind ours so they never see Tether's requests.
- * `detach()` puts everything back as it was.
+ * to the app's own listeners. Plain requests at `path` go to Tether only, and every other
+ * request to the app's request listeners, whenever they were added: the server's `emit` is
+ * wrapped for 'request', so even a listener registered after Tether never sees Tether's
+ * requests. `detach()` puts everything back as it was.
  */
 export function attachToServer(
   server: AnyServer,
@@ -64,25 +65,29 @@ export function attachToServer(
   onUpgrade: UpgradeListener,
   onRequest: RequestListener,
 ): { detach(): void } {
-  const appListeners = server.listeners('request') as RequestListener[];
-  server.removeAllListeners('request');
-  const requestListener: RequestListener = (req, res) => {
-    if (isUnderPath(req.url, path)) onRequest(req, res);
-    else for (const listener of appListeners) listener.call(server, req, res);
+  let attached = true;
+  const emit = server.emit;
+  const routedEmit = function (this: AnyServer, event: string | symbol, ...args: unknown[]): boolean {
+    if (attached && event === 'request' && isUnderPath((args[0] as IncomingMessage).url, path)) {
+      onRequest(args[0] as IncomingMessage, args[1] as ServerResponse);
+      return true;
+    }
+    return emit.call(this, event, ...args);
   };
+  server.emit = routedEmit as AnyServer['emit'];
   const upgradeListener: UpgradeListener = (req, socket, head) => {
     if (isUnderPath(req.url, path)) onUpgrade(req, socket, head);
     // Alone on 'upgrade', nobody else will answer: say so instead of leaving the socket hanging.
     else if (server.listenerCount('upgrade') === 1)
       refuseUpgrade(socket, 404, 'NOT_FOUND', 'no WebSocket endpoint here');
   };
-  server.on('request', requestListener);
   server.on('upgrade', upgradeListener);
   return {
     detach() {
+      attached = false;
       server.off('upgrade', upgradeListener);
-      server.off('request', requestListener);
-      for (const listener of appListeners) server.on('request', listener);
+      // If another wrapper was stacked on ours since, ours stays in the chain, passing everything through.
+      if (server.emit === routedEmit) server.emit = emit;
     },
   };
 }

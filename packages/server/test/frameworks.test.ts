@@ -242,3 +242,25 @@ describe.each(adapters)('$name', (adapter) => {
     expect(app.seen).toEqual(['/health', '/tether-status', '/echo']);
   });
 });
+
+describe('request routing', () => {
+  it('keeps Tether requests away from request listeners added after attaching, and gives them everything else', async () => {
+    const http = createServer();
+    const tether = new TetherServer({ server: http });
+    const seenByApp: string[] = [];
+    http.on('request', (req, res) => {
+      seenByApp.push(req.url ?? '');
+      res.end('app');
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+    expect(await (await fetch(`${base}/hello`)).text()).toBe('app');
+    expect((await fetch(`${base}/tether/health`)).status).toBe(200);
+    expect(seenByApp).toEqual(['/hello']);
+    await tether.close();
+    // Detached: the path belongs to the app again.
+    expect(await (await fetch(`${base}/tether/health`)).text()).toBe('app');
+    http.closeAllConnections();
+    await new Promise((resolve) => http.close(resolve));
+  });
+});
