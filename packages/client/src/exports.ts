@@ -2,7 +2,14 @@ export { CloseCode, type Codec, ErrorCode, TetherError } from '@tether/protocol'
 export type { BackoffOptions } from './backoff.js';
 export type { ClientRequestOptions } from './pending-requests.js';
 export type { TetherStorage } from './persistence.js';
-export { type MessageMeta, type PresenceMember, type RejoinInfo, Room, type RoomState } from './room.js';
+export {
+  type MessageMeta,
+  type PresenceEvent,
+  type PresenceMember,
+  type RejoinInfo,
+  Room,
+  type RoomState,
+} from './room.js';
 export type { ClientState } from './state.js';
 export type { ClientEmitOptions, TetherClientOptions } from './tether-client.js';
 export type { TransportKind } from './transports/transport.js';

@@ -1,5 +1,12 @@
-import { ErrorCode, type JoinResult, type RoomMessage, TetherError } from '@tether/protocol';
+import {
+  ErrorCode,
+  type JoinResult,
+  type PresenceChange,
+  type RoomMessage,
+  TetherError,
+} from '@tether/protocol';
 import { Emitter } from './emitter.js';
+import { RoomCursor } from './room-cursor.js';
 import type { EventData, EventMap, EventName, UnknownEvents } from './typed-events.js';
 
 /** What a room message's listeners get beside the data. */
@@ -12,6 +19,13 @@ export interface MessageMeta {
   /** True for volatile messages (they repeat the last durable offset). */
   volatile: boolean;
 }
+
+/**
+ * What `room.on('tether:presence', (change) => ...)` gets: `join`, `leave`, or `reconnect` (a
+ * member's connection dropped and its session came back within the server's grace period: no
+ * `leave`/`join` was announced; replace `previousConnId` with `member.connId`).
+ */
+export type PresenceEvent = PresenceChange;
 
 /** A member of a room, as presence reports it. */
 export interface PresenceMember {
@@ -48,8 +62,7 @@ type Listener = (data: unknown, meta: MessageMeta) => void;
 export class Room<E extends EventMap = UnknownEvents> {
   readonly name: string;
   #state: RoomState = 'joining';
-  #epoch = '';
-  #offset = 0;
+  readonly #cursor = new RoomCursor();
   #recovered: boolean | undefined;
   readonly #messages = new Emitter<Record<string, [unknown, MessageMeta]>>();
   readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo] }>();
@@ -69,7 +82,7 @@ export class Room<E extends EventMap = UnknownEvents> {
 
   /** Epoch and offset of the last message seen: where a rejoin resumes. */
   get position(): { epoch: string; offset: number } {
-    return { epoch: this.#epoch, offset: this.#offset };
+    return { epoch: this.#cursor.epoch, offset: this.#cursor.offset };
   }
 
   /** The last rejoin's outcome; undefined until a rejoin with a position happened. */
@@ -77,8 +90,12 @@ export class Room<E extends EventMap = UnknownEvents> {
     return this.#recovered;
   }
 
-  /** Listens to a room event (`data`, `meta`), or to `tether:rejoined`. Returns a function that removes the listener. */
+  /**
+   * Listens to a room event (`data`, `meta`), to `tether:presence` (members joining and leaving),
+   * or to `tether:rejoined`. Returns a function that removes the listener.
+   */
   on(event: 'tether:rejoined', listener: (info: RejoinInfo) => void): () => void;
+  on(event: 'tether:presence', listener: (change: PresenceEvent, meta: MessageMeta) => void): () => void;
   on<K extends EventName<E>>(
     event: K,
     listener: (data: EventData<E, K>, meta: MessageMeta) => void,
@@ -114,8 +131,7 @@ export class Room<E extends EventMap = UnknownEvents> {
 
   /** @internal a position kept from an earlier page: the first join resumes from it. */
   resumeFrom(epoch: string, offset: number): void {
-    this.#epoch = epoch;
-    this.#offset = offset;
+    this.#cursor.reset(epoch, offset);
   }
 
   /** @internal the join (or rejoin) was answered. */
@@ -128,8 +144,7 @@ export class Room<E extends EventMap = UnknownEvents> {
       this.#recovered = true;
     } else {
       if (result.rec === 0) this.#recovered = false;
-      this.#epoch = result.ep;
-      this.#offset = result.off;
+      this.#cursor.reset(result.ep, result.off);
     }
     if (firstJoin) {
       // In Node, frames that arrived together are handled in one task, before the joiner's
@@ -149,12 +164,7 @@ export class Room<E extends EventMap = UnknownEvents> {
 
   /** @internal a message for this room; returns false when it is a duplicate (already seen). */
   accept(message: RoomMessage): boolean {
-    if (this.#state === 'left') return false;
-    if (!message.v) {
-      if (message.ep === this.#epoch && message.off <= this.#offset) return false;
-      this.#epoch = message.ep;
-      this.#offset = message.off;
-    }
+    if (this.#state === 'left' || !this.#cursor.admit(message)) return false;
     if (this.#held) this.#held.push(message);
     else this.#dispatch(message);
     return true;

@@ -19,7 +19,8 @@ import { base64UrlJson, frameSize } from './encoding.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
 import { PositionStore, type StoredState, type TetherStorage } from './persistence.js';
-import { type MessageMeta, type PresenceMember, Room, type RoomHost } from './room.js';
+import { type MessageMeta, type PresenceEvent, type PresenceMember, Room, type RoomHost } from './room.js';
+import { RoomCursor } from './room-cursor.js';
 import { type ClientState, type ClientStateEvent, nextState } from './state.js';
 import type { ClientTransport, TransportFactory, TransportKind } from './transports/transport.js';
 import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
@@ -70,6 +71,8 @@ type Lifecycle = {
   error: [TetherError];
   /** A room the server joined this session to could not be recovered after a reconnect. */
   'tether:recovery-failed': [{ room: string }];
+  /** Members joining and leaving any room this client is in (`meta.room` names it). */
+  'tether:presence': [PresenceEvent, MessageMeta];
 };
 
 /** @internal what an entry point (Node, browser) provides. */
@@ -85,6 +88,8 @@ interface JoinWaiter {
 }
 
 const ANSWERED_MEMORY = 1_000;
+/** Bytes the socket may hold for a volatile emit to be sent rather than dropped. */
+const VOLATILE_LIMIT = 16 * 1024;
 
 /**
  * The Tether client: one logical connection that survives drops. It connects when constructed,
@@ -118,6 +123,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   readonly #rooms = new Map<string, Room<EventMap>>();
   readonly #joins = new Map<string, JoinWaiter>();
   readonly #serverRooms = new Map<string, Position>();
+  /** What arrived ahead of the positions in `#serverRooms` (urgent and conflated messages). */
+  readonly #serverCursors = new Map<string, RoomCursor>();
   #transport: ClientTransport | undefined;
   #transportKind: TransportKind | undefined;
   #generation = 0;
@@ -212,9 +219,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   /** Sends an event (fire and forget). Buffered while offline unless volatile. False when dropped. */
   emit<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: ClientEmitOptions = {}): boolean {
     this.#assertUsable(event);
+    const transport = this.#state === 'open' ? this.#transport : undefined;
+    // Volatile: sent now or never; not while offline, not behind a congested socket.
+    if (options.volatile && (!transport || (transport.bufferedAmount ?? 0) >= VOLATILE_LIMIT)) return false;
     const frame = this.#codec.encode({ t: 'evt', e: event, d: data });
-    if (this.#state === 'open' && this.#transport) return this.#sendChecked(frame, event);
-    if (options.volatile) return false;
+    if (transport) return this.#sendChecked(frame, event);
     if (this.#outbox.push(frame)) return true;
     this.#reportError(
       new TetherError(
@@ -506,6 +515,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
         return;
       case 'left':
         this.#serverRooms.delete(message.r);
+        this.#serverCursors.delete(message.r);
         return;
       case 'ping':
         this.#send(this.#codec.encode({ t: 'pong' }));
@@ -530,12 +540,20 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       return;
     }
     // A room the server joined us to: track its position for recovery on the next connection.
-    if (!message.v) {
-      const seen = this.#serverRooms.get(message.r);
-      if (seen && seen[0] === message.ep && message.off <= seen[1]) return;
-      this.#serverRooms.set(message.r, [message.ep, message.off]);
-    }
+    if (!message.v && !this.#admitServerRoom(message)) return;
     this.#events.emit(message.e, message.d, meta);
+  }
+
+  #admitServerRoom(message: RoomMessage): boolean {
+    const seen = this.#serverRooms.get(message.r);
+    let cursor = this.#serverCursors.get(message.r);
+    if (!cursor) this.#serverCursors.set(message.r, (cursor = new RoomCursor()));
+    // The position changed elsewhere (joined, restored from storage): start from it.
+    if (seen?.[0] !== cursor.epoch || seen[1] !== cursor.offset)
+      cursor.reset(seen?.[0] ?? '', seen?.[1] ?? 0);
+    if (!cursor.admit(message)) return false;
+    this.#serverRooms.set(message.r, [cursor.epoch, cursor.offset]);
+    return true;
   }
 
   readonly #snapshot = (): StoredState => {

@@ -29,19 +29,14 @@ export const MSGPACK_SUBPROTOCOL = 'tether.v1.msgpack';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-// JSON.parse makes "__proto__" an own key (no pollution by itself), but user code that merges
-// payloads with Object.assign or spread would then set a prototype. Refusing such keys at the
-// edge is cheaper than trusting every handler; the reviver only runs when the text has one.
-function refuseProtoKeys(key: string, value: unknown): unknown {
-  if (key === '__proto__') throw new Error('"__proto__" keys are not allowed');
-  return value;
-}
-
 /** Parses JSON text into a validated message. Shared by the JSON codec and the SSE POST path. */
 export function decodeJsonText(text: string): Message {
   let parsed: unknown;
   try {
-    parsed = text.includes('"__proto__"') ? JSON.parse(text, refuseProtoKeys) : JSON.parse(text);
+    // JSON.parse makes "__proto__" an own key (no pollution by itself), but user code that merges
+    // payloads with Object.assign or a deep merge would then set a prototype: assertMessage
+    // refuses such keys (also escaped ones), and nesting past MAX_DEPTH, on the parsed value.
+    parsed = JSON.parse(text);
   } catch (err) {
     throw new ProtocolError(
       ErrorCode.BadMessage,

@@ -70,6 +70,8 @@ export const ErrorCode = {
   TooManyRooms: 'TOO_MANY_ROOMS',
   /** Too many messages in too short a time. */
   RateLimited: 'RATE_LIMITED',
+  /** Too many concurrent connections from this address or user (HTTP 429 before the upgrade). */
+  TooManyConnections: 'TOO_MANY_CONNECTIONS',
   /** Authentication failed. */
   Unauthorized: 'UNAUTHORIZED',
   /** The origin is not allowed. */

@@ -12,4 +12,4 @@ export { PROTOCOL_VERSION, QUERY } from './constants.js';
 export { ProtocolError, TetherError } from './errors.js';
 export { isReservedEvent, PRESENCE_EVENT, RESERVED_EVENT_PREFIX } from './events.js';
 export type * from './messages.js';
-export { assertMessage, MAX_NAME_LENGTH } from './validate.js';
+export { assertMessage, MAX_DEPTH, MAX_NAME_LENGTH } from './validate.js';

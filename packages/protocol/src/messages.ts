@@ -99,7 +99,30 @@ export interface RoomMessage {
   off: number;
   /** 1 for a volatile message: not in history, `off` repeats the last durable offset. */
   v?: 1;
+  /**
+   * 1 when this message overtook older messages of the same room on this connection (urgent, or
+   * a conflated value that replaced a queued one): its offset is remembered but does not move the
+   * resume position, and the older ones still follow. See docs/messaging.md.
+   */
+  o?: 1;
+  /** Conflation key of a latest-value-wins message: an older offset with the same event and key is stale. */
+  k?: string;
 }
+
+/** A room member as presence reports it: `connId` is the connection's id, `data` its public data. */
+export interface PresenceEntry {
+  connId: string;
+  data: unknown;
+}
+
+/**
+ * The `d` of a `tether:presence` room message (volatile, not in history). `reconnect`: a member
+ * whose connection dropped came back on a new connection within the grace period; no `leave` or
+ * `join` was announced, and `previousConnId` is the id it replaces.
+ */
+export type PresenceChange =
+  | { type: 'join' | 'leave'; member: PresenceEntry }
+  | { type: 'reconnect'; member: PresenceEntry; previousConnId: string };
 
 /** S: the server joined this connection to a room (server-side join). */
 export interface JoinedMessage extends JoinResult {

@@ -5,6 +5,13 @@ import type { Message } from './messages.js';
 /** Longest event name, id and room name the protocol carries. Longer ones are bad frames. */
 export const MAX_NAME_LENGTH = 256;
 
+/**
+ * Deepest nesting of arrays and objects in one message (the message object is level 1). Deeper
+ * values parse fine but crash recursive code downstream (`JSON.stringify` of an echoed payload
+ * overflows the stack near 10 000 levels), so they are refused at the edge.
+ */
+export const MAX_DEPTH = 64;
+
 type Field = 'str' | 'str?' | 'name' | 'int' | 'int?' | 'any' | 'flag?' | 'positions?' | 'hb';
 type Shape = Record<string, Field>;
 
@@ -18,7 +25,7 @@ const SHAPES: Record<Message['t'], Shape> = {
   err: { id: 'name', c: 'str', m: 'str' },
   join: { id: 'name', r: 'name', ep: 'str?', off: 'int?' },
   leave: { r: 'name' },
-  msg: { r: 'name', e: 'name', d: 'any', ep: 'str', off: 'int', v: 'flag?' },
+  msg: { r: 'name', e: 'name', d: 'any', ep: 'str', off: 'int', v: 'flag?', o: 'flag?', k: 'str?' },
   joined: { r: 'name', ep: 'str', off: 'int', rec: 'flag?' },
   left: { r: 'name' },
   ping: {},
@@ -93,5 +100,43 @@ export function assertMessage(value: unknown): Message {
       throw bad(`"${type}" has a bad "${field}"`);
     }
   }
+  const problem = structureProblem(value, 1);
+  if (problem) throw bad(problem);
   return value as Message;
+}
+
+/**
+ * Walks a decoded value once (only into arrays and objects, so large strings and number arrays
+ * cost little) and names the first thing a message may not hold: nesting past `MAX_DEPTH`, a
+ * `__proto__` key, a `constructor` object with a `prototype` key (the two shapes that pollute
+ * prototypes in code that deep-merges payloads), or an object that is not a plain one. Checking
+ * the parsed keys, not the text, also catches escaped spellings such as `"\u005f_proto__"`.
+ */
+function structureProblem(value: object, depth: number): string | undefined {
+  if (depth > MAX_DEPTH) return `nesting deeper than ${MAX_DEPTH} levels`;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'object' && item !== null) {
+        const problem = structureProblem(item, depth + 1);
+        if (problem) return problem;
+      }
+    }
+    return undefined;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return 'only plain objects and arrays are allowed';
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const item: unknown = (value as Record<string, unknown>)[key];
+    if (key === '__proto__') return '"__proto__" keys are not allowed';
+    if (typeof item === 'object' && item !== null) {
+      if (key === 'constructor' && Object.hasOwn(item, 'prototype'))
+        return '"constructor.prototype" keys are not allowed';
+      const problem = structureProblem(item, depth + 1);
+      if (problem) return problem;
+    }
+  }
+  return undefined;
 }

@@ -8,6 +8,13 @@ export interface BroadcastOptions {
   id?: string;
   /** Not stored in history, not recovered; dropped first for congested receivers. */
   volatile?: boolean;
+  /** Goes ahead of messages already queued for a congested receiver. Stored and recovered as usual. */
+  urgent?: boolean;
+  /**
+   * Latest value wins: for a congested receiver, a queued message of the same event and key is
+   * replaced by this one (`true`: one value per event). Stored and recovered as usual.
+   */
+  conflate?: string | true;
 }
 
 /** What a broadcast operator needs to publish. */
@@ -25,6 +32,7 @@ export type Publisher = (
  * @example
  * await tether.to('order:42').emit('location', { lat, lng });
  * await tether.to('chat:1').except(conn.id).emit('typing', {}, { volatile: true });
+ * await tether.to('order:42').emit('location', { lat, lng }, { conflate: 'driver:7' });
  */
 export class BroadcastOperator<E extends EventMap> {
   readonly #room: string;

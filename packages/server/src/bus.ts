@@ -38,6 +38,10 @@ export interface Publication {
   volatile?: boolean;
   /** Connection ids that must not receive it (the sender of `conn.to(room).emit`). */
   except?: readonly string[];
+  /** Goes ahead of queued messages on congested connections. A bus copies it to the `Delivery` and history. */
+  urgent?: boolean;
+  /** Latest-value-wins key (see docs/messaging.md). A bus copies it to the `Delivery` and history. */
+  conflate?: string;
 }
 
 /** A room message as the bus hands it to every subscribed node, and as history returns it. */
@@ -49,6 +53,9 @@ export interface Delivery {
   offset: number;
   volatile?: boolean;
   except?: readonly string[];
+  /** As in `Publication`. */
+  urgent?: boolean;
+  conflate?: string;
 }
 
 export interface PublishResult extends RoomPosition {

@@ -28,7 +28,8 @@ export interface ConnectionHost {
   pingFrame(codec: Codec): Frame;
   handleRequestMessage(conn: Connection<EventMap, unknown>, message: RequestMessage): void;
   handleReply(message: ReplyMessage | ErrorReplyMessage): void;
-  handleJoin(conn: Connection<EventMap, unknown>, message: JoinMessage): void;
+  /** Resolves once the join is answered (never rejects). */
+  handleJoin(conn: Connection<EventMap, unknown>, message: JoinMessage): Promise<void>;
   joinRoom(
     conn: Connection<EventMap, unknown>,
     room: string,

@@ -14,7 +14,10 @@ import {
 import type { BroadcastOperator } from './broadcast.js';
 import type { Delivery } from './bus.js';
 import type { ConnectionHost } from './connection-host.js';
+import { frameBytes } from './metrics.js';
 import type { HeartbeatTarget } from './heartbeat.js';
+import type { InboundRateLimiter } from './limits/rate-limiter.js';
+import { OutgoingQueue } from './outgoing-queue.js';
 import type { ServerTransport, TransportEvents } from './transports/transport.js';
 import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
 
@@ -22,7 +25,17 @@ import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from '
 export interface EmitOptions {
   /** Drop instead of queueing when the connection is congested; never retried. */
   volatile?: boolean;
+  /** Go ahead of messages already queued for this (congested) connection. */
+  urgent?: boolean;
+  /** Latest value wins: replaces a queued message of the same event and key (`true`: per event). */
+  conflate?: string | true;
 }
+
+/** Most frames a client may send while one of its joins is pending. */
+const MAX_FRAMES_BEHIND_JOIN = 1_024;
+
+/** Most frames one congested connection may queue; past it the connection is a slow consumer. */
+const MAX_QUEUED_FRAMES = 10_000;
 
 /** Options of `conn.request`. */
 export interface RequestOptions {
@@ -85,8 +98,16 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   #handlers: Map<string, Array<Handler<unknown, unknown>>> | undefined;
   #closeListeners: CloseListener[] | undefined;
   #rooms: Map<string, RoomMembership> | undefined;
+  /** Frames received while a client join is pending; handled once it is done. */
+  #afterJoin: Frame[] | undefined;
+  /** Frames waiting for the socket to drain (see `sendFrame`); undefined until first congested. */
+  #queue: OutgoingQueue | undefined;
+  /** `close()` was called: nothing more is queued (the transport drops late writes itself). */
+  #closeRequested = false;
   /** Positions the client reported for server-joined rooms when it (re)connected. */
   readonly #resumePositions: Record<string, Position> | undefined;
+  /** Inbound rate limit (docs/security.md); undefined when the server turned it off. */
+  readonly #limiter: InboundRateLimiter | undefined;
 
   /** @internal created by TetherServer only. */
   constructor(init: {
@@ -98,6 +119,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
     host: ConnectionHost;
     handshake: Handshake;
     resumePositions?: Record<string, Position>;
+    limiter?: InboundRateLimiter;
   }) {
     this.id = init.id;
     this.sessionId = init.sessionId;
@@ -108,6 +130,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
     this.#host = init.host;
     this.handshake = init.handshake;
     this.#resumePositions = init.resumePositions;
+    this.#limiter = init.limiter;
   }
 
   get state(): ConnectionState {
@@ -165,7 +188,13 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   emit<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: EmitOptions = {}): boolean {
     if (isReservedEvent(event))
       throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
-    return this.send({ t: 'evt', e: event, d: data }, options.volatile === true);
+    const { volatile, urgent, conflate } = options;
+    return this.sendFrame(
+      this.codec.encode({ t: 'evt', e: event, d: data }),
+      volatile === true,
+      urgent === true,
+      conflate === undefined ? undefined : `\0${event}\0${conflate === true ? '' : conflate}`,
+    );
   }
 
   /**
@@ -210,6 +239,10 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   /** Closes the connection. The client reconnects unless the code is fatal (see docs/protocol.md). */
   close(code: number = CloseCode.Normal, reason = ''): void {
     if (this.#state === 'closed') return;
+    // What is queued (a `bye` among it) leaves before the close frame; a slow consumer's is dropped.
+    if (code !== CloseCode.SlowConsumer) this.#flushQueue(Number.POSITIVE_INFINITY);
+    this.#queue = undefined;
+    this.#closeRequested = true;
     this.#transport.close(code, reason);
   }
 
@@ -220,25 +253,89 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
     return this.sendFrame(this.codec.encode(message), volatile);
   }
 
-  /** @internal frames are pre-encoded for broadcasts. */
-  sendFrame(frame: Frame, volatile: boolean): boolean {
+  /**
+   * @internal frames are pre-encoded for broadcasts. The fast path writes straight to the
+   * transport while it holds less than `lowWaterBytes` and nothing is queued. Otherwise the frame
+   * goes to this connection's queue (urgent first, conflated replaced, volatile dropped), which
+   * the transport's drain hook empties; past 4x `maxBufferedBytes` the connection is closed.
+   * `key` is a direct emit's conflation key; room messages carry theirs in `delivery`.
+   */
+  sendFrame(frame: Frame, volatile: boolean, urgent = false, key?: string, delivery?: Delivery): boolean {
     if (this.#state !== 'open') return false;
-    const buffered = this.#transport.bufferedAmount;
-    const limit = this.#host.options.maxBufferedBytes;
-    if (buffered > limit) {
-      if (volatile) {
-        this.#host.counters.volatileDropped++;
-        return false;
-      }
-      if (buffered > limit * 4) {
-        this.#host.counters.slowConsumerCloses++;
-        this.close(CloseCode.SlowConsumer, 'slow consumer');
-        return false;
-      }
+    if (
+      (this.#queue === undefined || this.#queue.length === 0) &&
+      this.#transport.bufferedAmount < this.#host.options.lowWaterBytes
+    ) {
+      this.#write(frame);
+      return true;
     }
+    return this.#sendCongested(frame, volatile, urgent, key, delivery);
+  }
+
+  #write(frame: Frame): void {
     this.#transport.send(frame);
     this.#host.counters.messagesOut++;
+    this.#host.counters.bytesOut += frameBytes(frame);
+  }
+
+  #sendCongested(
+    frame: Frame,
+    volatile: boolean,
+    urgent: boolean,
+    key: string | undefined,
+    delivery: Delivery | undefined,
+  ): boolean {
+    if (this.#closeRequested) return false;
+    const transport = this.#transport;
+    const limit = this.#host.options.maxBufferedBytes;
+    const buffered = transport.bufferedAmount;
+    // Transports without a drain hook have no queue: volatile drops past the limit, writes go on.
+    const queueing = transport.requestDrain !== undefined;
+    if (volatile && (queueing || buffered > limit)) {
+      this.#host.counters.volatileDropped++;
+      return false;
+    }
+    if (!queueing) {
+      if (buffered <= limit * 4) {
+        this.#write(frame);
+        return true;
+      }
+      return this.#slowConsumer();
+    }
+    const queue = (this.#queue ??= new OutgoingQueue());
+    if (delivery?.conflate !== undefined) key = `${delivery.room}\0${delivery.event}\0${delivery.conflate}`;
+    queue.push(frame, frameBytes(frame), urgent, key, delivery);
+    if (buffered + queue.bytes > limit * 4 || queue.length > MAX_QUEUED_FRAMES) return this.#slowConsumer();
+    transport.requestDrain!();
     return true;
+  }
+
+  #slowConsumer(): false {
+    this.#host.counters.slowConsumerCloses++;
+    this.close(CloseCode.SlowConsumer, 'slow consumer');
+    return false;
+  }
+
+  /** @internal the transport drained: write queued frames until it is full again. */
+  onDrain(): void {
+    if (this.#state !== 'open' || !this.#queue) return;
+    this.#flushQueue(this.#host.options.lowWaterBytes);
+    if (this.#queue.length > 0) this.#transport.requestDrain?.();
+  }
+
+  #flushQueue(lowWater: number): void {
+    const queue = this.#queue;
+    if (!queue) return;
+    while (queue.length > 0 && this.#transport.bufferedAmount < lowWater) {
+      const entry = queue.shift()!;
+      // A room message that overtook older ones of its room says so, or the client would take
+      // its offset for its resume position and drop the older ones as duplicates.
+      this.#write(
+        entry.overtakes && entry.delivery
+          ? this.codec.encode(roomMessage(entry.delivery, true))
+          : entry.frame,
+      );
+    }
   }
 
   /** @internal a room message from the bus, already encoded for this connection's codec. */
@@ -254,7 +351,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
       membership.epoch = delivery.epoch;
       membership.offset = delivery.offset;
     }
-    this.sendFrame(frame, delivery.volatile === true);
+    this.sendFrame(frame, delivery.volatile === true, delivery.urgent === true, undefined, delivery);
   }
 
   /** @internal starts a membership whose live messages wait until `completeJoin`. */
@@ -308,6 +405,17 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   onFrame(frame: Frame): void {
     this.lastSeen = this.#host.clock.now;
     this.#host.counters.messagesIn++;
+    this.#host.counters.bytesIn += frameBytes(frame);
+    if (this.#afterJoin) {
+      if (this.#afterJoin.push(frame) > MAX_FRAMES_BEHIND_JOIN) {
+        this.#violation(new ProtocolError(ErrorCode.BadMessage, 'too many messages behind a pending join', CloseCode.RateLimited));
+      }
+      return;
+    }
+    this.#process(frame);
+  }
+
+  #process(frame: Frame): void {
     let message: Message;
     try {
       message = this.codec.decode(frame);
@@ -315,6 +423,8 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
       this.#violation(err as ProtocolError);
       return;
     }
+    // Over its rate limit the message is answered (RATE_LIMITED) or dropped by the limiter.
+    if (this.#limiter && !this.#limiter.admit(message, this)) return;
     this.#handle(message);
   }
 
@@ -322,6 +432,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   onClose(code: number, reason: string): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    this.#queue = undefined;
     this.#closeCode = code;
     this.#host.connectionClosed(this, code);
     const listeners = this.#closeListeners;
@@ -355,7 +466,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
         this.#host.handleReply(message);
         return;
       case 'join':
-        this.#host.handleJoin(this, message);
+        this.#holdUntil(this.#host.handleJoin(this, message));
         return;
       case 'leave':
         void this.leaveQuietly(message.r);
@@ -376,6 +487,28 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   /** @internal a client-initiated leave: no `left` echo. */
   async leaveQuietly(room: string): Promise<void> {
     if (this.#rooms?.has(room)) await this.#host.leaveRoom(this, room);
+  }
+
+  /**
+   * Frames that follow a join wait until it is done, so a connection's messages are handled in
+   * the order sent: a request right after a (re)join sees the room joined, however long an
+   * async `authorizeJoin` takes.
+   */
+  #holdUntil(join: Promise<void>): void {
+    this.#afterJoin = [];
+    void join.finally(() => {
+      const held = this.#afterJoin ?? [];
+      this.#afterJoin = undefined;
+      for (let i = 0; i < held.length; i++) {
+        if (this.#state !== 'open') return;
+        this.#process(held[i]!);
+        // Another join among them: the rest waits for that one.
+        if (this.#afterJoin) {
+          (this.#afterJoin as Frame[]).unshift(...held.slice(i + 1));
+          return;
+        }
+      }
+    });
   }
 
   #dispatchEvent(event: string, data: unknown): void {
@@ -401,8 +534,8 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   }
 }
 
-/** The wire form of a room message. */
-export function roomMessage(delivery: Delivery): ServerMessage {
+/** The wire form of a room message; `overtook` marks it delivered ahead of older ones (`o: 1`). */
+export function roomMessage(delivery: Delivery, overtook = false): ServerMessage {
   const message: ServerMessage = {
     t: 'msg',
     r: delivery.room,
@@ -412,6 +545,8 @@ export function roomMessage(delivery: Delivery): ServerMessage {
     off: delivery.offset,
   };
   if (delivery.volatile) message.v = 1;
+  if (overtook) message.o = 1;
+  if (delivery.conflate !== undefined) message.k = delivery.conflate;
   return message;
 }
 

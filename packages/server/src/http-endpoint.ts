@@ -72,7 +72,7 @@ export function attachToServer(
       onRequest(args[0] as IncomingMessage, args[1] as ServerResponse);
       return true;
     }
-    return emit.call(this, event, ...args);
+    return (emit as (event: string | symbol, ...rest: unknown[]) => boolean).call(this, event, ...args);
   };
   server.emit = routedEmit as AnyServer['emit'];
   const upgradeListener: UpgradeListener = (req, socket, head) => {

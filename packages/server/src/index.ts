@@ -26,5 +26,5 @@ export type { Logger, TetherServerOptions } from './options.js';
 export type { UndeliveredMessage } from './outgoing-requests.js';
 export { validateRoomName } from './room-name.js';
 export { TetherEmitter, type TetherEmitterOptions } from './tether-emitter.js';
-export { type CloseOptions, TetherServer, type TetherServerEvents } from './tether-server.js';
+export { type CloseOptions, type HealthReport, TetherServer, type TetherServerEvents } from './tether-server.js';
 export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';

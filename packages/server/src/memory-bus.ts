@@ -108,6 +108,8 @@ export class MemoryBus implements Bus {
     };
     if (publication.volatile) delivery.volatile = true;
     if (publication.except?.length) delivery.except = publication.except;
+    if (publication.urgent) delivery.urgent = true;
+    if (publication.conflate !== undefined) delivery.conflate = publication.conflate;
     room.lastPublishAt = now;
     if (!publication.volatile) this.#record(room, delivery, publication.history, now);
     const nodeIds = this.#subscribers.get(publication.room);

@@ -1,7 +1,13 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import { type Codec, jsonCodec } from '@tether/protocol';
+import { msgpackCodec } from '@tether/protocol/msgpack';
 import type { Bus, HistoryPolicy } from './bus.js';
-import type { Connection } from './connection.js';
+import type { Connection, Handshake } from './connection.js';
+import type { RateLimitOptions, ResolvedLimits, UserKey } from './limits/limit-options.js';
+import { resolveLimits } from './limits/limit-options.js';
+import type { AllowedOrigins } from './origin.js';
+import type { SseOptions } from './transports/sse-endpoint.js';
 import type { EventMap } from './typed-events.js';
 
 /** Structured logger: pino's method shape, so a pino instance fits as it is. */
@@ -39,14 +45,68 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
   sessionTtlMs?: number;
   /** Time allowed for the client's `hello` after the transport opens, in ms. Default 10 000. */
   helloTimeoutMs?: number;
-  /** Bytes queued for one connection before volatile messages are dropped; at 4x, the connection closes (4009). Default 1 MiB. */
+  /**
+   * Bytes one connection may hold back (socket buffer plus its queue): past 4x it is closed as a
+   * slow consumer (4009) and recovers from history. On transports without a queue, volatile
+   * messages are dropped past 1x. Default 1 MiB.
+   */
   maxBufferedBytes?: number;
+  /**
+   * Socket-buffered bytes under which a connection writes straight through. Past it, messages
+   * wait in the connection's queue: urgent ones first, conflated ones replaced, volatile ones
+   * dropped (docs/messaging.md). Default 64 KiB (at most `maxBufferedBytes`).
+   */
+  lowWaterBytes?: number;
+  /** Wire codecs; the first one the client offers that is listed here wins. Default JSON and msgpack. */
+  codecs?: readonly Codec[];
+  /**
+   * permessage-deflate for WebSocket frames of at least `threshold` bytes. Default off: it costs
+   * CPU and memory per receiver (measurements in docs/messaging.md). `true` uses the defaults.
+   */
+  compression?: boolean | CompressionOptions;
+  /**
+   * How long a dropped connection stays in presence, silently, for its session to come back, in
+   * ms: a rejoin within it announces neither `leave` nor `join`. Default 3 000; 0 announces at once.
+   */
+  presenceGraceMs?: number;
   /** The public part of `conn.data` shown in presence. Default: `conn.data` itself. */
   presenceData?: (conn: Connection<E, Data>) => unknown;
   /** Upper bound of the reconnect spread told to clients on shutdown, in ms. Default 5 000. */
   reconnectSpreadMs?: number;
   /** A pino-compatible logger. Default: silent. */
   logger?: Logger;
+  /** SSE endpoints: gzip of event streams (docs/sse.md). */
+  sse?: SseOptions;
+  /**
+   * Browser origins allowed to connect (against Cross-Site WebSocket Hijacking): `'same-origin'`
+   * (default: the Origin's host equals the Host header; no Origin header is allowed), a list of
+   * origins, a function, or `'*'` (unsafe with cookie authentication). Refused: HTTP 403 FORBIDDEN.
+   */
+  allowedOrigins?: AllowedOrigins;
+  /** Rooms one connection may be in at once; past it joins fail with TOO_MANY_ROOMS. Default 100. */
+  maxRoomsPerConnection?: number;
+  /**
+   * Inbound rate limit per connection (token bucket) and optionally per user across nodes.
+   * Default: burst 200, 100 messages/s; `false` turns it off. See docs/security.md.
+   */
+  rateLimit?: RateLimitOptions<Data> | false;
+  /** Concurrent connections per client address on this node; more: HTTP 429 TOO_MANY_CONNECTIONS. Default: no cap. */
+  maxConnectionsPerIp?: number;
+  /** Concurrent connections per user (`userKey`) on this node; more: HTTP 429 TOO_MANY_CONNECTIONS. Default: no cap. */
+  maxConnectionsPerUser?: number;
+  /** Names a connection's user for per-user limits. Default: `data.userId` when it is a string or number. */
+  userKey?: UserKey<Data>;
+  /** A connection's client address for `maxConnectionsPerIp`. Default: the socket's remote address (set it behind a proxy). */
+  clientIp?: (handshake: Handshake) => string | undefined;
+}
+
+/** Options of WebSocket compression (permessage-deflate). */
+export interface CompressionOptions {
+  /** Smallest frame compressed, in bytes. Default 1 024. */
+  threshold?: number;
+  /** zlib window and memory level: 2^(windowBits+2) + 2^(memLevel+9) bytes per connection. Defaults 12 and 5 (32 KiB). */
+  windowBits?: number;
+  memLevel?: number;
 }
 
 export interface ResolvedOptions<E extends EventMap, Data> {
@@ -60,9 +120,15 @@ export interface ResolvedOptions<E extends EventMap, Data> {
   sessionTtlMs: number;
   helloTimeoutMs: number;
   maxBufferedBytes: number;
+  lowWaterBytes: number;
+  codecs: readonly Codec[];
+  compression: Required<CompressionOptions> | false;
+  presenceGraceMs: number;
   presenceData: (conn: Connection<E, Data>) => unknown;
   reconnectSpreadMs: number;
   logger: Logger;
+  limits: ResolvedLimits<Data>;
+  allowedOrigins: AllowedOrigins | undefined;
 }
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -77,6 +143,8 @@ export function resolveOptions<E extends EventMap, Data>(
   options: TetherServerOptions<E, Data>,
 ): ResolvedOptions<E, Data> {
   const history = options.history ?? DEFAULT_HISTORY;
+  const maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
+  const compression = options.compression === true ? {} : options.compression;
   return {
     path: normalizePath(options.path ?? '/tether'),
     authenticate: options.authenticate,
@@ -90,9 +158,21 @@ export function resolveOptions<E extends EventMap, Data>(
     maxPayload: options.maxPayload ?? 1024 * 1024,
     sessionTtlMs: options.sessionTtlMs ?? 24 * 3_600_000,
     helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
-    maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    maxBufferedBytes,
+    lowWaterBytes: Math.min(options.lowWaterBytes ?? 64 * 1024, maxBufferedBytes),
+    codecs: options.codecs?.length ? options.codecs : [jsonCodec, msgpackCodec],
+    compression: compression
+      ? {
+          threshold: compression.threshold ?? 1024,
+          windowBits: compression.windowBits ?? 12,
+          memLevel: compression.memLevel ?? 5,
+        }
+      : false,
+    presenceGraceMs: options.presenceGraceMs ?? 3_000,
     presenceData: options.presenceData ?? ((conn) => conn.data),
     reconnectSpreadMs: options.reconnectSpreadMs ?? 5_000,
     logger: options.logger ?? silent,
+    limits: resolveLimits(options),
+    allowedOrigins: options.allowedOrigins,
   };
 }

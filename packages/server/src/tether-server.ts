@@ -12,6 +12,7 @@ import {
   type JoinResult,
   jsonCodec,
   negotiate,
+  PRESENCE_EVENT,
   type ReplyMessage,
   type RequestMessage,
   TetherError,
@@ -24,16 +25,20 @@ import type { ConnectionHost } from './connection-host.js';
 import { HeartbeatSweep } from './heartbeat.js';
 import { HelloGate } from './hello-gate.js';
 import { attachToServer, decodeAuthParam, refuseRequest, refuseUpgrade } from './http-endpoint.js';
+import { Admission, type Admitted } from './limits/admission.js';
+import type { ResolvedLimits } from './limits/limit-options.js';
 import { MemoryBus } from './memory-bus.js';
 import { Metrics, type MetricsSnapshot } from './metrics.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import { OutgoingRequests, type UndeliveredMessage } from './outgoing-requests.js';
+import { PresenceTracker } from './presence.js';
 import { type Outcome, RequestDedup } from './request-dedup.js';
 import { RoomIndex } from './room-index.js';
 import { validateRoomName } from './room-name.js';
 import { SessionStore } from './sessions.js';
+import { SseEndpoint } from './transports/sse-endpoint.js';
 import type { ServerTransport } from './transports/transport.js';
-import { WebSocketTransport } from './transports/websocket.js';
+import { deflateOptions, WebSocketTransport } from './transports/websocket.js';
 import { WriteBatcher } from './transports/write-batcher.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';
 
@@ -80,9 +85,14 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   readonly #ownsBus: boolean;
   readonly #link: Promise<BusLink>;
   readonly #wss: WebSocketServer;
-  readonly #codecs: readonly Codec[] = [jsonCodec];
+  readonly #codecs: readonly Codec[];
   readonly #attachment: { detach(): void } | undefined;
+  readonly #sse: SseEndpoint;
   readonly #connections = new Map<string, AnyConnection>();
+  /** Origin check, connection caps and rate limits (docs/security.md). */
+  readonly #admission: Admission;
+  /** What each open connection holds from `#admission`, given back when it closes. */
+  readonly #admitted = new Map<AnyConnection, Admitted>();
   readonly #bySession = new Map<string, AnyConnection>();
   readonly #index = new RoomIndex<AnyConnection>();
   readonly #subscriptions = new Map<string, Promise<void>>();
@@ -92,6 +102,11 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   readonly #outgoing: OutgoingRequests;
   readonly #sessions: SessionStore;
   readonly #pingFrames = new Map<Codec, Frame>();
+  readonly #presence: PresenceTracker;
+  /** Frames of at least this many bytes are deflated when the client negotiated compression. */
+  readonly #compressThreshold: number;
+  /** Connections that resumed a session: only their joins can end a presence grace period. */
+  readonly #resumed = new WeakSet<AnyConnection>();
   readonly #listeners = new Map<string, Array<(...args: never[]) => void>>();
   readonly #nodeMessageHandlers = new Map<string, (payload: Record<string, unknown>) => void>();
   #connectionCounter = 0;
@@ -100,11 +115,22 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
 
   constructor(options: TetherServerOptions<E, Data> = {}) {
     this.options = resolveOptions(options);
+    this.#codecs = this.options.codecs;
+    const { compression } = this.options;
+    this.#compressThreshold = compression ? compression.threshold : Number.POSITIVE_INFINITY;
     this.#ownsBus = options.bus === undefined;
     this.#bus = options.bus ?? new MemoryBus({ dedupTtlMs: this.options.dedupWindowMs });
     this.#heartbeat = new HeartbeatSweep(this.options.heartbeat);
     this.#dedup = new RequestDedup(this.#bus, { windowMs: this.options.dedupWindowMs, logger: this.logger });
     this.#sessions = new SessionStore(this.#bus, this.options.sessionTtlMs, this.logger);
+    this.#admission = new Admission({
+      // Key functions take this server's `Data`; the admission handles connections of any data.
+      limits: this.options.limits as ResolvedLimits<unknown>,
+      allowedOrigins: this.options.allowedOrigins,
+      bus: this.#bus,
+      host: this,
+      logger: this.logger,
+    });
     this.#outgoing = new OutgoingRequests({
       nodeId: this.nodeId,
       currentConnection: (sessionId) => this.#bySession.get(sessionId),
@@ -114,7 +140,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
-      perMessageDeflate: false,
+      perMessageDeflate: deflateOptions(this.options.compression),
       maxPayload: this.options.maxPayload,
       handleProtocols: (offered) => negotiate(offered, this.#codecs)?.subprotocol ?? false,
     });
@@ -125,7 +151,26 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       onStatus: (status) => this.#emit('bus:status', status),
     });
     this.#link.catch((err) => this.logger.error({ err }, 'could not attach to the bus'));
+    this.#presence = new PresenceTracker(
+      {
+        bus: this.#bus,
+        logger: this.logger,
+        // Volatile and out of history; not counted as the app's publishes.
+        publishPresence: (room, change, except) =>
+          this.#bus.publish({
+            room,
+            event: PRESENCE_EVENT,
+            data: change,
+            history: false,
+            volatile: true,
+            except,
+          }),
+      },
+      this.options.presenceGraceMs,
+    );
     this.#onNodeMessageKind('reply', (payload) => this.#outgoing.settle(payload.message as ReplyMessage));
+    this.#sse = new SseEndpoint(this, options.sse);
+    this.requestHandler = this.#sse.handle;
     this.#heartbeat.start();
     if (options.server) {
       this.#attachment = attachToServer(
@@ -179,7 +224,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     return {
       connections: { total: this.#connections.size, websocket: this.#connections.size - sse, sse },
       rooms: this.#index.roomCount,
-      messages: { in: m.messagesIn, out: m.messagesOut, rejected: m.rejected },
+      messages: { in: m.messagesIn, out: m.messagesOut, rejected: m.rejected, rateLimited: m.rateLimited },
+      bytes: { in: m.bytesIn, out: m.bytesOut },
       requests: { handled: m.requestsHandled, dedupHits: m.dedupHits },
       acks: { retries: m.retries, undelivered: m.undelivered },
       publishes: m.publishes,
@@ -191,6 +237,22 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       bus: { status: this.#bus.status },
     };
   }
+
+  /**
+   * Readiness for a load balancer: ready while the bus is up and the server is not closing.
+   * Also served as `GET {path}/health` (200 ready, 503 not).
+   */
+  health(): HealthReport {
+    const bus = this.#bus.status;
+    const closing = this.#closing !== undefined;
+    return { ready: bus === 'up' && !closing, bus, closing, connections: this.#connections.size };
+  }
+
+  /** @internal timing observers for metrics exporters (request handling and publish latency, ms). */
+  readonly observers: { request: Array<(ms: number) => void>; publish: Array<(ms: number) => void> } = {
+    request: [],
+    publish: [],
+  };
 
   /** Open connections on this node. */
   get connections(): ReadonlyMap<string, Connection<E, Data>> {
@@ -221,7 +283,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const codec = negotiate([ws.protocol], this.#codecs) ?? jsonCodec;
       void this.acceptTransport(
-        new WebSocketTransport(ws, codec, this.#batcher),
+        new WebSocketTransport(ws, codec, this.#batcher, this.#compressThreshold),
         codec,
         auth.data,
         handshakeOf(req),
@@ -231,6 +293,13 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
 
   /** Handles a plain HTTP request at or under `path` (noServer mode: call it from your request handler). */
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'GET' && pathOf(req.url) === `${this.options.path}/health`) {
+      const health = this.health();
+      const body = JSON.stringify(health);
+      res.writeHead(health.ready ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
     const handler = this.requestHandler;
     if (handler) handler(req, res);
     else refuseRequest(res, 426, 'UPGRADE_REQUIRED', 'connect with a WebSocket upgrade');
@@ -239,21 +308,31 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   /** @internal plain-HTTP transports (SSE) plug in here. */
   requestHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 
-  /** @internal runs `authenticate` for any transport. */
+  /**
+   * @internal admits a request for any transport: `allowedOrigins` and the address cap (403, 429)
+   * before `authenticate` runs, the user cap (429) after it (docs/security.md).
+   */
   async authenticateRequest(
     req: IncomingMessage,
     auth: unknown,
   ): Promise<{ ok: true; data: Data } | { ok: false; status: number; code: string; message: string }> {
-    if (!this.options.authenticate) return { ok: true, data: undefined as Data };
-    try {
-      const data = await this.options.authenticate(req, auth);
+    const handshake = handshakeOf(req);
+    const refused = this.#admission.refuseRequest(req, handshake);
+    if (refused) return { ok: false, ...refused };
+    let data = undefined as Data;
+    if (this.options.authenticate) {
+      try {
+        data = (await this.options.authenticate(req, auth)) as Data;
+      } catch (err) {
+        this.logger.debug({ err }, 'authenticate threw');
+        data = undefined as Data;
+      }
       if (data === null || data === undefined)
         return { ok: false, status: 401, code: ErrorCode.Unauthorized, message: 'authentication refused' };
-      return { ok: true, data };
-    } catch (err) {
-      this.logger.debug({ err }, 'authenticate threw');
-      return { ok: false, status: 401, code: ErrorCode.Unauthorized, message: 'authentication refused' };
     }
+    const refusedUser = this.#admission.refuseUser({ data, handshake });
+    if (refusedUser) return { ok: false, ...refusedUser };
+    return { ok: true, data };
   }
 
   async #authenticate(req: IncomingMessage) {
@@ -278,6 +357,13 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     data: Data,
     handshake: Handshake,
   ): Promise<AnyConnection | undefined> {
+    // Connection caps are reserved here for every transport; a race lost since the pre-check closes.
+    const admitted = this.#admission.admit({ data, handshake });
+    if (!('release' in admitted)) {
+      transport.close(CloseCode.RateLimited, admitted.message);
+      return undefined;
+    }
+    let handedOver = false;
     const gate = new HelloGate(transport, codec, this.options.helloTimeoutMs);
     let session: Awaited<ReturnType<SessionStore['resolve']>>;
     try {
@@ -297,10 +383,14 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
         host: this,
         handshake,
         resumePositions: hello.rooms,
+        limiter: admitted.limiter,
       });
+      this.#admitted.set(conn, admitted);
+      handedOver = true;
       this.#bySession.get(session.sessionId)?.close(CloseCode.SessionReplaced, 'session resumed elsewhere');
       this.#bySession.set(session.sessionId, conn);
       this.#connections.set(conn.id, conn);
+      if (session.resumed) this.#resumed.add(conn);
       this.#heartbeat.add(conn);
       this.counters.connectionsOpened++;
       transport.events = conn;
@@ -324,6 +414,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     } catch (err) {
       if (!gate.closed) this.logger.debug({ err }, 'handshake failed');
       return undefined;
+    } finally {
+      if (!handedOver) admitted.release();
     }
   }
 
@@ -336,7 +428,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   }
 
   handleRequestMessage(conn: AnyConnection, message: RequestMessage): void {
-    void this.#runRequest(conn, message);
+    // Nothing a client sends may become an unhandled rejection (e.g. a reply that cannot be encoded).
+    this.#runRequest(conn, message).catch((err) => this.logger.error({ err }, 'request failed'));
   }
 
   handleReply(message: ReplyMessage | ErrorReplyMessage): void {
@@ -350,8 +443,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     }
   }
 
-  handleJoin(conn: AnyConnection, message: JoinMessage): void {
-    void this.#clientJoin(conn, message);
+  handleJoin(conn: AnyConnection, message: JoinMessage): Promise<void> {
+    return this.#clientJoin(conn, message).catch((err) => this.logger.error({ err }, 'join failed'));
   }
 
   async joinRoom(
@@ -363,6 +456,9 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     if (conn.state !== 'open') throw new TetherError(ErrorCode.Closed, 'connection is closed');
     const roomError = validateRoomName(room);
     if (roomError) throw roomError;
+    // Checked right before beginJoin (no await between), so concurrent joins cannot overshoot.
+    const tooMany = this.#roomLimitError(conn, room);
+    if (tooMany) throw tooMany;
     if (!conn.beginJoin(room)) {
       const page = await this.#bus.history(room, undefined, 0);
       const result: JoinResult = { ep: page.epoch, off: page.offset };
@@ -373,8 +469,10 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     let page: Awaited<ReturnType<Bus['history']>>;
     try {
       await this.#subscription(room);
+      const member = { connId: conn.id, data: this.options.presenceData(conn) };
       this.#bus
-        .addMember(room, this.nodeId, { connId: conn.id, data: this.options.presenceData(conn) })
+        .addMember(room, this.nodeId, member)
+        .then(() => this.#presence.joined(conn.sessionId, room, member, this.#resumed.has(conn)))
         .catch((err) => this.logger.warn({ err, room }, 'presence not recorded'));
       page = await this.#bus.history(room, since, RECOVERY_LIMIT);
     } catch (err) {
@@ -395,11 +493,11 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     return result;
   }
 
-  async leaveRoom(conn: AnyConnection, room: string): Promise<void> {
+  /** `dropped`: the connection was lost, so presence waits for its session to come back. */
+  async leaveRoom(conn: AnyConnection, room: string, dropped = false): Promise<void> {
     if (!conn.endMembership(room)) return;
-    this.#bus
-      .removeMember(room, conn.id)
-      .catch((err) => this.logger.debug({ err, room }, 'presence not removed'));
+    const member = { connId: conn.id, data: this.options.presenceData(conn) };
+    this.#presence.left(conn.sessionId, room, member, dropped);
     if (!this.#index.delete(room, conn)) return;
     this.#subscriptions.delete(room);
     const link = await this.#link;
@@ -426,9 +524,13 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
 
   connectionClosed(conn: AnyConnection, code: number): void {
     this.#connections.delete(conn.id);
+    this.#admitted.get(conn)?.release();
+    this.#admitted.delete(conn);
     this.#heartbeat.delete(conn);
     this.counters.connectionsClosed++;
-    for (const room of [...conn.memberships()]) void this.leaveRoom(conn, room);
+    // Closes the peer chose (1000, 1001 going away, 1005 no code) and shutdown are not drops.
+    const dropped = code !== CloseCode.Normal && code !== 1001 && code !== 1005 && !this.#closing;
+    for (const room of [...conn.memberships()]) void this.leaveRoom(conn, room, dropped);
     if (this.#bySession.get(conn.sessionId) === conn) {
       this.#bySession.delete(conn.sessionId);
       // A deliberate close ends the session: its pending acks can no longer be delivered.
@@ -463,10 +565,12 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     await Promise.race([Promise.all(closed), delay(1_000)]);
     // Peers that did not answer the close handshake in time are cut, so no socket outlives close().
     for (const conn of this.#connections.values()) conn.expire();
+    this.#sse.close();
     this.#outgoing.closeAll();
     this.#heartbeat.stop();
     this.#attachment?.detach();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    await this.#presence.close();
     const link = await this.#link.catch(() => undefined);
     await link?.detach().catch((err) => this.logger.warn({ err }, 'bus detach failed'));
     if (this.#ownsBus) await this.#bus.close();
@@ -506,7 +610,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     const roomError = validateRoomName(room);
     if (roomError) return Promise.reject(roomError);
     this.counters.publishes++;
-    return this.#bus.publish({
+    const published = this.#bus.publish({
       room,
       event,
       data,
@@ -515,7 +619,16 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       dedupTtlMs: this.options.dedupWindowMs,
       volatile: options.volatile,
       except,
+      urgent: options.urgent,
+      conflate: options.conflate === true ? '' : options.conflate,
     });
+    if (this.observers.publish.length > 0) {
+      const started = performance.now();
+      void published.then(() => {
+        for (const observe of this.observers.publish) observe(performance.now() - started);
+      }, noop);
+    }
+    return published;
   };
 
   /** One encode per codec per message, then the same bytes to every local member. */
@@ -549,6 +662,14 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     return subscribed;
   }
 
+  /** TOO_MANY_ROOMS when joining `room` would take the connection past `maxRoomsPerConnection`. */
+  #roomLimitError(conn: AnyConnection, room: string): TetherError | undefined {
+    const max = this.options.limits.maxRoomsPerConnection;
+    const rooms = conn.rooms;
+    if (rooms.size < max || rooms.has(room)) return undefined;
+    return new TetherError(ErrorCode.TooManyRooms, `a connection may be in at most ${max} rooms`, { max });
+  }
+
   async #clientJoin(conn: AnyConnection, message: JoinMessage): Promise<void> {
     const refuse = (code: string, text: string): void => {
       conn.send({ t: 'err', id: message.id, c: code, m: text }, false);
@@ -556,6 +677,9 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     if (this.#closing) return refuse(ErrorCode.ServerClosing, 'server is shutting down');
     const roomError = validateRoomName(message.r);
     if (roomError) return refuse(roomError.code, roomError.message);
+    // Before authorizeJoin: a client at its room limit costs the app nothing.
+    const tooMany = this.#roomLimitError(conn, message.r);
+    if (tooMany) return refuse(tooMany.code, tooMany.message);
     let allowed = false;
     try {
       allowed = (await this.options.authorizeJoin(conn, message.r)) === true;
@@ -600,6 +724,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     if (!handler)
       return answer({ ok: false, code: ErrorCode.NoHandler, message: `no handler for "${message.e}"` });
     this.#requestsInFlight++;
+    const started = this.observers.request.length > 0 ? performance.now() : 0;
     try {
       const outcome = await this.#dedup.run(
         `${conn.sessionId}:${message.id}`,
@@ -607,6 +732,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
         () => this.counters.dedupHits++,
       );
       this.counters.requestsHandled++;
+      for (const observe of this.observers.request) observe(performance.now() - started);
       answer(outcome);
     } finally {
       this.#requestsInFlight--;
@@ -652,6 +778,21 @@ async function runHandler(handler: (data: unknown) => unknown, data: unknown): P
     const message = err instanceof Error ? err.message : String(err);
     return { ok: false, code, message };
   }
+}
+
+/** Readiness as `tether.health()` reports it. */
+export interface HealthReport {
+  ready: boolean;
+  bus: 'up' | 'down';
+  closing: boolean;
+  connections: number;
+}
+
+const noop = () => {};
+
+function pathOf(url: string | undefined): string {
+  const end = url?.indexOf('?') ?? -1;
+  return end === -1 ? (url ?? '/') : url!.slice(0, end);
 }
 
 function handshakeOf(req: IncomingMessage): Handshake {

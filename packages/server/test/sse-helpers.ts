@@ -117,9 +117,12 @@ export async function twoNodesBehindRoundRobin(
     const closes: string[] = [];
     const seen: number[] = [];
     nodes.forEach((node, i) => {
-      node.http.prependListener('request', (req) => {
-        if (req.method === 'POST') posts[i]!++;
-      });
+      // Tether's requests never reach the app's 'request' listeners: count them where they enter.
+      const emit = node.http.emit;
+      node.http.emit = function (this: typeof node.http, event: string | symbol, ...args: unknown[]) {
+        if (event === 'request' && (args[0] as { method?: string }).method === 'POST') posts[i]!++;
+        return (emit as (event: string | symbol, ...rest: unknown[]) => boolean).call(this, event, ...args);
+      } as typeof node.http.emit;
       node.tether.on('connection', (conn) => {
         conn.on('whoami', () => i);
         conn.on('n', (d) => void seen.push(d as number));

@@ -5,6 +5,8 @@ export type TransportKind = 'websocket' | 'sse';
 /** What the client core needs from a transport. */
 export interface ClientTransport {
   readonly kind: TransportKind;
+  /** Bytes sent but not yet on the network, where the transport can tell (volatile emits drop past a limit). */
+  readonly bufferedAmount?: number;
   send(frame: Frame): void;
   /** Closes; no event follows a close the client asked for. */
   close(code?: number, reason?: string): void;

@@ -4,6 +4,7 @@ import { type ClientTransport, type TransportFactory, toWebSocketUrl, withQuery 
 /** The part of the WebSocket API the client uses: the browser's and `ws`'s agree on it. */
 export interface WebSocketLike {
   readonly readyState: number;
+  readonly bufferedAmount: number;
   binaryType: string;
   send(data: string | ArrayBufferLike | Uint8Array): void;
   close(code?: number, reason?: string): void;
@@ -45,6 +46,9 @@ export function webSocketTransport(
     socket.onerror = () => {};
     const transport: ClientTransport = {
       kind: 'websocket',
+      get bufferedAmount() {
+        return socket.bufferedAmount;
+      },
       send(frame) {
         if (socket.readyState === 1) socket.send(frame);
       },

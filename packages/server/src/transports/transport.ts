@@ -16,10 +16,19 @@ export interface ServerTransport {
   terminate(): void;
   /** Who gets frames and the close: the handshake first, then the connection. */
   events: TransportEvents | undefined;
+  /**
+   * Optional drain hook: asks for one `events.onDrain()` call once `bufferedAmount` has gone down
+   * (the socket drained). Repeated requests before that call are one request. A transport with
+   * it lets a congested connection queue frames (urgent first, conflated replaced, volatile
+   * dropped) instead of writing them all; without it, frames are written until the hard limit.
+   */
+  requestDrain?(): void;
 }
 
 /** Callbacks a transport calls; set by the connection that owns it. */
 export interface TransportEvents {
   onFrame(frame: Frame): void;
   onClose(code: number, reason: string): void;
+  /** The drain a `requestDrain()` asked for. */
+  onDrain?(): void;
 }

@@ -1,0 +1,114 @@
+import { CloseCode, ErrorCode, type Message, type ServerMessage } from '@tether/protocol';
+import type { ResolvedRateLimit } from './limit-options.js';
+import { TokenBucket } from './token-bucket.js';
+import type { UserQuota } from './user-rate-limit.js';
+
+/** What the limiter needs of a connection: answer a refused request, or close it. */
+export interface LimitedConnection {
+  send(message: ServerMessage, volatile: boolean): boolean;
+  close(code: number, reason: string): void;
+}
+
+/** Where the limiter reports: a coarse clock and a counter of refused messages. */
+export interface RateLimitHost {
+  readonly clock: { readonly now: number };
+  readonly counters: { rateLimited: number };
+}
+
+/**
+ * The inbound rate limit of one connection. Every message except `pong` and `leave` (which only
+ * shrink server state) takes a token from a bucket (`burst` tokens, `perSecond` refill), then,
+ * when a per-user limit applies, counts against the user's shared quota.
+ *
+ * Over the limit: `req` and `join` get a `RATE_LIMITED` error reply (the client's promise
+ * rejects at once), `evt` and replies are dropped; all are counted. An *episode* starts at the
+ * first refusal and ends once the bucket is back to half full; an episode that lasts
+ * `closeAfterMs` with at least `burst` refusals closes the connection with 4029: the client
+ * ignored the refusals. Per-user refusals never close (the connection itself may be polite).
+ *
+ * Time: the hot path reads the server's coarse clock (`host.clock.now`, refreshed by the
+ * heartbeat sweep every few seconds). Only when the bucket looks empty is the precise clock read,
+ * so the refill is exact where it matters and a client within its limit costs no clock call.
+ *
+ * @example
+ * const limiter = new InboundRateLimiter(tether, settings, quota);
+ * if (!limiter.admit(message, conn)) return; // refused, already answered or dropped
+ */
+export class InboundRateLimiter {
+  readonly #host: RateLimitHost;
+  readonly #bucket: TokenBucket;
+  readonly #half: number;
+  readonly #burst: number;
+  readonly #closeAfterMs: number;
+  readonly #user: UserQuota | undefined;
+  #episodeStart = -1;
+  #episodeRefusals = 0;
+  #closed = false;
+
+  constructor(host: RateLimitHost, settings: ResolvedRateLimit<unknown>, user?: UserQuota) {
+    this.#host = host;
+    this.#bucket = new TokenBucket({
+      capacity: settings.burst,
+      perSecond: settings.perSecond,
+      initial: settings.initialTokens,
+      now: Date.now(),
+    });
+    this.#burst = settings.burst;
+    this.#half = settings.burst / 2;
+    this.#closeAfterMs = settings.closeAfterMs;
+    this.#user = user;
+  }
+
+  /** The user quota this connection counts against, if any. */
+  get user(): UserQuota | undefined {
+    return this.#user;
+  }
+
+  /** True when the message may be handled; otherwise it was answered or dropped here. */
+  admit(message: Message, conn: LimitedConnection): boolean {
+    if (message.t === 'pong' || message.t === 'leave') return true;
+    const bucket = this.#bucket;
+    if (bucket.take(this.#host.clock.now)) {
+      if (this.#episodeStart >= 0 && bucket.tokensAt(this.#host.clock.now) >= this.#half) {
+        this.#episodeStart = -1;
+      }
+    } else {
+      const now = Date.now();
+      if (!bucket.take(now)) {
+        this.#refuse(message, conn, 'connection rate limit exceeded');
+        this.#strike(now, conn);
+        return false;
+      }
+    }
+    if (this.#user && !this.#user.take()) {
+      this.#refuse(message, conn, 'user rate limit exceeded');
+      return false;
+    }
+    return true;
+  }
+
+  #refuse(message: Message, conn: LimitedConnection, why: string): void {
+    this.#host.counters.rateLimited++;
+    if (this.#closed) return;
+    if (message.t === 'req' || message.t === 'join') {
+      conn.send({ t: 'err', id: message.id, c: ErrorCode.RateLimited, m: why }, false);
+    }
+  }
+
+  #strike(now: number, conn: LimitedConnection): void {
+    if (this.#episodeStart < 0) {
+      this.#episodeStart = now;
+      this.#episodeRefusals = 0;
+    }
+    this.#episodeRefusals++;
+    if (
+      !this.#closed &&
+      this.#closeAfterMs > 0 &&
+      now - this.#episodeStart >= this.#closeAfterMs &&
+      this.#episodeRefusals >= this.#burst
+    ) {
+      this.#closed = true;
+      conn.close(CloseCode.RateLimited, 'rate limit exceeded for too long');
+    }
+  }
+}
