@@ -12,6 +12,7 @@ const alias = {
   '@tether/server/prometheus': here('./packages/server/src/prometheus.ts'),
   '@tether/server': here('./packages/server/src/index.ts'),
   '@tether/client/msgpack': here('./packages/client/src/msgpack.ts'),
+  '@tether/client/persistence': here('./packages/client/src/persistence.ts'),
   '@tether/client': here('./packages/client/src/node.ts'),
   '@tether/redis-bus': here('./packages/redis-bus/src/index.ts'),
   '@tether/test-utils': here('./packages/test-utils/src/index.ts'),

@@ -95,6 +95,8 @@ export async function startChat(options = {}) {
       return name ? { name } : null;
     },
     authorizeJoin: (_conn, room) => ROOM.test(room),
+    // Chat rooms show who is there: members get join/leave events.
+    presenceEvents: (room) => ROOM.test(room),
   });
 
   tether.on('connection', (conn) => {

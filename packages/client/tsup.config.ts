@@ -3,7 +3,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig([
   {
     // Node and bundler builds: dependencies stay external, the internal protocol is inlined.
-    entry: { node: 'src/node.ts', browser: 'src/browser.ts', msgpack: 'src/msgpack.ts' },
+    entry: { node: 'src/node.ts', browser: 'src/browser.ts', msgpack: 'src/msgpack.ts', persistence: 'src/persistence.ts' },
     format: ['esm', 'cjs'],
     target: 'node20',
     // Types of the internal protocol are inlined too: paths make them local sources, not a package import.
@@ -15,7 +15,7 @@ export default defineConfig([
   },
   {
     // One self-contained ESM file a page loads with <script type="module">, no bundler.
-    entry: { 'tether-client': 'src/browser.ts' },
+    entry: { 'tether-client': 'src/browser.ts', persistence: 'src/persistence.ts' },
     outDir: 'dist/browser',
     format: ['esm'],
     platform: 'browser',

@@ -1,14 +1,44 @@
 import { type ClientEnvironment, TetherClientBase, type TetherClientOptions } from './tether-client.js';
-import { sseTransport } from './transports/sse.js';
+import type { ClientTransport, TransportFactory } from './transports/transport.js';
 import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';
+
+/**
+ * SSE is the fallback for networks that block WebSocket; its code (and the SSE parser) is a
+ * separate chunk that only pages which fall back ever load, keeping the core bundle small.
+ */
+const lazySseTransport: TransportFactory = (request) => {
+  let inner: ClientTransport | undefined;
+  let closed = false;
+  import('./transports/sse.js').then(
+    ({ sseTransport }) => {
+      if (!closed) inner = sseTransport()(request);
+    },
+    (err: Error) => {
+      if (!closed) request.events.onClose(1006, `the SSE transport did not load: ${err.message}`);
+    },
+  );
+  return {
+    kind: 'sse',
+    get bufferedAmount() {
+      return inner?.bufferedAmount;
+    },
+    send(frame) {
+      inner?.send(frame);
+    },
+    close(code, reason) {
+      closed = true;
+      inner?.close(code, reason);
+    },
+  };
+};
 
 const browserEnvironment: ClientEnvironment = {
   transports: {
     ...(typeof WebSocket === 'function'
       ? { websocket: webSocketTransport(WebSocket as unknown as WebSocketConstructor) }
       : {}),
-    sse: sseTransport(),
+    sse: lazySseTransport,
   },
 };
 

@@ -14,17 +14,5 @@ export function base64UrlJson(value: unknown): string {
 
 /** Size in bytes of a frame as it will travel. */
 export function frameSize(frame: string | Uint8Array): number {
-  if (typeof frame !== 'string') return frame.byteLength;
-  // UTF-8 length without allocating: ASCII is one byte, the rest counted exactly.
-  let size = 0;
-  for (let i = 0; i < frame.length; i++) {
-    const code = frame.charCodeAt(i);
-    if (code < 0x80) size += 1;
-    else if (code < 0x800) size += 2;
-    else if (code >= 0xd800 && code <= 0xdbff) {
-      size += 4;
-      i++;
-    } else size += 3;
-  }
-  return size;
+  return typeof frame === 'string' ? new TextEncoder().encode(frame).byteLength : frame.byteLength;
 }

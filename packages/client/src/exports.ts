@@ -1,7 +1,7 @@
 export { CloseCode, type Codec, ErrorCode, TetherError } from '@tether/protocol';
 export type { BackoffOptions } from './backoff.js';
 export type { ClientRequestOptions } from './pending-requests.js';
-export type { TetherStorage } from './persistence.js';
+export type { Persistence, TetherStorage } from './persistence-types.js';
 export {
   type MessageMeta,
   type PresenceEvent,

@@ -1,21 +1,7 @@
 import type { Position } from '@tether/protocol';
+import type { Persistence, PersistenceStore, StoredState, TetherStorage } from './persistence-types.js';
 
-/** The synchronous storage API of `localStorage`/`sessionStorage`; any object with these three methods works. */
-export interface TetherStorage {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-  removeItem(key: string): void;
-}
-
-/** What the client keeps across reloads. */
-export interface StoredState {
-  /** Rooms the client joined, with the last position seen. */
-  rooms: Record<string, Position>;
-  /** Rooms the server joined this client to, with the last position seen. */
-  serverRooms: Record<string, Position>;
-  /** The session, only when `persistSession` is on. */
-  session?: { sid: string; sk: string };
-}
+export type { Persistence, PersistenceStore, StoredState, TetherStorage };
 
 const EMPTY: StoredState = { rooms: {}, serverRooms: {} };
 /** Positions change with every message; writing storage that often would cost more than it saves. */
@@ -28,16 +14,36 @@ function isPositionMap(value: unknown): value is Record<string, Position> {
   );
 }
 
+/** Options of `persistTo`. */
+export interface PersistOptions {
+  /** Key under which the client's state is kept. Default `tether:<endpoint url>`. */
+  key?: string;
+  /**
+   * Also keep the session, so a reload resumes it (request dedup, pending acks). Only for storage
+   * one tab owns: two tabs sharing a session replace each other. Default false.
+   */
+  session?: boolean;
+}
+
 /**
- * Keeps room positions (and optionally the session) in a storage such as `localStorage`, so a
- * user who closes the tab and comes back within the history window gets what they missed.
- * Saves are batched: at most one write per 250 ms, plus one on close and on `pagehide`.
+ * Keeps a client's room positions (and optionally its session) in `localStorage` or any storage
+ * with the same three methods, so a user who closes the tab and comes back within the history
+ * window gets what they missed. A separate entry point, so clients that do not persist anything
+ * do not carry it.
  *
  * @example
- * const store = new PositionStore(localStorage, 'tether:https://example.com/tether', false);
- * const saved = store.load();
+ * import { persistTo } from '@tether/client/persistence';
+ * const client = new TetherClient(url, { persistence: persistTo(localStorage) });
  */
-export class PositionStore {
+export function persistTo(storage: TetherStorage, options: PersistOptions = {}): Persistence {
+  return (url) => new PositionStore(storage, options.key ?? `tether:${url}`, options.session === true);
+}
+
+/**
+ * The state store behind `persistTo`. Saves are batched: at most one write per 250 ms, plus one
+ * on close and on `pagehide`.
+ */
+export class PositionStore implements PersistenceStore {
   readonly #storage: TetherStorage;
   readonly #key: string;
   readonly #persistSession: boolean;

@@ -6,11 +6,11 @@ import {
   type Frame,
   isReservedEvent,
   type JoinResult,
-  jsonCodec,
   type Position,
   type RoomMessage,
   type ServerMessage,
   TetherError,
+  trustingJsonCodec,
 } from '@tether/protocol';
 import { nanoid } from 'nanoid';
 import { type BackoffOptions, backoffDelay, type ResolvedBackoff, resolveBackoff } from './backoff.js';
@@ -18,7 +18,7 @@ import { Emitter } from './emitter.js';
 import { base64UrlJson, frameSize } from './encoding.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
-import { PositionStore, type StoredState, type TetherStorage } from './persistence.js';
+import type { Persistence, PersistenceStore, StoredState } from './persistence-types.js';
 import { type MessageMeta, type PresenceEvent, type PresenceMember, Room, type RoomHost } from './room.js';
 import { RoomCursor } from './room-cursor.js';
 import { type ClientState, type ClientStateEvent, nextState } from './state.js';
@@ -46,17 +46,10 @@ export interface TetherClientOptions {
   /** After WebSocket failed and another transport worked, how long to skip WebSocket, in ms. Default 60 000. */
   upgradeRetryMs?: number;
   /**
-   * Keeps room positions across reloads (e.g. `localStorage`): joining a room again resumes
-   * from where the last page left it. Default: none.
+   * Keeps room positions (and optionally the session) across reloads, so joining a room again
+   * resumes where the last page left it: `persistTo(localStorage)` from `@tether/client/persistence`.
    */
-  storage?: TetherStorage;
-  /** Key under which `storage` keeps this client's state. Default `tether:<url>`. */
-  storageKey?: string;
-  /**
-   * Also keep the session in `storage`, so a reload resumes it (request dedup, pending acks).
-   * Only for storage one tab owns: two tabs sharing a session replace each other. Default false.
-   */
-  persistSession?: boolean;
+  persistence?: Persistence;
 }
 
 /** Options of `client.emit`. */
@@ -106,10 +99,8 @@ const VOLATILE_LIMIT = 16 * 1024;
 export class TetherClientBase<E extends EventMap = UnknownEvents> implements RoomHost {
   readonly url: string;
   #state: ClientState;
-  readonly #options: Required<
-    Omit<TetherClientOptions, 'auth' | 'reconnect' | 'codec' | 'storage' | 'storageKey' | 'persistSession'>
-  >;
-  readonly #store: PositionStore | undefined;
+  readonly #options: Required<Omit<TetherClientOptions, 'auth' | 'reconnect' | 'codec' | 'persistence'>>;
+  readonly #store: PersistenceStore | undefined;
   /** Positions from storage for rooms not joined yet in this page. */
   readonly #storedRooms = new Map<string, Position>();
   readonly #auth: TetherClientOptions['auth'];
@@ -145,7 +136,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     this.url = url;
     this.#env = env;
     this.#auth = options.auth;
-    this.#codec = options.codec ?? jsonCodec;
+    this.#codec = options.codec ?? trustingJsonCodec;
     this.#backoff = options.reconnect === false ? false : resolveBackoff(options.reconnect);
     this.#options = {
       transports: options.transports?.length ? options.transports : ['websocket', 'sse'],
@@ -156,12 +147,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       upgradeRetryMs: options.upgradeRetryMs ?? 60_000,
     };
     this.#outbox = new Outbox(this.#options.maxBufferedEmits);
-    if (options.storage) {
-      this.#store = new PositionStore(
-        options.storage,
-        options.storageKey ?? `tether:${url}`,
-        options.persistSession === true,
-      );
+    if (options.persistence) {
+      this.#store = options.persistence(url);
       const saved = this.#store.load();
       for (const [room, position] of Object.entries(saved.rooms)) this.#storedRooms.set(room, position);
       for (const [room, position] of Object.entries(saved.serverRooms)) this.#serverRooms.set(room, position);
@@ -467,8 +454,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
         return;
       }
       // The server went silent (half-open TCP, frozen node): drop and reconnect.
-      this.#transport?.close(CloseCode.HeartbeatTimeout, 'server heartbeat missed');
-      this.#onTransportClose(CloseCode.HeartbeatTimeout, 'server heartbeat missed');
+      this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed');
     }, delay);
   }
 
@@ -487,8 +473,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       message = this.#codec.decode(frame) as ServerMessage;
     } catch (err) {
       this.#reportError(err as TetherError);
-      this.#transport?.close(CloseCode.BadMessage, 'bad frame from server');
-      this.#onTransportClose(CloseCode.BadMessage, 'bad frame from server');
+      this.#drop(CloseCode.BadMessage, 'bad frame from server');
       return;
     }
     switch (message.t) {
@@ -633,7 +618,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
     const id = nanoid();
     const frame = this.#codec.encode({ t: 'req', id, e: event, d: data });
-    if (frameSize(frame) > this.#maxPayload) {
+    if (this.#tooLarge(frame)) {
       return Promise.reject(
         new TetherError(
           ErrorCode.PayloadTooLarge,
@@ -664,7 +649,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   }
 
   #sendChecked(frame: Frame, event: string): boolean {
-    if (frameSize(frame) > this.#maxPayload) {
+    if (this.#tooLarge(frame)) {
       this.#reportError(
         new TetherError(
           ErrorCode.PayloadTooLarge,
@@ -675,6 +660,18 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     }
     this.#send(frame);
     return true;
+  }
+
+  /** Ends the current transport from this side and goes on as if it had dropped. */
+  #drop(code: number, reason: string): void {
+    this.#transport?.close(code, reason);
+    this.#onTransportClose(code, reason);
+  }
+
+  /** UTF-8 takes at most 3 bytes per UTF-16 unit: most frames need no counting at all. */
+  #tooLarge(frame: Frame): boolean {
+    if (typeof frame === 'string' && frame.length * 3 <= this.#maxPayload) return false;
+    return frameSize(frame) > this.#maxPayload;
   }
 
   #send(frame: Frame): void {

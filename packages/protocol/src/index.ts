@@ -6,6 +6,7 @@ export {
   jsonCodec,
   MSGPACK_SUBPROTOCOL,
   negotiate,
+  trustingJsonCodec,
 } from './codec.js';
 export { CloseCode, ErrorCode, FATAL_CLOSE_CODES } from './codes.js';
 export { PROTOCOL_VERSION, QUERY } from './constants.js';

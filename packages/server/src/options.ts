@@ -71,6 +71,13 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
   presenceGraceMs?: number;
   /** The public part of `conn.data` shown in presence. Default: `conn.data` itself. */
   presenceData?: (conn: Connection<E, Data>) => unknown;
+  /**
+   * Rooms whose members get `tether:presence` join/leave events. Default: none. Every join and
+   * leave of such a room is a message to all its members (N joins cost N² deliveries), so turn
+   * it on for rooms that show who is there (a chat room), not for broadcast rooms.
+   * `presence()` lists members of every room either way.
+   */
+  presenceEvents?: boolean | ((room: string) => boolean);
   /** Upper bound of the reconnect spread told to clients on shutdown, in ms. Default 5 000. */
   reconnectSpreadMs?: number;
   /** A pino-compatible logger. Default: silent. */
@@ -125,6 +132,7 @@ export interface ResolvedOptions<E extends EventMap, Data> {
   compression: Required<CompressionOptions> | false;
   presenceGraceMs: number;
   presenceData: (conn: Connection<E, Data>) => unknown;
+  presenceEventsFor: (room: string) => boolean;
   reconnectSpreadMs: number;
   logger: Logger;
   limits: ResolvedLimits<Data>;
@@ -170,6 +178,12 @@ export function resolveOptions<E extends EventMap, Data>(
       : false,
     presenceGraceMs: options.presenceGraceMs ?? 3_000,
     presenceData: options.presenceData ?? ((conn) => conn.data),
+    presenceEventsFor:
+      typeof options.presenceEvents === 'function'
+        ? options.presenceEvents
+        : options.presenceEvents === true
+          ? () => true
+          : () => false,
     reconnectSpreadMs: options.reconnectSpreadMs ?? 5_000,
     logger: options.logger ?? silent,
     limits: resolveLimits(options),

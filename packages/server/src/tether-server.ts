@@ -296,7 +296,10 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     if (req.method === 'GET' && pathOf(req.url) === `${this.options.path}/health`) {
       const health = this.health();
       const body = JSON.stringify(health);
-      res.writeHead(health.ready ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.writeHead(health.ready ? 200 : 503, {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+      });
       res.end(body);
       return;
     }
@@ -472,7 +475,10 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       const member = { connId: conn.id, data: this.options.presenceData(conn) };
       this.#bus
         .addMember(room, this.nodeId, member)
-        .then(() => this.#presence.joined(conn.sessionId, room, member, this.#resumed.has(conn)))
+        .then(() => {
+          if (this.options.presenceEventsFor(room))
+            this.#presence.joined(conn.sessionId, room, member, this.#resumed.has(conn));
+        })
         .catch((err) => this.logger.warn({ err, room }, 'presence not recorded'));
       page = await this.#bus.history(room, since, RECOVERY_LIMIT);
     } catch (err) {
@@ -497,7 +503,11 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   async leaveRoom(conn: AnyConnection, room: string, dropped = false): Promise<void> {
     if (!conn.endMembership(room)) return;
     const member = { connId: conn.id, data: this.options.presenceData(conn) };
-    this.#presence.left(conn.sessionId, room, member, dropped);
+    if (this.options.presenceEventsFor(room)) this.#presence.left(conn.sessionId, room, member, dropped);
+    else
+      this.#bus
+        .removeMember(room, conn.id)
+        .catch((err) => this.logger.debug({ err, room }, 'presence not removed'));
     if (!this.#index.delete(room, conn)) return;
     this.#subscriptions.delete(room);
     const link = await this.#link;

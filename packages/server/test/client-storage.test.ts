@@ -1,4 +1,5 @@
 import { TetherClient, type TetherStorage } from '@tether/client';
+import { persistTo } from '@tether/client/persistence';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startNode, type TestNode, until, waitForState } from './harness.js';
 
@@ -22,7 +23,7 @@ describe('offline queue across reloads (client storage)', () => {
   it('a new page with the same storage gets the room messages it missed, in order, once', async () => {
     node = await startNode({ authorizeJoin: () => true });
     const storage = memoryStorage();
-    const firstPage = new TetherClient(node.url, { storage });
+    const firstPage = new TetherClient(node.url, { persistence: persistTo(storage) });
     const room = await firstPage.join('inbox');
     const seen: number[] = [];
     room.on('mail', (d) => seen.push(d as number));
@@ -33,7 +34,7 @@ describe('offline queue across reloads (client storage)', () => {
 
     for (let i = 4; i <= 6; i++) await node.tether.to('inbox').emit('mail', i);
 
-    const secondPage = new TetherClient(node.url, { storage });
+    const secondPage = new TetherClient(node.url, { persistence: persistTo(storage) });
     const again = await secondPage.join('inbox');
     const missed: number[] = [];
     again.on('mail', (d) => missed.push(d as number));
@@ -48,7 +49,7 @@ describe('offline queue across reloads (client storage)', () => {
     node = await startNode();
     node.tether.on('connection', (conn) => void conn.join('user:9'));
     const storage = memoryStorage();
-    const firstPage = new TetherClient(node.url, { storage });
+    const firstPage = new TetherClient(node.url, { persistence: persistTo(storage) });
     const seen: number[] = [];
     firstPage.on('note', (d) => seen.push(d as number));
     await waitForState(firstPage, 'open');
@@ -58,7 +59,7 @@ describe('offline queue across reloads (client storage)', () => {
     firstPage.close();
     await node.tether.to('user:9').emit('note', 2);
 
-    const secondPage = new TetherClient(node.url, { storage });
+    const secondPage = new TetherClient(node.url, { persistence: persistTo(storage) });
     const later: number[] = [];
     secondPage.on('note', (d) => later.push(d as number));
     await until(() => later.length === 1, 2_000, 'missed note');
@@ -70,7 +71,7 @@ describe('offline queue across reloads (client storage)', () => {
     node = await startNode({ authorizeJoin: () => true });
     const storage = memoryStorage();
     storage.setItem(`tether:${node.url}`, '{not json');
-    const client = new TetherClient(node.url, { storage });
+    const client = new TetherClient(node.url, { persistence: persistTo(storage) });
     await expect(client.join('inbox')).resolves.toBeDefined();
     client.close();
   });

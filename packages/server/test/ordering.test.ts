@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode } from '../src/index.js';
-import { type TestNode, startNode, until, waitForState } from './harness.js';
+import { startNode, type TestNode, until, waitForState } from './harness.js';
 
 let node: TestNode;
 afterEach(async () => {
@@ -30,7 +30,9 @@ describe('per-connection ordering', () => {
   it('keeps emits in order around joins', async () => {
     node = await startNode({ authorizeJoin: async () => true });
     const seen: string[] = [];
-    node.tether.on('connection', (conn) => conn.on('step', (d) => void seen.push(`${d}:${conn.rooms.has('x')}`)));
+    node.tether.on('connection', (conn) =>
+      conn.on('step', (d) => void seen.push(`${d}:${conn.rooms.has('x')}`)),
+    );
     const client = node.client();
     await waitForState(client, 'open');
     client.emit('step', 'before');

@@ -23,6 +23,7 @@ afterEach(async () => {
 const base: TetherServerOptions = {
   authenticate: (_req, auth) => ({ user: (auth as { user?: string } | undefined)?.user ?? 'anon' }),
   authorizeJoin: () => true,
+  presenceEvents: (room) => !room.startsWith('quiet:'),
 };
 
 async function node(options: TetherServerOptions = {}): Promise<TestNode> {
@@ -225,3 +226,23 @@ describe.skipIf(skipReason !== undefined)(
     });
   },
 );
+
+describe('presence events are opt-in per room', () => {
+  it('lists members of a quiet room but sends no join/leave events there', async () => {
+    const server = await node();
+    const a = server.client({ auth: { user: 'ann' } });
+    const b = server.client({ auth: { user: 'bob' } });
+    const roomA = await a.join('quiet:lobby');
+    const changes: unknown[] = [];
+    roomA.on('tether:presence', (change) => changes.push(change));
+    const roomB = await b.join('quiet:lobby');
+    const members = await roomB.presence();
+    expect(
+      members.map((m) => m.data).sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y))),
+    ).toEqual([{ user: 'ann' }, { user: 'bob' }]);
+    roomB.leave();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(changes).toEqual([]);
+    expect((await roomA.presence()).map((m) => m.data)).toEqual([{ user: 'ann' }]);
+  });
+});
