@@ -10,6 +10,8 @@ export interface ClientRequestOptions {
 
 interface Pending {
   frame: Frame;
+  /** The same request marked as a resend (`rt: 1`), made on first need. */
+  resend: (() => Frame) | Frame;
   event: string;
   attemptsLeft: number;
   attempts: number;
@@ -17,6 +19,11 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
   resolve(value: unknown): void;
   reject(err: Error): void;
+}
+
+function resendFrame(pending: Pending): Frame {
+  if (typeof pending.resend === 'function') pending.resend = pending.resend();
+  return pending.resend;
 }
 
 /**
@@ -33,6 +40,7 @@ export class PendingRequests {
   add(
     id: string,
     frame: Frame,
+    resend: () => Frame,
     event: string,
     options: Required<ClientRequestOptions>,
     send: (frame: Frame) => void,
@@ -40,6 +48,7 @@ export class PendingRequests {
     return new Promise((resolve, reject) => {
       const pending: Pending = {
         frame,
+        resend,
         event,
         attemptsLeft: Math.max(0, Math.floor(options.retries)),
         attempts: 1,
@@ -70,7 +79,7 @@ export class PendingRequests {
 
   /** Sends every waiting request again (after a reconnect). */
   resendAll(send: (frame: Frame) => void): void {
-    for (const pending of this.#pending.values()) send(pending.frame);
+    for (const pending of this.#pending.values()) send(resendFrame(pending));
   }
 
   rejectAll(err: TetherError): void {
@@ -90,7 +99,7 @@ export class PendingRequests {
       if (pending.attemptsLeft > 0) {
         pending.attemptsLeft--;
         pending.attempts++;
-        send(pending.frame);
+        send(resendFrame(pending));
         this.#arm(id, pending, send);
         return;
       }

@@ -630,7 +630,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       timeout: options.timeout ?? this.#options.requestTimeout,
       retries: options.retries ?? 0,
     };
-    return this.#requests.add(id, frame, event, resolved, (f) => this.#send(f));
+    const resend = () => this.#codec.encode({ t: 'req', id, e: event, d: data, rt: 1 });
+    return this.#requests.add(id, frame, resend, event, resolved, (f) => this.#send(f));
   }
 
   #sendJoin(room: Room<EventMap>, waiter: JoinWaiter): void {

@@ -48,6 +48,8 @@ export interface RequestMessage {
   id: string;
   e: string;
   d?: unknown;
+  /** 1 on every send after the first (retry, resend after a reconnect): only these can meet an earlier run. */
+  rt?: 1;
 }
 
 /** C, S: the reply to a request. */

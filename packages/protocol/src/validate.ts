@@ -20,7 +20,7 @@ const SHAPES: Record<Message['t'], Shape> = {
   hello: { sid: 'str?', sk: 'str?', rooms: 'positions?' },
   welcome: { sid: 'str', sk: 'str', cid: 'str', rs: 'int', hb: 'hb', mp: 'int' },
   evt: { e: 'name', d: 'any' },
-  req: { id: 'name', e: 'name', d: 'any' },
+  req: { id: 'name', e: 'name', d: 'any', rt: 'flag?' },
   res: { id: 'name', d: 'any' },
   err: { id: 'name', c: 'str', m: 'str' },
   join: { id: 'name', r: 'name', ep: 'str?', off: 'int?' },

@@ -6,7 +6,7 @@
  * The server core uses only this interface, so every feature that must hold across nodes
  * (room delivery, history and recovery, request dedup, sessions, presence, rate limits,
  * routing to the node that holds a connection) is written once. The contract suite in
- * @tether/test-utils (`busContract`) runs against every implementation.
+ * packages/server/test/bus-contract.ts (`busContract`) runs against every implementation.
  */
 
 /** A room's history lineage and a place in it. Offsets start at 1; 0 means "before the first message". */

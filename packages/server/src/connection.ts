@@ -137,9 +137,17 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
     return this.#state;
   }
 
-  /** The close code once closed: 1000 means the client ended its session on purpose. */
+  /** The close code once closed. */
   get closeCode(): number | undefined {
     return this.#closeCode;
+  }
+
+  /**
+   * True once the client closed on purpose (code 1000 from its side: `client.close()`), which
+   * ends its session. A server-side `close()` does not: the client reconnects.
+   */
+  get endedByClient(): boolean {
+    return this.#closeCode === CloseCode.Normal && !this.#closeRequested;
   }
 
   #closeCode: number | undefined;

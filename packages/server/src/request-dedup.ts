@@ -30,16 +30,40 @@ export class RequestDedup {
     this.#logger = options.logger;
   }
 
-  /** Runs `execute` unless this key already ran; `onDuplicate` tells the caller it was a retry. */
-  run(key: string, execute: () => Promise<Outcome>, onDuplicate: () => void): Promise<Outcome> {
+  /**
+   * Runs `execute` unless this key already ran; `onDuplicate` tells the caller it was a repeat.
+   * `resent`: the client marked this send as a retry or a resend after a reconnect. Only those can
+   * meet an earlier run, so a first send marks its claim in the store without waiting for it and
+   * runs at once; a resend checks the store (and waits for a run in progress) first.
+   */
+  run(key: string, execute: () => Promise<Outcome>, onDuplicate: () => void, resent = true): Promise<Outcome> {
     const local = this.#inFlight.get(key);
     if (local) {
       onDuplicate();
       return local;
     }
-    const outcome = this.#claimAndRun(key, execute, onDuplicate).finally(() => this.#inFlight.delete(key));
+    const outcome = (resent ? this.#claimAndRun(key, execute, onDuplicate) : this.#runFirst(key, execute)).finally(() =>
+      this.#inFlight.delete(key),
+    );
     this.#inFlight.set(key, outcome);
     return outcome;
+  }
+
+  async #runFirst(key: string, execute: () => Promise<Outcome>): Promise<Outcome> {
+    const storeKey = `req:${key}`;
+    // A resend can only come after this send was lost or timed out, long after this write landed.
+    this.#bus
+      .set(storeKey, PENDING, this.#pendingTtlMs, { ifAbsent: true })
+      .catch((err) => this.#logger.warn({ err, key }, 'dedup store unavailable; running the handler without cross-node dedup'));
+    const outcome = await execute();
+    this.#store(storeKey, outcome);
+    return outcome;
+  }
+
+  #store(storeKey: string, outcome: Outcome): void {
+    this.#bus
+      .set(storeKey, JSON.stringify(outcome), this.#windowMs)
+      .catch((err) => this.#logger.warn({ err, key: storeKey }, 'could not store a request outcome'));
   }
 
   async #claimAndRun(
@@ -64,9 +88,7 @@ export class RequestDedup {
       return this.#awaitStored(storeKey);
     }
     const outcome = await execute();
-    this.#bus
-      .set(storeKey, JSON.stringify(outcome), this.#windowMs)
-      .catch((err) => this.#logger.warn({ err, key }, 'could not store a request outcome'));
+    this.#store(storeKey, outcome);
     return outcome;
   }
 

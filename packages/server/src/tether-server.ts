@@ -361,7 +361,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     handshake: Handshake,
   ): Promise<AnyConnection | undefined> {
     // Connection caps are reserved here for every transport; a race lost since the pre-check closes.
-    const admitted = this.#admission.admit({ data, handshake });
+    const admitted = this.#admission.admit({ data, handshake }, transport);
     if (!('release' in admitted)) {
       transport.close(CloseCode.RateLimited, admitted.message);
       return undefined;
@@ -522,7 +522,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   ): Promise<unknown> {
     // A dropped connection's session may come back (here): the request waits for it and retries.
     // A deliberate close ends the session, so nothing could ever ack.
-    if (conn.state !== 'open' && (conn.closeCode === CloseCode.Normal || this.#closing)) {
+    if (conn.state !== 'open' && (conn.endedByClient || this.#closing)) {
       return Promise.reject(new TetherError(ErrorCode.Closed, 'the session has ended'));
     }
     return this.#outgoing.request(conn, event, data, options);
@@ -544,7 +544,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     if (this.#bySession.get(conn.sessionId) === conn) {
       this.#bySession.delete(conn.sessionId);
       // A deliberate close ends the session: its pending acks can no longer be delivered.
-      if (code === CloseCode.Normal) this.#outgoing.sessionEnded(conn.sessionId);
+      if (conn.endedByClient) this.#outgoing.sessionEnded(conn.sessionId);
     }
   }
 
@@ -740,6 +740,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
         `${conn.sessionId}:${message.id}`,
         () => runHandler(handler, message.d),
         () => this.counters.dedupHits++,
+        message.rt === 1,
       );
       this.counters.requestsHandled++;
       for (const observe of this.observers.request) observe(performance.now() - started);

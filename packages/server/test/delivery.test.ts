@@ -224,3 +224,22 @@ describe('acked server pushes', () => {
     expect(undelivered.map((m) => m.reason)).toEqual(['session-closed']);
   });
 });
+
+describe('server-side close', () => {
+  it('does not end the session: a pending push reaches the client after it reconnects', async () => {
+    const client = await setUp();
+    let handled = 0;
+    client.on('confirm', () => {
+      handled++;
+      return 'ok';
+    });
+    await waitForState(client, 'open');
+    const conn = [...node.tether.connections.values()][0]!;
+    conn.close(); // code 1000, from the server: the client comes back
+    await waitForState(client, 'reconnecting');
+    expect(conn.closeCode).toBe(1000);
+    const reply = conn.request('confirm', null, { timeout: 100, retries: 20 });
+    await expect(reply).resolves.toBe('ok');
+    expect(handled).toBe(1);
+  });
+});

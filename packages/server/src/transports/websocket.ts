@@ -1,17 +1,51 @@
 import type { Duplex } from 'node:stream';
 import type { Codec, Frame } from '@tether/protocol';
+import * as wsModule from 'ws';
 import { type PerMessageDeflateOptions, WebSocket } from 'ws';
 import type { CompressionOptions } from '../options.js';
 import type { ServerTransport, TransportEvents } from './transport.js';
 import type { WriteBatcher } from './write-batcher.js';
 
-// ws keeps its net.Socket in a private field; corking it is the only way to batch frames.
-type WebSocketWithSocket = WebSocket & { _socket?: Duplex };
+// ws keeps its net.Socket and its Sender in private fields: corking the socket is the only way to
+// batch frames, and handing the Sender a ready frame is how one broadcast is framed once, not once
+// per receiver. Both are what ws's own broadcast examples lean on; ws is pinned to 8.x.
+type WebSocketWithSocket = WebSocket & {
+  _socket?: Duplex;
+  _sender: { _state: number; sendFrame(list: Buffer[]): void };
+};
 
-/** What ws.send gets: two shared objects instead of a new one per frame. */
+/** What ws.send gets: shared objects instead of a new one per frame. */
 interface SendOptions {
   binary: boolean;
   compress: boolean;
+}
+
+const SEND_OPTIONS: Record<'text' | 'binary', Record<'plain' | 'deflate', SendOptions>> = {
+  text: { plain: { binary: false, compress: false }, deflate: { binary: false, compress: true } },
+  binary: { plain: { binary: true, compress: false }, deflate: { binary: true, compress: true } },
+};
+
+// ws exports its frame builder (ESM and CJS), but @types/ws does not declare it.
+const { Sender } = wsModule as unknown as {
+  Sender: { frame(data: Buffer, options: { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean }): Buffer[] };
+};
+
+/** ws's Sender state when nothing is queued in it (no compression or Blob read in progress). */
+const SENDER_IDLE = 0;
+
+// A broadcast hands the same payload Buffer to every member in a row: its WebSocket frame (header
+// plus payload) is built for the first and reused for the rest.
+let framedPayload: Uint8Array | undefined;
+let framedOpcode = 0;
+let framed: Buffer[] = [];
+
+function frameOnce(payload: Buffer, opcode: 1 | 2): Buffer[] {
+  if (payload !== framedPayload || opcode !== framedOpcode) {
+    framedPayload = payload;
+    framedOpcode = opcode;
+    framed = Sender.frame(payload, { fin: true, rsv1: false, opcode, mask: false, readOnly: false });
+  }
+  return framed;
 }
 
 /**
@@ -29,6 +63,7 @@ export class WebSocketTransport implements ServerTransport {
   readonly #plain: SendOptions;
   readonly #deflate: SendOptions;
   readonly #compressThreshold: number;
+  readonly #opcode: 1 | 2;
   #drainRequested = false;
   /** Who gets frames and the close: the handshake first, then the connection. */
   events: TransportEvents | undefined;
@@ -39,10 +74,11 @@ export class WebSocketTransport implements ServerTransport {
     batcher: WriteBatcher,
     compressThreshold = Number.POSITIVE_INFINITY,
   ) {
-    this.#ws = ws;
+    this.#ws = ws as WebSocketWithSocket;
     this.#batcher = batcher;
-    this.#plain = { binary: codec.binary, compress: false };
-    this.#deflate = { binary: codec.binary, compress: true };
+    this.#plain = SEND_OPTIONS[codec.binary ? 'binary' : 'text'].plain;
+    this.#deflate = SEND_OPTIONS[codec.binary ? 'binary' : 'text'].deflate;
+    this.#opcode = codec.binary ? 2 : 1;
     // ws applies its own threshold only without context takeover; this one always applies.
     this.#compressThreshold = ws.extensions.includes('permessage-deflate')
       ? compressThreshold
@@ -66,6 +102,11 @@ export class WebSocketTransport implements ServerTransport {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
     const socket = this.#ws._socket;
     if (socket) this.#batcher.cork(socket);
+    const sender = this.#ws._sender;
+    if (typeof frame !== 'string' && frame.length < this.#compressThreshold && sender._state === SENDER_IDLE) {
+      sender.sendFrame(frameOnce(frame as Buffer, this.#opcode));
+      return;
+    }
     this.#ws.send(frame, frame.length >= this.#compressThreshold ? this.#deflate : this.#plain);
   }
 
@@ -91,6 +132,14 @@ export class WebSocketTransport implements ServerTransport {
 
   terminate(): void {
     this.#ws.terminate();
+  }
+
+  pauseReading(): void {
+    this.#ws.pause();
+  }
+
+  resumeReading(): void {
+    this.#ws.resume();
   }
 }
 
