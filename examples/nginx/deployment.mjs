@@ -23,7 +23,12 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SETPRIV = '/usr/bin/setpriv';
-const NGINX_CANDIDATES = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx', '/usr/local/nginx/sbin/nginx'];
+const NGINX_CANDIDATES = [
+  '/usr/sbin/nginx',
+  '/usr/local/sbin/nginx',
+  '/usr/bin/nginx',
+  '/usr/local/nginx/sbin/nginx',
+];
 /** Longest wait for any one process to come up. */
 const START_TIMEOUT_MS = 15_000;
 
@@ -203,7 +208,8 @@ ${servers}
  */
 export async function startDeployment(options = {}) {
   const nginx = findNginx();
-  if (!nginx) throw new Error('nginx not found: install it (apt-get install nginx-light) or set NGINX=/path/to/nginx');
+  if (!nginx)
+    throw new Error('nginx not found: install it (apt-get install nginx-light) or set NGINX=/path/to/nginx');
   const count = options.nodes ?? 3;
   const log = options.log ?? (() => {});
   const dir = await mkdtemp(join(tmpdir(), 'tether-nginx-'));
@@ -264,7 +270,16 @@ export async function startDeployment(options = {}) {
     await writeFile(join(dir, 'nginx.conf'), nginxConfig({ port, upstreams: nodes.map((n) => n.port), dir }));
     const proxy = spawnChild(
       nginx,
-      ['-p', dir, '-e', join(dir, 'error.log'), '-c', 'nginx.conf', '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`],
+      [
+        '-p',
+        dir,
+        '-e',
+        join(dir, 'error.log'),
+        '-c',
+        'nginx.conf',
+        '-g',
+        `daemon off; pid ${join(dir, 'nginx.pid')};`,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     started.nginx = proxy;

@@ -1,8 +1,36 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { toBusError, unavailable } from './errors.js';
 
-/** Where RedisBus gets its Redis from: a URL, ioredis options, or a client the caller owns. */
-export type RedisSource = { url: string } | { redis: RedisOptions } | { client: Redis };
+/** Where a Redis Cluster is: a few of its nodes (the rest are discovered) and ioredis Cluster options. */
+export interface ClusterSource {
+  /** Startup nodes, e.g. `[{ host: '10.0.0.5', port: 7000 }]`; one reachable node is enough. */
+  nodes: ClusterNode[];
+  /** ioredis Cluster options (`redisOptions` for every node connection, `natMap`, ...). */
+  options?: ClusterOptions;
+}
+
+/**
+ * Where RedisBus gets its Redis from: a URL, ioredis options, a Redis Cluster, or a client the
+ * caller owns (a `Redis` or a `Cluster`).
+ */
+export type RedisSource =
+  | { url: string }
+  | { redis: RedisOptions }
+  | { cluster: ClusterSource }
+  | { client: Redis | Cluster };
+
+/** A command client: one Redis, or a Redis Cluster (same command API, routed by key slot). */
+export type Client = Redis | Cluster;
+
+/**
+ * True when `source` is a Redis Cluster (given as `cluster`, or as a `Cluster` client).
+ *
+ * @example
+ * isClusterSource({ cluster: { nodes: [{ host: '127.0.0.1', port: 7000 }] } }); // true
+ */
+export function isClusterSource(source: RedisSource): boolean {
+  return 'cluster' in source || ('client' in source && source.client instanceof Cluster);
+}
 
 /** Timing of a {@link CommandConnection}. */
 export interface ConnectionTiming {
@@ -39,11 +67,56 @@ const FAIL_FAST: RedisOptions = {
  * @example
  * const sub = createRedis({ url: 'redis://127.0.0.1:6379' }, timing);
  */
-export function createRedis(source: RedisSource, timing: ConnectionTiming): Redis {
+export function createRedis(source: RedisSource, timing: ConnectionTiming): Client {
   const defaults: RedisOptions = { retryStrategy, connectTimeout: timing.connectTimeoutMs };
-  if ('client' in source) return source.client.duplicate({ ...FAIL_FAST });
+  if ('cluster' in source) return createCluster(source, timing, false);
+  if ('client' in source) {
+    const { client } = source;
+    if (client instanceof Cluster) return createCluster(source, timing, false);
+    return client.duplicate({ ...FAIL_FAST });
+  }
   if ('url' in source) return new Redis(source.url, { ...defaults, ...FAIL_FAST });
   return new Redis({ ...defaults, ...source.redis, ...FAIL_FAST });
+}
+
+/**
+ * Creates a new, not yet connected ioredis `Cluster` for a cluster source, with the same
+ * no-replay rules as {@link createRedis}, plus: no resend of a command whose connection closed
+ * (`retryDelayOnFailover: 0`; ioredis would otherwise replay an in-flight publish on the new
+ * master and give it a second offset). Redirections (MOVED, ASK) and CLUSTERDOWN/TRYAGAIN replies
+ * are still retried by ioredis: Redis did not run those commands. With `sharded`, the client also
+ * keeps one subscriber connection per master for SSUBSCRIBE (ioredis's `shardedSubscribers`).
+ *
+ * @example
+ * const sub = createCluster({ cluster: { nodes: [{ host: '127.0.0.1', port: 7000 }] } }, timing, true);
+ */
+export function createCluster(source: RedisSource, timing: ConnectionTiming, sharded: boolean): Cluster {
+  // ioredis opens each node's connection on first use: a command for a node whose connection is
+  // still being made must wait for it (the offline queues), not fail. What was never sent is
+  // never replayed; the bus refuses calls itself while the cluster is not ready, and bounds every
+  // call by `commandTimeoutMs`.
+  const forced: ClusterOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    retryDelayOnFailover: 0,
+    shardedSubscribers: sharded,
+  };
+  const nodeOptions: RedisOptions = { ...FAIL_FAST, enableOfflineQueue: true };
+  if ('client' in source && source.client instanceof Cluster) {
+    const own = source.client.options;
+    return source.client.duplicate(undefined, {
+      ...forced,
+      redisOptions: { ...own.redisOptions, ...nodeOptions },
+    });
+  }
+  if (!('cluster' in source)) throw new TypeError('RedisBus: not a cluster source');
+  const { nodes, options = {} } = source.cluster;
+  return new Cluster(nodes, {
+    clusterRetryStrategy: retryStrategy,
+    ...options,
+    ...forced,
+    redisOptions: { connectTimeout: timing.connectTimeoutMs, ...options.redisOptions, ...nodeOptions },
+  });
 }
 
 /**
@@ -59,8 +132,9 @@ export class CommandConnection {
   readonly #source: RedisSource;
   readonly #timing: ConnectionTiming;
   readonly #onChange: () => void;
-  #redis: Redis | undefined;
+  #redis: Client | undefined;
   #connectedOnce = false;
+  #settling: { redis: Client; wait: Promise<void> } | undefined;
   #lastError = '';
   readonly #listeners = {
     ready: () => {
@@ -87,7 +161,7 @@ export class CommandConnection {
   }
 
   /** The client when it exists, ready or not (for best-effort work). */
-  get current(): Redis | undefined {
+  get current(): Client | undefined {
     return this.#redis;
   }
 
@@ -95,7 +169,7 @@ export class CommandConnection {
    * The connected client. Waits for the first connection (at most `connectTimeoutMs`);
    * after that, rejects at once with BUS_UNAVAILABLE while Redis is away.
    */
-  async ready(): Promise<Redis> {
+  async ready(): Promise<Client> {
     const redis = this.#open();
     if (redis.status === 'ready') return redis;
     if (redis.status === 'wait') redis.connect().catch(() => {});
@@ -103,9 +177,16 @@ export class CommandConnection {
     if (!connecting || this.#connectedOnce) {
       throw unavailable(`connection is ${redis.status}${this.#lastError ? ` (${this.#lastError})` : ''}`);
     }
-    await settle(redis, this.#timing.connectTimeoutMs);
+    // Every caller waiting for the first connection shares one wait (and one set of listeners).
+    if (this.#settling?.redis !== redis) {
+      const wait = settle(redis, this.#timing.connectTimeoutMs).finally(() => {
+        if (this.#settling?.wait === wait) this.#settling = undefined;
+      });
+      this.#settling = { redis, wait };
+    }
+    await this.#settling.wait;
     // Read again: the status changed while waiting (TypeScript narrowed it above).
-    if ((redis.status as Redis['status']) !== 'ready') {
+    if ((redis.status as Client['status']) !== 'ready') {
       throw unavailable(`could not connect${this.#lastError ? ` (${this.#lastError})` : ''}`);
     }
     return redis;
@@ -115,7 +196,7 @@ export class CommandConnection {
    * Runs `fn` on the ready client, bounded by `commandTimeoutMs`, mapping failures to
    * TetherErrors (BUS_UNAVAILABLE for anything that means "Redis is not reachable").
    */
-  async run<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
+  async run<T>(fn: (redis: Client) => Promise<T>): Promise<T> {
     const redis = await this.ready();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -147,7 +228,7 @@ export class CommandConnection {
     await closeRedis(redis);
   }
 
-  #open(): Redis {
+  #open(): Client {
     const existing = this.#redis;
     // An own client that ended (its retry strategy gave up) is replaced on the next use.
     if (existing && !(existing.status === 'end' && !('client' in this.#source))) return existing;
@@ -165,7 +246,7 @@ export class CommandConnection {
 }
 
 /** Resolves when `redis` is ready, or its connection attempt failed, or after `ms`. */
-export function settle(redis: Redis, ms: number): Promise<void> {
+export function settle(redis: Client, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -186,7 +267,7 @@ export function settle(redis: Redis, ms: number): Promise<void> {
  * Closes a client RedisBus owns: QUIT when connected (replies still in flight arrive first),
  * otherwise a plain disconnect, which also cancels a pending reconnect timer.
  */
-export async function closeRedis(redis: Redis): Promise<void> {
+export async function closeRedis(redis: Client): Promise<void> {
   if (redis.status === 'ready') {
     try {
       const ended = waitForEnd(redis, 1000);
@@ -200,7 +281,7 @@ export async function closeRedis(redis: Redis): Promise<void> {
   if (redis.status !== 'end') redis.disconnect(false);
 }
 
-function waitForEnd(redis: Redis, ms: number): Promise<void> {
+function waitForEnd(redis: Client, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);

@@ -13,13 +13,14 @@
  * | `tether:node:{nodeId}:alive`      | string  | node liveness                                      | `nodeTtlMs`, refreshed        |
  * | `tether:node:{nodeId}:ch`         | channel | `sendToNode` payloads                              | -                             |
  * | `tether:bus:{instanceId}:ch`      | channel | delivery probes of one RedisBus instance           | -                             |
+ * | `tether:bus:{instanceId.n}:ch`    | channel | (cluster) per-shard delivery probes of one instance | -                             |
  * | `tether:kv:{key}`                 | string  | `get`/`set`/`increment` values                     | the caller's TTL              |
  *
  * Hash tags: everything that belongs to one room carries the tag `{room}`, so in a Redis Cluster
  * all of a room's keys and its channel hash to the same slot. That is what lets the publish
- * script touch meta, log and dedup keys atomically in a cluster, and what lets a later version
- * move the room channel to sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH` issued from the same script)
- * without changing a single name. Node and bus-instance names carry their own tags for the same
+ * script touch meta, log and dedup keys atomically in a cluster, and what lets the room channel
+ * use sharded pub/sub there (`SSUBSCRIBE`, and `SPUBLISH` issued from the same script) without
+ * changing a single name. Node and bus-instance names carry their own tags for the same
  * reason. A room name that itself contains `}` still works: every key of that room is built the
  * same way, so they still share one (shorter) tag. Only a name that is empty or starts with `}`
  * would give an empty tag `{}`, which Redis ignores; the server's room names can be neither (no
@@ -87,6 +88,11 @@ export class KeySpace {
 
   busChannel(instanceId: string): string {
     return `${this.prefix}bus:{${instanceId}}:ch`;
+  }
+
+  /** The `n`-th candidate probe channel of a bus instance on a cluster (each hashes to its own slot). */
+  shardProbeChannel(instanceId: string, n: number): string {
+    return `${this.prefix}bus:{${instanceId}.${n}}:ch`;
   }
 
   kv(key: string): string {

@@ -26,8 +26,9 @@ export interface RedisBusSettings {
 }
 
 /**
- * Options of `new RedisBus(...)`: where Redis is (`url`, ioredis options as `redis`, or a
- * `client` you own and close yourself), plus {@link RedisBusSettings}.
+ * Options of `new RedisBus(...)`: where Redis is (`url`, ioredis options as `redis`, a Redis
+ * Cluster as `cluster: { nodes, options? }`, or a `client` you own and close yourself: a `Redis`
+ * or a `Cluster`), plus {@link RedisBusSettings}.
  */
 export type RedisBusOptions = RedisSource & RedisBusSettings;
 
@@ -64,9 +65,11 @@ export function resolveSettings(options: RedisBusOptions): ResolvedSettings {
   const source: RedisSource =
     'client' in options
       ? { client: options.client }
-      : 'url' in options
-        ? { url: options.url }
-        : { redis: options.redis };
+      : 'cluster' in options
+        ? { cluster: options.cluster }
+        : 'url' in options
+          ? { url: options.url }
+          : { redis: options.redis };
   return {
     source,
     dedupTtlMs: positive(options.dedupTtlMs ?? 5 * 60_000),

@@ -1,6 +1,5 @@
 import type { PresenceMember } from '@tether/server';
-import type { Redis } from 'ioredis';
-import type { CommandConnection } from './connection.js';
+import type { Client, CommandConnection } from './connection.js';
 import type { KeySpace } from './keys.js';
 
 /**
@@ -163,7 +162,7 @@ export class Presence {
   }
 
   /** Writes a node's liveness key and every entry it added (after a reconnection or a lost key). */
-  async writeNode(redis: Redis, nodeId: string): Promise<void> {
+  async writeNode(redis: Client, nodeId: string): Promise<void> {
     const { keys, nodeTtlMs } = this.#options;
     await Promise.all([
       redis.set(keys.nodeAlive(nodeId), '1', 'PX', nodeTtlMs),
@@ -175,7 +174,7 @@ export class Presence {
   }
 
   /** Renews liveness keys and hash expiries; a node whose key had vanished gets everything written back. */
-  async heartbeat(redis: Redis, nodeIds: readonly string[]): Promise<void> {
+  async heartbeat(redis: Client, nodeIds: readonly string[]): Promise<void> {
     const { keys, nodeTtlMs, isAttached } = this.#options;
     await Promise.all([
       ...nodeIds.map(async (nodeId) => {

@@ -4,6 +4,7 @@ import type {
   BusLink,
   BusNode,
   BusStatus,
+  Delivery,
   HistoryPage,
   PresenceMember,
   Publication,
@@ -11,13 +12,15 @@ import type {
   RoomPosition,
 } from '@tether/server';
 import { decodeBody, decodeFrame, encodeBody } from './codec.js';
-import { CommandConnection, createRedis } from './connection.js';
+import { CommandConnection, createCluster, createRedis, isClusterSource } from './connection.js';
 import { unavailable } from './errors.js';
 import { KeySpace } from './keys.js';
 import { positive, type RedisBusOptions, type ResolvedSettings, resolveSettings } from './options.js';
 import { Presence } from './presence.js';
-import { HISTORY, INCREMENT, PUBLISH, runScript } from './scripts.js';
-import { Subscriber } from './subscriber.js';
+import { RoomSequencer } from './room-sequencer.js';
+import { HISTORY, INCREMENT, PUBLISH, runScript, SPUBLISH } from './scripts.js';
+import { ShardedSubscriber } from './sharded-subscriber.js';
+import { type ChannelSubscriber, Subscriber } from './subscriber.js';
 
 interface AttachedNode {
   node: BusNode;
@@ -34,6 +37,11 @@ const newEpoch = () => randomBytes(6).toString('base64url');
  * one Lua script per publish, presence in a hash per room filtered by node liveness, and small
  * expiring values for sessions, dedup and rate limits.
  *
+ * On a Redis Cluster (`cluster: { nodes }`, or a `Cluster` as `client`) every room lives in one
+ * slot, its channels use sharded pub/sub (SPUBLISH/SSUBSCRIBE: a message travels only within the
+ * room's shard), delivery is proven per shard, and the bus reads from history whatever pub/sub
+ * missed while a failover moved a shard to its replica. See docs/redis-bus.md.
+ *
  * It connects on first use (no connect call) with two connections: commands and a subscriber.
  * It closes them when the last attached node detaches, or on `close()`. A `client` you pass is
  * used for commands and never closed by the bus; the subscriber is a `duplicate()` of it.
@@ -47,6 +55,8 @@ const newEpoch = () => randomBytes(6).toString('base64url');
  * import { TetherServer } from '@tether/server';
  * import { RedisBus } from '@tether/redis-bus';
  * const tether = new TetherServer({ server: http, bus: new RedisBus({ url: 'redis://127.0.0.1:6379' }) });
+ * // On a Redis Cluster (Redis 7): a few startup nodes are enough.
+ * const clustered = new RedisBus({ cluster: { nodes: [{ host: '10.0.0.5', port: 7000 }] } });
  */
 export class RedisBus implements Bus {
   readonly #keys: KeySpace;
@@ -59,7 +69,10 @@ export class RedisBus implements Bus {
   readonly #channelNodes = new Map<string, string>();
   readonly #presence: Presence;
   readonly #upWaiters = new Set<() => void>();
-  #sub: Subscriber | undefined;
+  /** On a cluster: sharded pub/sub, and gap repair from history. */
+  readonly #cluster: boolean;
+  readonly #sequencer: RoomSequencer | undefined;
+  #sub: ChannelSubscriber | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #status: BusStatus = 'down';
   /** Liveness and presence were rewritten since the command connection's last `ready`. */
@@ -80,6 +93,13 @@ export class RedisBus implements Bus {
       nodeTtlMs: this.#settings.nodeTtlMs,
       isAttached: (nodeId) => this.#nodes.has(nodeId),
     });
+    this.#cluster = isClusterSource(this.#settings.source);
+    this.#sequencer = this.#cluster
+      ? new RoomSequencer({
+          history: (room, after, limit) => this.history(room, after, limit),
+          deliver: (delivery) => this.#deliver(delivery.room, delivery),
+        })
+      : undefined;
   }
 
   /** `'up'` when Redis answers and (with nodes attached) every subscription is proven to deliver. */
@@ -135,7 +155,7 @@ export class RedisBus implements Bus {
     const reply = (await this.#cmd.run((redis) =>
       runScript(
         redis,
-        PUBLISH,
+        this.#cluster ? SPUBLISH : PUBLISH,
         [keys.meta, keys.log, keys.dedup(publication.id ?? '')],
         [
           newEpoch(),
@@ -182,7 +202,10 @@ export class RedisBus implements Bus {
   async sendToNode(nodeId: string, payload: unknown): Promise<void> {
     this.#assertOpen();
     const message = JSON.stringify(payload) ?? 'null';
-    await this.#cmd.run((redis) => redis.publish(this.#keys.nodeChannel(nodeId), message));
+    const channel = this.#keys.nodeChannel(nodeId);
+    await this.#cmd.run((redis) =>
+      this.#cluster ? redis.spublish(channel, message) : redis.publish(channel, message),
+    );
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -252,7 +275,10 @@ export class RedisBus implements Bus {
     if (nodeIds.size > 1) return;
     const channel = this.#keys.room(room).channel;
     this.#channelRooms.set(channel, room);
+    this.#sequencer?.open(room);
     await this.#sub?.add(channel);
+    // The position is read once the subscription is live: every later message then arrives.
+    if (this.#roomNodes.get(room) === nodeIds) this.#sequencer?.track(room);
   }
 
   async #unsubscribe(entry: AttachedNode, room: string): Promise<void> {
@@ -263,6 +289,7 @@ export class RedisBus implements Bus {
     this.#roomNodes.delete(room);
     const channel = this.#keys.room(room).channel;
     this.#channelRooms.delete(channel);
+    this.#sequencer?.close(room);
     await this.#sub?.remove(channel);
   }
 
@@ -282,7 +309,11 @@ export class RedisBus implements Bus {
     }
   }
 
-  #subscriber(): Subscriber {
+  #subscriber(): ChannelSubscriber {
+    if (this.#cluster) {
+      this.#sub ??= this.#shardedSubscriber();
+      return this.#sub;
+    }
     this.#sub ??= new Subscriber({
       create: () => createRedis(this.#settings.source, this.#settings),
       probeChannel: this.#keys.busChannel(this.#instanceId),
@@ -298,13 +329,34 @@ export class RedisBus implements Bus {
     return this.#sub;
   }
 
+  #shardedSubscriber(): ShardedSubscriber {
+    const sub: ShardedSubscriber = new ShardedSubscriber({
+      create: () => createCluster(this.#settings.source, this.#settings, true),
+      probeChannel: (n) => this.#keys.shardProbeChannel(this.#instanceId, n),
+      probeTimeoutMs: this.#settings.probeTimeoutMs,
+      publishProbe: async (channel, token) => {
+        if (!this.#cmd.isReady) return undefined;
+        return Number(await this.#cmd.run((redis) => redis.spublish(channel, token)));
+      },
+      onMessage: (channel, message) => this.#dispatch(channel, message),
+      onChange: () => this.#recheck(),
+      // That master's subscriptions were interrupted, or are new: read what its rooms missed.
+      onShardVerified: (nodeKey) => {
+        for (const room of this.#sequencer?.rooms() ?? []) {
+          if (sub.ownerOf(this.#keys.room(room).channel) === nodeKey) this.#sequencer?.catchUp(room);
+        }
+      },
+    });
+    return sub;
+  }
+
   #dispatch(channel: string, message: string): void {
     const room = this.#channelRooms.get(channel);
     if (room !== undefined) {
       const delivery = decodeFrame(message);
-      const nodeIds = this.#roomNodes.get(room);
-      if (!delivery || !nodeIds) return;
-      for (const nodeId of nodeIds) this.#call(() => this.#nodes.get(nodeId)?.node.onRoomMessage(delivery));
+      if (!delivery) return;
+      if (this.#sequencer) this.#sequencer.receive(delivery);
+      else this.#deliver(room, delivery);
       return;
     }
     const nodeId = this.#channelNodes.get(channel);
@@ -316,6 +368,12 @@ export class RedisBus implements Bus {
       return; // not written by a RedisBus
     }
     this.#call(() => this.#nodes.get(nodeId)?.node.onNodeMessage(payload));
+  }
+
+  #deliver(room: string, delivery: Delivery): void {
+    const nodeIds = this.#roomNodes.get(room);
+    if (!nodeIds) return;
+    for (const nodeId of nodeIds) this.#call(() => this.#nodes.get(nodeId)?.node.onRoomMessage(delivery));
   }
 
   /** Runs a node callback; a throw must not stop delivery to the other nodes, nor vanish. */
@@ -401,6 +459,7 @@ export class RedisBus implements Bus {
     for (const resolve of [...this.#upWaiters]) resolve();
     const sub = this.#sub;
     this.#sub = undefined;
+    this.#sequencer?.clear();
     this.#presence.clear();
     this.#restored = false;
     this.#restoreGeneration++;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Client } from './connection.js';
 
 /**
  * The Lua scripts of RedisBus. Each touches only keys of one room (or one KV key), all passed in
@@ -40,19 +40,7 @@ local function now_ms()
 end
 `;
 
-/**
- * Publish: dedup, offset, history, delivery, in one atomic step, so that offsets reach every
- * subscriber in order however many nodes publish to the room.
- *
- * KEYS: meta, log, dedup marker.
- * ARGV: new epoch candidate, room TTL ms, mode ('d' durable + stored, 'n' durable not stored,
- *       'v' volatile), history size, history TTL ms, dedup TTL ms (0: no id), channel, body.
- * Returns { epoch, offset, duplicate (0|1) }.
- */
-export const PUBLISH = script(
-  'publish',
-  3,
-  `${ROOM_PROLOGUE}
+const publishSource = (command: 'PUBLISH' | 'SPUBLISH') => `${ROOM_PROLOGUE}
 local mode, size, ttl, dedup_ttl = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 if dedup_ttl > 0 and not redis.call('SET', KEYS[3], '1', 'NX', 'PX', dedup_ttl) then
   return { epoch, tonumber(redis.call('HGET', meta, 'seq') or '0'), 1 }
@@ -71,10 +59,27 @@ else
   end
   redis.call('PEXPIRE', meta, room_ttl)
 end
-redis.call('PUBLISH', ARGV[7], offset .. ' ' .. epoch .. ' ' .. ARGV[8])
+redis.call('${command}', ARGV[7], offset .. ' ' .. epoch .. ' ' .. ARGV[8])
 return { epoch, offset, 0 }
-`,
-);
+`;
+
+/**
+ * Publish: dedup, offset, history, delivery, in one atomic step, so that offsets reach every
+ * subscriber in order however many nodes publish to the room.
+ *
+ * KEYS: meta, log, dedup marker.
+ * ARGV: new epoch candidate, room TTL ms, mode ('d' durable + stored, 'n' durable not stored,
+ *       'v' volatile), history size, history TTL ms, dedup TTL ms (0: no id), channel, body.
+ * Returns { epoch, offset, duplicate (0|1) }.
+ */
+export const PUBLISH = script('publish', 3, publishSource('PUBLISH'));
+
+/**
+ * {@link PUBLISH} for a Redis Cluster: the same steps, delivered with SPUBLISH (sharded pub/sub,
+ * Redis 7), so the message travels only within the shard that owns the room's slot. The room
+ * channel carries the room's hash tag, so the script still touches a single slot.
+ */
+export const SPUBLISH = script('spublish', 3, publishSource('SPUBLISH'));
 
 /**
  * History: the room's position and the live messages after a position, read in one atomic step
@@ -82,7 +87,8 @@ return { epoch, offset, 0 }
  * would), so that a position handed to a client before the first message stays valid.
  *
  * A message counts as gone when it is expired (its `x` is past), beyond the last `keep` messages
- * (MAXLEN ~ trims lazily, so this keeps the size exact), or was never stored.
+ * (MAXLEN ~ trims lazily, so this keeps the size exact), or was never stored. A position beyond
+ * the room's last offset (in the same epoch) proves Redis lost writes: the room gets a new epoch.
  *
  * KEYS: meta, log.
  * ARGV: new epoch candidate, room TTL ms, '1' when a position is given (else '0'), its epoch,
@@ -100,7 +106,16 @@ if asked_epoch ~= epoch then
   if seq == 0 and after == 0 then return { epoch, seq, 1, {} } end
   return { epoch, seq, 0, {} }
 end
-if after >= seq then return { epoch, seq, 1, {} } end
+if after == seq then return { epoch, seq, 1, {} } end
+if after > seq then
+  -- The asker saw offsets this lineage no longer has: Redis lost acknowledged writes (a replica
+  -- promoted before it received them, or a restore from an older snapshot). Offsets after seq
+  -- would be handed out a second time, so the lineage ends here: a new epoch, same seq, no history.
+  epoch = ARGV[1]
+  redis.call('HSET', meta, 'epoch', epoch)
+  redis.call('DEL', log)
+  return { epoch, seq, 0, {} }
+end
 local start = after
 local floor = seq - tonumber(redis.call('HGET', meta, 'keep') or '0')
 if floor > start then start = floor end
@@ -159,7 +174,7 @@ return value
  * const value = await runScript(redis, INCREMENT, ['tether:kv:{hits}'], [60_000]);
  */
 export async function runScript(
-  redis: Redis,
+  redis: Client,
   lua: LuaScript,
   keys: readonly string[],
   args: ReadonlyArray<string | number>,

@@ -1,10 +1,31 @@
-import type { Redis } from 'ioredis';
-import { closeRedis } from './connection.js';
+import { type Client, closeRedis } from './connection.js';
+
+/**
+ * The subscriber side of a RedisBus, whatever the topology: the channels the bus wants, and
+ * whether delivery on them is proven. {@link Subscriber} serves one Redis; `ShardedSubscriber`
+ * (sharded-subscriber.ts) serves a Redis Cluster.
+ */
+export interface ChannelSubscriber {
+  /** True once the current connections' subscriptions were proven to deliver. */
+  readonly verified: boolean;
+  /** Opens the connection(s) (once). */
+  start(): void;
+  /** Wants `channel`; subscribes now when connected, or at the next (re)connection. */
+  add(channel: string): Promise<void>;
+  /** No longer wants `channel`. */
+  remove(channel: string): Promise<void>;
+  /** Proves delivery after a (re)connection; does nothing when already verified or busy. */
+  verify(): Promise<void>;
+  /** One round of probes while verified (called by the bus's heartbeat). */
+  check(): Promise<void>;
+  /** Closes the connection(s) and forgets every channel. */
+  stop(): Promise<void>;
+}
 
 /** What a {@link Subscriber} needs from its bus. */
 export interface SubscriberOptions {
   /** A new, not yet connected client with RedisBus's fail-fast settings. */
-  create: () => Redis;
+  create: () => Client;
   /** This bus instance's own channel, used for delivery probes only. */
   probeChannel: string;
   /** How long a probe may take to come back before the subscription counts as broken. */
@@ -36,11 +57,11 @@ const SUBSCRIBE_CHUNK = 500;
  * sub.start();
  * await sub.add('tether:{order:42}:ch');
  */
-export class Subscriber {
+export class Subscriber implements ChannelSubscriber {
   readonly #options: SubscriberOptions;
   readonly #channels = new Set<string>();
   readonly #probes = new Map<string, (echoed: boolean) => void>();
-  #redis: Redis | undefined;
+  #redis: Client | undefined;
   #verified = false;
   /** Incremented on every (re)connection and on stop: work of an older generation stops. */
   #generation = 0;
