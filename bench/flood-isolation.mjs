@@ -10,7 +10,8 @@
 // turn; the table shows medians over the runs:
 //
 //   baseline      no flood
-//   flood-limited flood against the default rate limit (burst 200, 100/s, 4029 after 10 s)
+//   flood-limited flood against the default rate limit (burst 200, 100/s, reading paused while
+//                 over it, 4029 after 10 s)
 //   flood-off     flood with `rateLimit: false`
 //
 // Figures: the probe's round-trip p50/p99/max (ms), the flooder's frames sent per second, how many

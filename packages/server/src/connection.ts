@@ -52,6 +52,12 @@ export interface Handshake {
   address: string | undefined;
 }
 
+/**
+ * What a connection keeps of its handshake. Headers are not kept (about half a kilobyte per idle
+ * connection): read what you need in `authenticate(req)` and return it as part of `conn.data`.
+ */
+export type ConnectionHandshake = Pick<Handshake, 'url' | 'address'>;
+
 type Handler<D, R> = (data: D) => R | Promise<R>;
 type CloseListener = (reason: string, code: number) => void;
 
@@ -87,7 +93,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   /** What `authenticate` returned. */
   readonly data: Data;
   readonly transport: 'websocket' | 'sse';
-  readonly handshake: Handshake;
+  readonly handshake: ConnectionHandshake;
   /** @internal heartbeat bookkeeping (coarse clock). */
   lastSeen = 0;
   /** @internal the codec this connection speaks. */
@@ -128,7 +134,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
     this.transport = init.transport.kind;
     this.codec = init.codec;
     this.#host = init.host;
-    this.handshake = init.handshake;
+    this.handshake = { url: init.handshake.url, address: init.handshake.address };
     this.#resumePositions = init.resumePositions;
     this.#limiter = init.limiter;
   }

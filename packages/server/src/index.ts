@@ -17,6 +17,7 @@ export {
   Connection,
   type ConnectionState,
   type EmitOptions,
+  type ConnectionHandshake,
   type Handshake,
   type RequestOptions,
 } from './connection.js';

@@ -130,6 +130,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       bus: this.#bus,
       host: this,
       logger: this.logger,
+      // A paused client's pongs wait too: pauses stay far shorter than the heartbeat deadline.
+      maxPauseMs: Math.min(5_000, (this.options.heartbeat.intervalMs + this.options.heartbeat.timeoutMs) / 4),
     });
     this.#outgoing = new OutgoingRequests({
       nodeId: this.nodeId,

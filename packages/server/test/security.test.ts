@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { TetherClient, TetherStorage } from '@tether/client';
+import { persistTo } from '@tether/client/persistence';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import {
@@ -173,7 +174,10 @@ describe('session resume', () => {
     const bySession = new Map<string, Connection>();
     server.tether.on('connection', (conn) => bySession.set(conn.sessionId, conn));
     const victimStorage = memoryStorage();
-    const victim = server.client({ storage: victimStorage, persistSession: true, reconnect: false });
+    const victim = server.client({
+      persistence: persistTo(victimStorage, { session: true }),
+      reconnect: false,
+    });
     await waitForState(victim, 'open');
     const victimSid = victim.sessionId!;
     const key = `tether:${server.url}`;
@@ -196,7 +200,7 @@ describe('session resume', () => {
     ];
     for (const session of attackers) {
       const storage = memoryStorage({ rooms: {}, serverRooms: {}, session });
-      const attacker = server.client({ storage, persistSession: true });
+      const attacker = server.client({ persistence: persistTo(storage, { session: true }) });
       attacker.on('secret', (data) => {
         received.push(data);
         return 'stolen';
@@ -213,7 +217,7 @@ describe('session resume', () => {
     expect(received).toEqual([]);
 
     // Control: the real secret does resume, and the push is delivered there.
-    const owner = server.client({ storage: memoryStorage(stored), persistSession: true });
+    const owner = server.client({ persistence: persistTo(memoryStorage(stored), { session: true }) });
     const delivered = new Promise((resolve) =>
       owner.on('secret', (data) => {
         resolve(data);
@@ -323,6 +327,28 @@ describe('rate limits', () => {
     expect(rtts.length).toBeGreaterThan(5);
     expect(polite.state).toBe('open');
     expect(await polite.request('echo', 'after')).toBe('after');
+  });
+
+  it('stops reading from a WebSocket client over its limit, so its flood is not even parsed', async () => {
+    const server = await node({ rateLimit: { burst: 100, perSecond: 100, initialTokens: 100 } });
+    server.tether.on('connection', (conn) => conn.on('echo', (d) => d));
+    const polite = server.client();
+    await waitForState(polite, 'open');
+    const flood = await rawConnect(server.url);
+    if (flood.kind !== 'open') throw new Error('flooder did not connect');
+    const before = server.tether.metrics().messages.in;
+    const frame = JSON.stringify({ t: 'evt', e: 'spam', d: 'x'.repeat(40) });
+    const sent = 50_000;
+    for (let i = 0; i < sent; i++) flood.ws.send(frame);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = performance.now();
+    expect(await polite.request('echo', 'still here')).toBe('still here');
+    const rtt = performance.now() - started;
+    const parsed = server.tether.metrics().messages.in - before;
+    // Reading paused at the first refusal: most of the flood still sits in socket buffers.
+    expect(parsed).toBeLessThan(sent / 2);
+    expect(flood.ws.bufferedAmount + parsed).toBeGreaterThan(0);
+    expect(rtt).toBeLessThan(200);
   });
 
   it('holds a per-user limit across two nodes sharing one bus', async () => {

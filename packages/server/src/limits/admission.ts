@@ -6,7 +6,7 @@ import type { Logger } from '../options.js';
 import { type AllowedOrigins, type OriginCheck, originCheck } from '../origin.js';
 import { type CapLease, ConnectionCaps } from './connection-caps.js';
 import type { ConnectionInfo, ResolvedLimits } from './limit-options.js';
-import { InboundRateLimiter, type RateLimitHost } from './rate-limiter.js';
+import { InboundRateLimiter, type PausableReader, type RateLimitHost } from './rate-limiter.js';
 import { type UserQuota, UserRateLimits } from './user-rate-limit.js';
 
 /** Why a request may not open a connection: the HTTP status and error body to answer with. */
@@ -45,6 +45,7 @@ export class Admission {
   readonly #caps: ConnectionCaps;
   readonly #users: UserRateLimits | undefined;
   readonly #host: RateLimitHost;
+  readonly #maxPauseMs: number | undefined;
 
   constructor(init: {
     limits: ResolvedLimits<unknown>;
@@ -52,6 +53,8 @@ export class Admission {
     bus: Bus;
     host: RateLimitHost;
     logger: Logger;
+    /** Longest read pause of a client over its rate limit (keep it well within the heartbeat deadline). */
+    maxPauseMs?: number;
   }) {
     this.#limits = init.limits;
     this.#origin = originCheck(init.allowedOrigins);
@@ -62,6 +65,7 @@ export class Admission {
     const perUser = init.limits.rateLimit ? init.limits.rateLimit.perUser : undefined;
     this.#users = perUser && new UserRateLimits(init.bus, perUser, init.logger);
     this.#host = init.host;
+    this.#maxPauseMs = init.maxPauseMs;
   }
 
   /** True when the request's `Origin` passes `allowedOrigins`. */
@@ -84,8 +88,11 @@ export class Admission {
     return this.#caps.check(undefined, this.#userOf(conn)) === 'user' ? tooMany('user') : undefined;
   }
 
-  /** Reserves the caps and builds the rate limiter of a connection about to open. */
-  admit(conn: ConnectionInfo): Admitted | Refusal {
+  /**
+   * Reserves the caps and builds the rate limiter of a connection about to open; `reader` is its
+   * transport, paused while the client is over its rate limit when it can be.
+   */
+  admit(conn: ConnectionInfo, reader?: PausableReader): Admitted | Refusal {
     const lease: CapLease | 'ip' | 'user' = this.#caps.acquire(
       this.#ipOf(conn.handshake),
       Number.isFinite(this.#limits.maxConnectionsPerUser) ? this.#userOf(conn) : undefined,
@@ -99,12 +106,16 @@ export class Admission {
       if (key !== undefined) quota = this.#users.acquire(key);
     }
     const users = this.#users;
+    const limiter = rateLimit
+      ? new InboundRateLimiter(this.#host, rateLimit, quota, reader, this.#maxPauseMs)
+      : undefined;
     let released = false;
     return {
-      limiter: rateLimit ? new InboundRateLimiter(this.#host, rateLimit, quota) : undefined,
+      limiter,
       release: () => {
         if (released) return;
         released = true;
+        limiter?.dispose();
         lease.release();
         if (quota && users) users.release(quota);
       },

@@ -102,6 +102,28 @@ describe('InboundRateLimiter', () => {
     expect(conn.closes).toEqual([4029]);
   });
 
+  it('pauses a pausable transport on a refusal until half the burst is back, once', () => {
+    vi.useFakeTimers({ now: 0 });
+    const host = { clock: { now: 0 }, counters: { rateLimited: 0 } };
+    const calls: string[] = [];
+    const reader = { pauseReading: () => calls.push('pause'), resumeReading: () => calls.push('resume') };
+    const limiter = new InboundRateLimiter(host, settings(), undefined, reader);
+    const conn = fakeConnection();
+    for (let i = 0; i < 30; i++) limiter.admit({ t: 'evt', e: 'x' }, conn);
+    expect(calls).toEqual(['pause']);
+    expect(limiter.paused).toBe(true);
+    vi.advanceTimersByTime(499); // 5 tokens (half of 10) at 10/s take 500 ms
+    expect(calls).toEqual(['pause']);
+    vi.advanceTimersByTime(1);
+    expect(calls).toEqual(['pause', 'resume']);
+    // The 5 tokens back are used, the sixth message is refused again: a new pause.
+    for (let i = 0; i < 6; i++) limiter.admit({ t: 'evt', e: 'x' }, conn);
+    limiter.dispose();
+    vi.advanceTimersByTime(10_000);
+    expect(calls).toEqual(['pause', 'resume', 'pause']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('forgets an episode once the client calms down', () => {
     vi.useFakeTimers({ now: 0 });
     const host = { clock: { now: 0 }, counters: { rateLimited: 0 } };

@@ -9,6 +9,15 @@ export interface LimitedConnection {
   close(code: number, reason: string): void;
 }
 
+/** Inbound backpressure of a transport (WebSocket has it; SSE POSTs do not). */
+export interface PausableReader {
+  pauseReading?(): void;
+  resumeReading?(): void;
+}
+
+/** Longest pause of a connection's reading by default, in ms: far within the heartbeat deadline. */
+export const MAX_PAUSE_MS = 5_000;
+
 /** Where the limiter reports: a coarse clock and a counter of refused messages. */
 export interface RateLimitHost {
   readonly clock: { readonly now: number };
@@ -26,12 +35,17 @@ export interface RateLimitHost {
  * `closeAfterMs` with at least `burst` refusals closes the connection with 4029: the client
  * ignored the refusals. Per-user refusals never close (the connection itself may be polite).
  *
+ * Backpressure: on a refusal, a transport that can (WebSocket) stops reading for as long as the
+ * bucket needs to refill half its burst (1 s by default, at most `maxPauseMs`): the client's further
+ * frames wait in TCP buffers instead of being parsed and dropped, so a flood costs the server
+ * (and its other clients) almost nothing. The one timer this needs exists only while paused.
+ *
  * Time: the hot path reads the server's coarse clock (`host.clock.now`, refreshed by the
  * heartbeat sweep every few seconds). Only when the bucket looks empty is the precise clock read,
  * so the refill is exact where it matters and a client within its limit costs no clock call.
  *
  * @example
- * const limiter = new InboundRateLimiter(tether, settings, quota);
+ * const limiter = new InboundRateLimiter(tether, settings, quota, transport);
  * if (!limiter.admit(message, conn)) return; // refused, already answered or dropped
  */
 export class InboundRateLimiter {
@@ -41,11 +55,20 @@ export class InboundRateLimiter {
   readonly #burst: number;
   readonly #closeAfterMs: number;
   readonly #user: UserQuota | undefined;
+  readonly #reader: PausableReader | undefined;
+  readonly #pauseMs: number;
+  #resumeTimer: ReturnType<typeof setTimeout> | undefined;
   #episodeStart = -1;
   #episodeRefusals = 0;
   #closed = false;
 
-  constructor(host: RateLimitHost, settings: ResolvedRateLimit<unknown>, user?: UserQuota) {
+  constructor(
+    host: RateLimitHost,
+    settings: ResolvedRateLimit<unknown>,
+    user?: UserQuota,
+    reader?: PausableReader,
+    maxPauseMs = MAX_PAUSE_MS,
+  ) {
     this.#host = host;
     this.#bucket = new TokenBucket({
       capacity: settings.burst,
@@ -57,6 +80,19 @@ export class InboundRateLimiter {
     this.#half = settings.burst / 2;
     this.#closeAfterMs = settings.closeAfterMs;
     this.#user = user;
+    this.#reader = reader?.pauseReading && reader.resumeReading ? reader : undefined;
+    this.#pauseMs = Math.min(maxPauseMs, Math.max(1, Math.ceil((this.#half / settings.perSecond) * 1_000)));
+  }
+
+  /** True while the connection's reading is paused. */
+  get paused(): boolean {
+    return this.#resumeTimer !== undefined;
+  }
+
+  /** The connection is gone: drop the pause timer, if any. */
+  dispose(): void {
+    clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = undefined;
   }
 
   /** The user quota this connection counts against, if any. */
@@ -77,6 +113,7 @@ export class InboundRateLimiter {
       if (!bucket.take(now)) {
         this.#refuse(message, conn, 'connection rate limit exceeded');
         this.#strike(now, conn);
+        this.#pause();
         return false;
       }
     }
@@ -108,7 +145,24 @@ export class InboundRateLimiter {
       this.#episodeRefusals >= this.#burst
     ) {
       this.#closed = true;
+      // Reading again lets the close handshake complete instead of waiting for ws's timeout.
+      this.#resume();
       conn.close(CloseCode.RateLimited, 'rate limit exceeded for too long');
     }
+  }
+
+  #pause(): void {
+    if (!this.#reader || this.#resumeTimer !== undefined || this.#closed) return;
+    this.#reader.pauseReading?.();
+    this.#resumeTimer = setTimeout(() => this.#resume(), this.#pauseMs);
+    // A pause must not keep the process alive; the connection's close clears it anyway.
+    this.#resumeTimer.unref?.();
+  }
+
+  #resume(): void {
+    if (this.#resumeTimer === undefined) return;
+    clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = undefined;
+    this.#reader?.resumeReading?.();
   }
 }

@@ -23,6 +23,13 @@ export interface ServerTransport {
    * dropped) instead of writing them all; without it, frames are written until the hard limit.
    */
   requestDrain?(): void;
+  /**
+   * Optional inbound backpressure: stop reading from the peer (its frames wait in the kernel and
+   * then in the peer's own buffers) until `resumeReading()`. The rate limiter uses it so that a
+   * flooding client costs no parsing while it is over its limit (docs/security.md).
+   */
+  pauseReading?(): void;
+  resumeReading?(): void;
 }
 
 /** Callbacks a transport calls; set by the connection that owns it. */

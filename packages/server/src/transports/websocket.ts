@@ -65,6 +65,7 @@ export class WebSocketTransport implements ServerTransport {
   readonly #compressThreshold: number;
   readonly #opcode: 1 | 2;
   #drainRequested = false;
+  #drainListening = false;
   /** Who gets frames and the close: the handshake first, then the connection. */
   events: TransportEvents | undefined;
 
@@ -83,8 +84,6 @@ export class WebSocketTransport implements ServerTransport {
     this.#compressThreshold = ws.extensions.includes('permessage-deflate')
       ? compressThreshold
       : Number.POSITIVE_INFINITY;
-    // One listener per socket, answering requestDrain(); nothing is added per frame.
-    this.#ws._socket?.on('drain', this.#drained);
     ws.on('message', (data, isBinary) => {
       // Text frames arrive as UTF-8-validated Buffers; the JSON codec wants a string.
       this.events?.onFrame(isBinary ? (data as Buffer) : (data as Buffer).toString());
@@ -113,16 +112,29 @@ export class WebSocketTransport implements ServerTransport {
   requestDrain(): void {
     if (this.#drainRequested) return;
     this.#drainRequested = true;
+    // One listener per socket, added the first time it is congested: idle connections carry none.
+    if (!this.#drainListening) {
+      this.#drainListening = true;
+      this.#ws._socket?.on('drain', this.#drained);
+    }
     // Without a full socket buffer no 'drain' comes: the bytes sit in ws's compressor, or the
     // buffer is below the socket's high-water mark. Look again after this turn's I/O.
     if (!this.#ws._socket?.writableNeedDrain) setImmediate(this.#drained);
   }
 
-  readonly #drained = (): void => {
+  // Made on first congestion, not per connection: idle connections carry no extra closure.
+  #drainedListener: (() => void) | undefined;
+
+  get #drained(): () => void {
+    this.#drainedListener ??= () => this.#onDrained();
+    return this.#drainedListener;
+  }
+
+  #onDrained(): void {
     if (!this.#drainRequested) return;
     this.#drainRequested = false;
     if (this.#ws.readyState === WebSocket.OPEN) this.events?.onDrain?.();
-  };
+  }
 
   close(code: number, reason: string): void {
     if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING) {
