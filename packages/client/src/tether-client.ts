@@ -6,6 +6,7 @@ import {
   type Frame,
   isReservedEvent,
   type JoinResult,
+  MAX_NAME_LENGTH,
   type Position,
   type RoomMessage,
   type ServerMessage,
@@ -243,6 +244,13 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   join<R extends EventMap = E>(room: string): Promise<Room<R>> {
     if (this.#state === 'closed')
       return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
+    // The wire carries 1-256 characters; sending more would get the connection closed, and the
+    // rejoin after the reconnect would do it again.
+    if (typeof room !== 'string' || room.length === 0 || room.length > MAX_NAME_LENGTH) {
+      return Promise.reject(
+        new TetherError(ErrorCode.InvalidRoom, `room names are 1-${MAX_NAME_LENGTH} characters`),
+      );
+    }
     const existing = this.#rooms.get(room);
     if (existing && existing.state !== 'left') return Promise.resolve(existing as unknown as Room<R>);
     const handle = new Room<EventMap>(room, this);

@@ -14,9 +14,9 @@ import {
 import type { BroadcastOperator } from './broadcast.js';
 import type { Delivery } from './bus.js';
 import type { ConnectionHost } from './connection-host.js';
-import { frameBytes } from './metrics.js';
 import type { HeartbeatTarget } from './heartbeat.js';
 import type { InboundRateLimiter } from './limits/rate-limiter.js';
+import { frameBytes } from './metrics.js';
 import { OutgoingQueue } from './outgoing-queue.js';
 import type { ServerTransport, TransportEvents } from './transports/transport.js';
 import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
@@ -422,7 +422,13 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
     this.#host.counters.bytesIn += frameBytes(frame);
     if (this.#afterJoin) {
       if (this.#afterJoin.push(frame) > MAX_FRAMES_BEHIND_JOIN) {
-        this.#violation(new ProtocolError(ErrorCode.BadMessage, 'too many messages behind a pending join', CloseCode.RateLimited));
+        this.#violation(
+          new ProtocolError(
+            ErrorCode.BadMessage,
+            'too many messages behind a pending join',
+            CloseCode.RateLimited,
+          ),
+        );
       }
       return;
     }

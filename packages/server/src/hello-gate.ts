@@ -10,6 +10,8 @@ import type { ServerTransport, TransportEvents } from './transports/transport.js
 
 /** Frames a client may send before its `hello` is processed; more is abuse. */
 const MAX_EARLY_FRAMES = 256;
+/** And at most this many bytes of them, whatever the frame size limit. */
+const MAX_EARLY_BYTES = 1024 * 1024;
 
 /**
  * Stands in for the connection until the client's `hello` arrived and its session is
@@ -24,6 +26,7 @@ export class HelloGate implements TransportEvents {
   readonly early: Frame[] = [];
   readonly hello: Promise<HelloMessage>;
   #closed = false;
+  #earlyBytes = 0;
   #received = false;
   #resolve!: (hello: HelloMessage) => void;
   #reject!: (err: Error) => void;
@@ -54,7 +57,8 @@ export class HelloGate implements TransportEvents {
 
   onFrame(frame: Frame): void {
     if (this.#received) {
-      if (this.early.push(frame) > MAX_EARLY_FRAMES) {
+      this.#earlyBytes += typeof frame === 'string' ? frame.length : frame.byteLength;
+      if (this.early.push(frame) > MAX_EARLY_FRAMES || this.#earlyBytes > MAX_EARLY_BYTES) {
         this.#fail(
           new ProtocolError(ErrorCode.BadMessage, 'too many frames before welcome', CloseCode.BadMessage),
         );

@@ -15,9 +15,9 @@ export type {
 } from './bus.js';
 export {
   Connection,
+  type ConnectionHandshake,
   type ConnectionState,
   type EmitOptions,
-  type ConnectionHandshake,
   type Handshake,
   type RequestOptions,
 } from './connection.js';
@@ -27,5 +27,10 @@ export type { Logger, TetherServerOptions } from './options.js';
 export type { UndeliveredMessage } from './outgoing-requests.js';
 export { validateRoomName } from './room-name.js';
 export { TetherEmitter, type TetherEmitterOptions } from './tether-emitter.js';
-export { type CloseOptions, type HealthReport, TetherServer, type TetherServerEvents } from './tether-server.js';
+export {
+  type CloseOptions,
+  type HealthReport,
+  TetherServer,
+  type TetherServerEvents,
+} from './tether-server.js';
 export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';

@@ -36,15 +36,20 @@ export class RequestDedup {
    * meet an earlier run, so a first send marks its claim in the store without waiting for it and
    * runs at once; a resend checks the store (and waits for a run in progress) first.
    */
-  run(key: string, execute: () => Promise<Outcome>, onDuplicate: () => void, resent = true): Promise<Outcome> {
+  run(
+    key: string,
+    execute: () => Promise<Outcome>,
+    onDuplicate: () => void,
+    resent = true,
+  ): Promise<Outcome> {
     const local = this.#inFlight.get(key);
     if (local) {
       onDuplicate();
       return local;
     }
-    const outcome = (resent ? this.#claimAndRun(key, execute, onDuplicate) : this.#runFirst(key, execute)).finally(() =>
-      this.#inFlight.delete(key),
-    );
+    const outcome = (
+      resent ? this.#claimAndRun(key, execute, onDuplicate) : this.#runFirst(key, execute)
+    ).finally(() => this.#inFlight.delete(key));
     this.#inFlight.set(key, outcome);
     return outcome;
   }
@@ -54,7 +59,12 @@ export class RequestDedup {
     // A resend can only come after this send was lost or timed out, long after this write landed.
     this.#bus
       .set(storeKey, PENDING, this.#pendingTtlMs, { ifAbsent: true })
-      .catch((err) => this.#logger.warn({ err, key }, 'dedup store unavailable; running the handler without cross-node dedup'));
+      .catch((err) =>
+        this.#logger.warn(
+          { err, key },
+          'dedup store unavailable; running the handler without cross-node dedup',
+        ),
+      );
     const outcome = await execute();
     this.#store(storeKey, outcome);
     return outcome;

@@ -40,7 +40,8 @@ export class SessionStore {
 
   async resolve(sessionId: string | undefined, secret: string | undefined): Promise<Session> {
     const key = await this.#signingKey();
-    if (sessionId && secret && this.#valid(key, sessionId, secret)) return { sessionId, secret, resumed: true };
+    if (sessionId && secret && this.#valid(key, sessionId, secret))
+      return { sessionId, secret, resumed: true };
     const fresh = `${randomBytes(12).toString('base64url')}.${Date.now().toString(36)}`;
     return { sessionId: fresh, secret: sign(key, fresh), resumed: false };
   }

@@ -12,6 +12,7 @@ import {
   type JoinResult,
   jsonCodec,
   negotiate,
+  type Position,
   PRESENCE_EVENT,
   type ReplyMessage,
   type RequestMessage,
@@ -267,7 +268,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
    */
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // A client that vanishes during authentication must not crash the process.
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     if (this.#closing) return refuseUpgrade(socket, 503, ErrorCode.ServerClosing, 'server is shutting down');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!negotiate(offered, this.#codecs)) {
@@ -387,7 +388,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
         codec,
         host: this,
         handshake,
-        resumePositions: hello.rooms,
+        resumePositions: boundedPositions(hello.rooms, this.options.limits.maxRoomsPerConnection),
         limiter: admitted.limiter,
       });
       this.#admitted.set(conn, admitted);
@@ -802,6 +803,22 @@ export interface HealthReport {
 }
 
 const noop = () => {};
+
+/** A client can only have been in so many rooms: positions beyond that are ignored, not kept. */
+function boundedPositions(
+  rooms: Record<string, Position> | undefined,
+  max: number,
+): Record<string, Position> | undefined {
+  if (!rooms) return undefined;
+  const entries = Object.entries(rooms);
+  return entries.length <= max ? rooms : Object.fromEntries(entries.slice(0, max));
+}
+
+// Shared, not a closure: a listener made inside handleUpgrade would keep the request (and its
+// headers) alive for as long as the socket lives.
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
 
 function pathOf(url: string | undefined): string {
   const end = url?.indexOf('?') ?? -1;

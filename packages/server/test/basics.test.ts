@@ -133,3 +133,14 @@ describe('rooms', () => {
     ]);
   });
 });
+
+describe('room names on the client', () => {
+  it('refuses an empty or overlong name locally with INVALID_ROOM and stays open', async () => {
+    node = await startNode({ authorizeJoin: () => true });
+    const client = node.client();
+    expect((await rejectionOf(client.join(''))).code).toBe('INVALID_ROOM');
+    expect((await rejectionOf(client.join('x'.repeat(257)))).code).toBe('INVALID_ROOM');
+    await expect(client.join('fine')).resolves.toBeDefined();
+    expect(client.state).toBe('open');
+  });
+});

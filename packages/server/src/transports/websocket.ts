@@ -27,7 +27,12 @@ const SEND_OPTIONS: Record<'text' | 'binary', Record<'plain' | 'deflate', SendOp
 
 // ws exports its frame builder (ESM and CJS), but @types/ws does not declare it.
 const { Sender } = wsModule as unknown as {
-  Sender: { frame(data: Buffer, options: { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean }): Buffer[] };
+  Sender: {
+    frame(
+      data: Buffer,
+      options: { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean },
+    ): Buffer[];
+  };
 };
 
 /** ws's Sender state when nothing is queued in it (no compression or Blob read in progress). */
@@ -102,7 +107,11 @@ export class WebSocketTransport implements ServerTransport {
     const socket = this.#ws._socket;
     if (socket) this.#batcher.cork(socket);
     const sender = this.#ws._sender;
-    if (typeof frame !== 'string' && frame.length < this.#compressThreshold && sender._state === SENDER_IDLE) {
+    if (
+      typeof frame !== 'string' &&
+      frame.length < this.#compressThreshold &&
+      sender._state === SENDER_IDLE
+    ) {
       sender.sendFrame(frameOnce(frame as Buffer, this.#opcode));
       return;
     }
