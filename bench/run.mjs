@@ -458,6 +458,10 @@ function markdown(rep) {
       lines.push('');
     }
   }
+  // Hand-written history (profiling, before/after of fixes) lives beside the harness and is kept
+  // across regenerations of this file.
+  const history = path.join(path.dirname(new URL(import.meta.url).pathname), 'history.md');
+  if (fs.existsSync(history)) lines.push(fs.readFileSync(history, 'utf8').trimEnd(), '');
   return `${lines.join('\n')}\n`;
 }
 
