@@ -24,7 +24,11 @@ const project = (name: string, extra: { testTimeout?: number; fileParallelism?: 
     name,
     root: here(`./packages/${name}`),
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: here(`./packages/${name}/tsconfig.json`) },
+    typecheck: {
+      enabled: true,
+      include: ['test/**/*.test-d.ts'],
+      tsconfig: here(`./packages/${name}/tsconfig.json`),
+    },
     testTimeout: extra.testTimeout ?? 15_000,
     hookTimeout: 30_000,
     fileParallelism: extra.fileParallelism ?? true,
@@ -43,7 +47,13 @@ export default defineConfig({
       project('test-utils'),
       // Packs, installs with npm outside the workspace and uses the tarballs: slow, needs the registry.
       {
-        test: { name: 'packaging', root: here('./packaging'), include: ['*.test.ts'], testTimeout: 180_000, hookTimeout: 180_000 },
+        test: {
+          name: 'packaging',
+          root: here('./packaging'),
+          include: ['*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
       },
     ],
   },

@@ -28,7 +28,10 @@ if (!isRoot && !sudo) {
 const prefix = isRoot ? [] : ['sudo', '-n'];
 const run = (args) => {
   const [command, ...rest] = [...prefix, ...args];
-  execFileSync(command, rest, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  execFileSync(command, rest, {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
 };
 console.log(`installing ${packages.join(', ')} with apt-get`);
 run(['apt-get', 'update']);

@@ -29,7 +29,14 @@ if (run('system programs', process.execPath, [join(root, 'scripts/system-deps.mj
 if (run('build', 'pnpm', ['build']) !== 0) process.exit(1);
 
 const vitestFile = join(out, 'vitest.json');
-const vitestStatus = run('vitest', 'pnpm', ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestFile}`]);
+const vitestStatus = run('vitest', 'pnpm', [
+  'exec',
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${vitestFile}`,
+]);
 const playwrightFile = join(out, 'playwright.json');
 const playwrightStatus = run('playwright', 'pnpm', ['exec', 'playwright', 'test', '--reporter=list,json'], {
   PLAYWRIGHT_JSON_OUTPUT_NAME: playwrightFile,
@@ -38,7 +45,8 @@ const playwrightStatus = run('playwright', 'pnpm', ['exec', 'playwright', 'test'
 const vitest = readJson(vitestFile);
 const playwright = readJson(playwrightFile);
 const counts = {
-  passed: (vitest?.numPassedTests ?? 0) + (playwright?.stats?.expected ?? 0) + (playwright?.stats?.flaky ?? 0),
+  passed:
+    (vitest?.numPassedTests ?? 0) + (playwright?.stats?.expected ?? 0) + (playwright?.stats?.flaky ?? 0),
   failed: (vitest?.numFailedTests ?? 0) + (playwright?.stats?.unexpected ?? 0),
   skipped: (vitest?.numPendingTests ?? 0) + (vitest?.numTodoTests ?? 0) + (playwright?.stats?.skipped ?? 0),
 };
@@ -46,7 +54,13 @@ const counts = {
 if (!vitest && vitestStatus !== 0) counts.failed++;
 if (!playwright && playwrightStatus !== 0) counts.failed++;
 
-console.log(`\nvitest: ${vitest?.numPassedTests ?? '?'} passed, ${vitest?.numFailedTests ?? '?'} failed (exit ${vitestStatus})`);
-console.log(`playwright: ${playwright?.stats?.expected ?? '?'} passed, ${playwright?.stats?.unexpected ?? '?'} failed (exit ${playwrightStatus})`);
+console.log(
+  `\nvitest: ${vitest?.numPassedTests ?? '?'} passed, ${vitest?.numFailedTests ?? '?'} failed (exit ${vitestStatus})`,
+);
+console.log(
+  `playwright: ${playwright?.stats?.expected ?? '?'} passed, ${playwright?.stats?.unexpected ?? '?'} failed (exit ${playwrightStatus})`,
+);
 console.log(`tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
-process.exit(vitestStatus === 0 && playwrightStatus === 0 && counts.failed === 0 && counts.passed > 0 ? 0 : 1);
+process.exit(
+  vitestStatus === 0 && playwrightStatus === 0 && counts.failed === 0 && counts.passed > 0 ? 0 : 1,
+);

@@ -3,11 +3,23 @@ import { defineConfig } from 'tsup';
 export default defineConfig([
   {
     // Node and bundler builds: dependencies stay external, the internal protocol is inlined.
-    entry: { node: 'src/node.ts', browser: 'src/browser.ts', msgpack: 'src/msgpack.ts', persistence: 'src/persistence.ts' },
+    entry: {
+      node: 'src/node.ts',
+      browser: 'src/browser.ts',
+      msgpack: 'src/msgpack.ts',
+      persistence: 'src/persistence.ts',
+    },
     format: ['esm', 'cjs'],
     target: 'node20',
     // Types of the internal protocol are inlined too: paths make them local sources, not a package import.
-    dts: { compilerOptions: { paths: { '@tether/protocol': ['../protocol/src/index.ts'], '@tether/protocol/msgpack': ['../protocol/src/msgpack-codec.ts'] } } },
+    dts: {
+      compilerOptions: {
+        paths: {
+          '@tether/protocol': ['../protocol/src/index.ts'],
+          '@tether/protocol/msgpack': ['../protocol/src/msgpack-codec.ts'],
+        },
+      },
+    },
     clean: true,
     sourcemap: true,
     noExternal: ['@tether/protocol', 'nanoid'],

@@ -6,7 +6,14 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   // Types of the internal protocol are inlined too: paths make them local sources, not a package import.
-  dts: { compilerOptions: { paths: { '@tether/protocol': ['../protocol/src/index.ts'], '@tether/protocol/msgpack': ['../protocol/src/msgpack-codec.ts'] } } },
+  dts: {
+    compilerOptions: {
+      paths: {
+        '@tether/protocol': ['../protocol/src/index.ts'],
+        '@tether/protocol/msgpack': ['../protocol/src/msgpack-codec.ts'],
+      },
+    },
+  },
   clean: true,
   sourcemap: true,
   // The protocol package is internal: it ships inside each public package.

@@ -187,6 +187,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     listener: (
       data: EventData<E, K>,
       meta?: MessageMeta,
+      // biome-ignore lint/suspicious/noConfusingVoidType: an event listener returns nothing; a request handler returns the reply.
     ) => EventReply<E, K> | Promise<EventReply<E, K>> | void,
   ): () => void;
   on(event: string, listener: (...args: never[]) => unknown): () => void {

@@ -4,7 +4,7 @@ import { TcpProxy } from '@tether/test-utils';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBus, type TetherError } from '../src/index.js';
-import { startNode, type TestNode, until, waitForState } from './harness.js';
+import { startNode, until, waitForState } from './harness.js';
 
 const resources: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
