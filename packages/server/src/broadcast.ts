@@ -1,5 +1,6 @@
 import { ErrorCode, isReservedEvent, TetherError } from '@tether/protocol';
-import type { PublishResult } from './bus.js';
+import type { Bus, HistoryPolicy, PublishResult } from './bus.js';
+import { validateRoomName } from './room-name.js';
 import type { EventData, EventMap, EventName } from './typed-events.js';
 
 /** Options of a room broadcast. */
@@ -63,4 +64,43 @@ export class BroadcastOperator<E extends EventMap> {
     }
     return this.#publish(this.#room, event, data, this.#except, options);
   }
+}
+
+/** What decides a broadcast's history and idempotency window: the same for servers and emitters. */
+export interface PublishPolicy {
+  historyFor(room: string): HistoryPolicy | false;
+  dedupWindowMs: number;
+}
+
+/**
+ * Validates a broadcast and hands it to the bus. Servers and `TetherEmitter` both publish through
+ * here, so a message gets the same offsets, history and idempotency whoever sends it. Volatile
+ * messages keep no history and take no offset.
+ *
+ * @example
+ * await publishBroadcast(bus, policy, 'order:42', 'status', { state: 'picked-up' }, [], { id: 'evt-1' });
+ */
+export function publishBroadcast(
+  bus: Bus,
+  policy: PublishPolicy,
+  room: string,
+  event: string,
+  data: unknown,
+  except: readonly string[],
+  options: BroadcastOptions,
+): Promise<PublishResult> {
+  const roomError = validateRoomName(room);
+  if (roomError) return Promise.reject(roomError);
+  return bus.publish({
+    room,
+    event,
+    data,
+    history: options.volatile ? false : policy.historyFor(room),
+    id: options.id,
+    dedupTtlMs: policy.dedupWindowMs,
+    volatile: options.volatile,
+    except,
+    urgent: options.urgent,
+    conflate: options.conflate === true ? '' : options.conflate,
+  });
 }

@@ -1,8 +1,12 @@
 import { ErrorCode, TetherError } from '@tether/protocol';
-import { BroadcastOperator, type BroadcastOptions } from './broadcast.js';
+import {
+  BroadcastOperator,
+  type BroadcastOptions,
+  type PublishPolicy,
+  publishBroadcast,
+} from './broadcast.js';
 import type { Bus, HistoryPolicy, PublishResult } from './bus.js';
 import { resolveOptions } from './options.js';
-import { validateRoomName } from './room-name.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';
 
 /** Options of `new TetherEmitter(options)`. */
@@ -41,8 +45,7 @@ export interface TetherEmitterOptions {
  */
 export class TetherEmitter<E extends EventMap = UnknownEvents> {
   readonly #bus: Bus;
-  readonly #historyFor: (room: string) => HistoryPolicy | false;
-  readonly #dedupWindowMs: number;
+  readonly #policy: PublishPolicy;
   readonly #closeBus: boolean;
   #closing: Promise<void> | undefined;
 
@@ -50,8 +53,7 @@ export class TetherEmitter<E extends EventMap = UnknownEvents> {
     // The server's own resolution, so both sides get the same defaults.
     const resolved = resolveOptions({ history: options.history, dedupWindowMs: options.dedupWindowMs });
     this.#bus = options.bus;
-    this.#historyFor = resolved.historyFor;
-    this.#dedupWindowMs = resolved.dedupWindowMs;
+    this.#policy = { historyFor: resolved.historyFor, dedupWindowMs: resolved.dedupWindowMs };
     this.#closeBus = options.closeBus ?? true;
   }
 
@@ -74,20 +76,6 @@ export class TetherEmitter<E extends EventMap = UnknownEvents> {
     options: BroadcastOptions,
   ): Promise<PublishResult> => {
     if (this.#closing) return Promise.reject(new TetherError(ErrorCode.Closed, 'the emitter is closed'));
-    const roomError = validateRoomName(room);
-    if (roomError) return Promise.reject(roomError);
-    // Same publication as TetherServer's: volatile messages keep no history and take no offset.
-    return this.#bus.publish({
-      room,
-      event,
-      data,
-      history: options.volatile ? false : this.#historyFor(room),
-      id: options.id,
-      dedupTtlMs: this.#dedupWindowMs,
-      volatile: options.volatile,
-      except,
-      urgent: options.urgent,
-      conflate: options.conflate === true ? '' : options.conflate,
-    });
+    return publishBroadcast(this.#bus, this.#policy, room, event, data, except, options);
   };
 }

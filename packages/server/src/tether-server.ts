@@ -19,7 +19,7 @@ import {
   TetherError,
 } from '@tether/protocol';
 import { WebSocketServer } from 'ws';
-import { BroadcastOperator, type BroadcastOptions } from './broadcast.js';
+import { BroadcastOperator, type BroadcastOptions, publishBroadcast } from './broadcast.js';
 import type { Bus, BusLink, Delivery, PresenceMember, PublishResult, RoomPosition } from './bus.js';
 import { Connection, type Handshake, type RequestOptions, roomMessage } from './connection.js';
 import type { ConnectionHost } from './connection-host.js';
@@ -620,21 +620,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     except: readonly string[],
     options: BroadcastOptions,
   ): Promise<PublishResult> => {
-    const roomError = validateRoomName(room);
-    if (roomError) return Promise.reject(roomError);
     this.counters.publishes++;
-    const published = this.#bus.publish({
-      room,
-      event,
-      data,
-      history: options.volatile ? false : this.options.historyFor(room),
-      id: options.id,
-      dedupTtlMs: this.options.dedupWindowMs,
-      volatile: options.volatile,
-      except,
-      urgent: options.urgent,
-      conflate: options.conflate === true ? '' : options.conflate,
-    });
+    const published = publishBroadcast(this.#bus, this.options, room, event, data, except, options);
     if (this.observers.publish.length > 0) {
       const started = performance.now();
       void published.then(() => {
