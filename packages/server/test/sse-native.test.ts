@@ -219,3 +219,16 @@ describe('plain EventSource endpoint', () => {
     expect(JSON.parse(closed!.data)).toEqual({ code: 4503, reason: 'server is shutting down' });
   });
 });
+
+describe('room count on the plain EventSource endpoint', () => {
+  it('refuses more rooms than maxRoomsPerConnection up front with 400 TOO_MANY_ROOMS', async () => {
+    const server = await startNode({ authorizeJoin: () => true, maxRoomsPerConnection: 3 });
+    try {
+      const res = await fetch(`${server.url}/events?room=a&room=b&room=c&room=d`);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_ROOMS');
+    } finally {
+      await server.close();
+    }
+  });
+});

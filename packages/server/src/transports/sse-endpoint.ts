@@ -245,6 +245,10 @@ export class SseEndpoint {
     const rooms = [...new Set(url.searchParams.getAll('room'))];
     if (rooms.length === 0)
       return refuseRequest(res, 400, ErrorCode.InvalidRoom, 'name at least one room: ?room=a&room=b');
+    // Refused now, not after the stream began: a browser would otherwise reconnect to it forever.
+    const maxRooms = this.#host.options.limits.maxRoomsPerConnection;
+    if (rooms.length > maxRooms)
+      return refuseRequest(res, 400, ErrorCode.TooManyRooms, `at most ${maxRooms} rooms per stream`);
     for (const room of rooms) {
       const invalid = validateRoomName(room);
       if (invalid) return refuseRequest(res, 400, invalid.code, `"${room}": ${invalid.message}`);
