@@ -109,17 +109,7 @@ export class Admission {
     const limiter = rateLimit
       ? new InboundRateLimiter(this.#host, rateLimit, quota, reader, this.#maxPauseMs)
       : undefined;
-    let released = false;
-    return {
-      limiter,
-      release: () => {
-        if (released) return;
-        released = true;
-        limiter?.dispose();
-        lease.release();
-        if (quota && users) users.release(quota);
-      },
-    };
+    return new AdmittedConnection(limiter, lease, quota, users);
   }
 
   /** Sizes of the internal maps (for leak tests: all zero once every connection closed). */
@@ -157,4 +147,23 @@ function keyString(value: unknown): string | undefined {
   if (typeof value === 'string') return value === '' ? undefined : value;
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   return undefined;
+}
+
+/** What an open connection holds from admission: an object with a method, not a closure per connection. */
+class AdmittedConnection implements Admitted {
+  #released = false;
+  constructor(
+    readonly limiter: InboundRateLimiter | undefined,
+    readonly lease: CapLease,
+    readonly quota: UserQuota | undefined,
+    readonly users: { release(quota: UserQuota): void } | undefined,
+  ) {}
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.limiter?.dispose();
+    this.lease.release();
+    if (this.quota && this.users) this.users.release(this.quota);
+  }
 }

@@ -40,22 +40,36 @@ export class ConnectionCaps {
     if (refusal) return refusal;
     const ipKey = Number.isFinite(this.#perIp) ? ip : undefined;
     const userKey = Number.isFinite(this.#perUser) ? user : undefined;
+    // Caps off (the default): one shared lease, nothing kept per connection.
+    if (ipKey === undefined && userKey === undefined) return UNCOUNTED;
     if (ipKey !== undefined) this.#ips.set(ipKey, (this.#ips.get(ipKey) ?? 0) + 1);
     if (userKey !== undefined) this.#users.set(userKey, (this.#users.get(userKey) ?? 0) + 1);
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        if (ipKey !== undefined) decrement(this.#ips, ipKey);
-        if (userKey !== undefined) decrement(this.#users, userKey);
-      },
-    };
+    return new CountedLease(this.#ips, this.#users, ipKey, userKey);
   }
 
   /** Addresses and users currently counted (for tests: both drop to 0 when every connection closed). */
   get tracked(): { ips: number; users: number } {
     return { ips: this.#ips.size, users: this.#users.size };
+  }
+}
+
+const UNCOUNTED: CapLease = { release() {} };
+
+/** A lease as an object with a method, not a closure: an idle connection keeps one small object. */
+class CountedLease implements CapLease {
+  #released = false;
+  constructor(
+    readonly ips: Map<string, number>,
+    readonly users: Map<string, number>,
+    readonly ipKey: string | undefined,
+    readonly userKey: string | undefined,
+  ) {}
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.ipKey !== undefined) decrement(this.ips, this.ipKey);
+    if (this.userKey !== undefined) decrement(this.users, this.userKey);
   }
 }
 
