@@ -318,13 +318,13 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     return true;
   }
 
-  #pickTransport(): TransportKind | undefined {
+  #pickTransport(index = this.#transportIndex): TransportKind | undefined {
     const available = this.#options.transports.filter((kind) => this.#env.transports[kind]);
     const usable =
       Date.now() < this.#skipWebSocketUntil && available.length > 1
         ? available.filter((k) => k !== 'websocket')
         : available;
-    return usable[this.#transportIndex];
+    return usable[index];
   }
 
   async #openTransport(): Promise<void> {
@@ -388,21 +388,13 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       this.#shutDown(new TetherError(errorCode, reason || `refused (${status ?? code})`));
       return;
     }
-    if (!wasOpen && kind === 'websocket' && this.#pickTransportAt(this.#transportIndex + 1)) {
+    if (!wasOpen && kind === 'websocket' && this.#pickTransport(this.#transportIndex + 1) !== undefined) {
       // WebSocket did not get through: try the next transport now, not after a backoff.
       this.#transportIndex++;
       void this.#openTransport();
       return;
     }
     this.#scheduleReconnect();
-  }
-
-  #pickTransportAt(index: number): boolean {
-    const saved = this.#transportIndex;
-    this.#transportIndex = index;
-    const kind = this.#pickTransport();
-    this.#transportIndex = saved;
-    return kind !== undefined;
   }
 
   #scheduleReconnect(): void {
@@ -429,7 +421,6 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   #shutDown(reason: TetherError): void {
     this.#reportError(reason);
     this.close();
-    this.#transition('closed');
   }
 
   #onWelcome(message: Extract<ServerMessage, { t: 'welcome' }>): void {

@@ -2,16 +2,28 @@ import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node
 import { STATUS_CODES } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { Handshake } from './connection.js';
 
 type AnyServer = HttpServer | HttpsServer;
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
+/** The path of a request URL, without its query. */
+export function pathnameOf(url: string | undefined): string {
+  if (!url) return '/';
+  const end = url.indexOf('?');
+  return end === -1 ? url : url.slice(0, end);
+}
+
+/** What the app may inspect of the request that opened a connection (and what limits key on). */
+export function handshakeOf(req: IncomingMessage): Handshake {
+  return { headers: req.headers, url: req.url ?? '/', address: req.socket.remoteAddress };
+}
+
 /** True when the URL's path is `path` or below it (`/tether`, `/tether/events`, not `/tetherx`). */
 export function isUnderPath(url: string | undefined, path: string): boolean {
   if (!url) return false;
-  const end = url.indexOf('?');
-  const pathname = end === -1 ? url : url.slice(0, end);
+  const pathname = pathnameOf(url);
   if (path === '/') return true;
   return pathname === path || pathname.startsWith(`${path}/`);
 }

@@ -25,7 +25,14 @@ import { Connection, type Handshake, type RequestOptions, roomMessage } from './
 import type { ConnectionHost } from './connection-host.js';
 import { HeartbeatSweep } from './heartbeat.js';
 import { HelloGate } from './hello-gate.js';
-import { attachToServer, decodeAuthParam, refuseRequest, refuseUpgrade } from './http-endpoint.js';
+import {
+  attachToServer,
+  decodeAuthParam,
+  handshakeOf,
+  pathnameOf,
+  refuseRequest,
+  refuseUpgrade,
+} from './http-endpoint.js';
 import { Admission, type Admitted } from './limits/admission.js';
 import type { ResolvedLimits } from './limits/limit-options.js';
 import { MemoryBus } from './memory-bus.js';
@@ -111,6 +118,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   readonly #listeners = new Map<string, Array<(...args: never[]) => void>>();
   readonly #nodeMessageHandlers = new Map<string, (payload: Record<string, unknown>) => void>();
   #connectionCounter = 0;
+  /** Open SSE connections, kept as a count so `metrics()` never walks every connection. */
+  #sseConnections = 0;
   #requestsInFlight = 0;
   #closing: Promise<void> | undefined;
 
@@ -171,7 +180,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       },
       this.options.presenceGraceMs,
     );
-    this.#onNodeMessageKind('reply', (payload) => this.#outgoing.settle(payload.message as ReplyMessage));
+    this.registerNodeMessage('reply', (payload) => this.#outgoing.settle(payload.message as ReplyMessage));
     this.#sse = new SseEndpoint(this, options.sse);
     this.requestHandler = this.#sse.handle;
     this.#heartbeat.start();
@@ -222,8 +231,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   /** Snapshot of counters and gauges. */
   metrics(): MetricsSnapshot {
     const m = this.counters;
-    let sse = 0;
-    for (const conn of this.#connections.values()) if (conn.transport === 'sse') sse++;
+    const sse = this.#sseConnections;
     return {
       connections: { total: this.#connections.size, websocket: this.#connections.size - sse, sse },
       rooms: this.#index.roomCount,
@@ -296,7 +304,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
 
   /** Handles a plain HTTP request at or under `path` (noServer mode: call it from your request handler). */
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    if (req.method === 'GET' && pathOf(req.url) === `${this.options.path}/health`) {
+    if (req.method === 'GET' && pathnameOf(req.url) === `${this.options.path}/health`) {
       const health = this.health();
       const body = JSON.stringify(health);
       res.writeHead(health.ready ? 200 : 503, {
@@ -396,6 +404,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       this.#bySession.get(session.sessionId)?.close(CloseCode.SessionReplaced, 'session resumed elsewhere');
       this.#bySession.set(session.sessionId, conn);
       this.#connections.set(conn.id, conn);
+      if (conn.transport === 'sse') this.#sseConnections++;
       if (session.resumed) this.#resumed.add(conn);
       this.#heartbeat.add(conn);
       this.counters.connectionsOpened++;
@@ -532,11 +541,11 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   }
 
   broadcast(room: string): BroadcastOperator<EventMap> {
-    return new BroadcastOperator<EventMap>(this.#publish, room);
+    return this.to(room) as BroadcastOperator<EventMap>;
   }
 
   connectionClosed(conn: AnyConnection, code: number): void {
-    this.#connections.delete(conn.id);
+    if (this.#connections.delete(conn.id) && conn.transport === 'sse') this.#sseConnections--;
     this.#admitted.get(conn)?.release();
     this.#admitted.delete(conn);
     this.#heartbeat.delete(conn);
@@ -591,14 +600,9 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
 
   // ---- internals ---------------------------------------------------------------------------
 
-  /** @internal lets a transport module handle a kind of node-to-node message. */
-  #onNodeMessageKind(kind: string, handler: (payload: Record<string, unknown>) => void): void {
-    this.#nodeMessageHandlers.set(kind, handler);
-  }
-
-  /** @internal public form for transport modules in this package. */
+  /** @internal lets a transport module handle one kind of node-to-node message (bus `sendToNode`). */
   registerNodeMessage(kind: string, handler: (payload: Record<string, unknown>) => void): void {
-    this.#onNodeMessageKind(kind, handler);
+    this.#nodeMessageHandlers.set(kind, handler);
   }
 
   /** @internal */
@@ -805,15 +809,6 @@ function boundedPositions(
 // headers) alive for as long as the socket lives.
 function destroyOnError(this: Duplex): void {
   this.destroy();
-}
-
-function pathOf(url: string | undefined): string {
-  const end = url?.indexOf('?') ?? -1;
-  return end === -1 ? (url ?? '/') : url!.slice(0, end);
-}
-
-function handshakeOf(req: IncomingMessage): Handshake {
-  return { headers: req.headers, url: req.url ?? '/', address: req.socket.remoteAddress };
 }
 
 function waitForClose(conn: AnyConnection): Promise<void> {

@@ -60,6 +60,20 @@ describe('metrics', () => {
   });
 });
 
+describe('connection gauges', () => {
+  it('counts connections by transport as they open and close', async () => {
+    const server = await node();
+    const ws = server.client({ transports: ['websocket'] });
+    const sse = server.client({ transports: ['sse'] });
+    await waitForState(ws, 'open');
+    await waitForState(sse, 'open');
+    expect(server.tether.metrics().connections).toEqual({ total: 2, websocket: 1, sse: 1 });
+    sse.close();
+    await until(() => server.tether.metrics().connections.total === 1, 3_000, 'the SSE close');
+    expect(server.tether.metrics().connections).toEqual({ total: 1, websocket: 1, sse: 0 });
+  });
+});
+
 describe('health', () => {
   it('reports ready over HTTP and answers 503 while the server drains', async () => {
     const server = await startNode();

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CloseCode, type Codec, ErrorCode, type JoinResult, jsonCodec } from '@tether/protocol';
 import type { Bus, RoomPosition } from '../bus.js';
 import type { Connection, Handshake } from '../connection.js';
-import { decodeAuthParam, refuseRequest } from '../http-endpoint.js';
+import { decodeAuthParam, handshakeOf, refuseRequest } from '../http-endpoint.js';
 import type { Metrics } from '../metrics.js';
 import type { Logger, ResolvedOptions } from '../options.js';
 import { validateRoomName } from '../room-name.js';
@@ -329,8 +329,4 @@ export class SseEndpoint {
 function clientCloseCode(value: string | null): number {
   const code = Number(value ?? CloseCode.Normal);
   return Number.isInteger(code) && code >= 1000 && code <= 4999 ? code : CloseCode.Normal;
-}
-
-function handshakeOf(req: IncomingMessage): Handshake {
-  return { headers: req.headers, url: req.url ?? '/', address: req.socket.remoteAddress };
 }
