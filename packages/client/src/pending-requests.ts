@@ -1,4 +1,4 @@
-import { ErrorCode, type Frame, TetherError } from '@tether/protocol';
+import { ErrorCode, type Frame, MAX_ACKS, TetherError } from '@tether/protocol';
 
 /** Options of `client.request`. */
 export interface ClientRequestOptions {
@@ -36,6 +36,8 @@ function resendFrame(pending: Pending): Frame {
  */
 export class PendingRequests {
   readonly #pending = new Map<string, Pending>();
+  /** Ids whose replies came since the last request went out: the next one tells the server. */
+  #answered: string[] = [];
 
   add(
     id: string,
@@ -72,9 +74,19 @@ export class PendingRequests {
     if (!pending) return false;
     clearTimeout(pending.timer);
     this.#pending.delete(id);
+    // Beyond the cap the oldest go untold: the server lets those outcomes expire instead.
+    if (this.#answered.push(id) > MAX_ACKS) this.#answered.shift();
     if (outcome.ok) pending.resolve(outcome.data);
     else pending.reject(new TetherError(outcome.code, outcome.message));
     return true;
+  }
+
+  /** The ids to acknowledge on the next request (`ak`), once. */
+  takeAnswered(): string[] | undefined {
+    if (this.#answered.length === 0) return undefined;
+    const answered = this.#answered;
+    this.#answered = [];
+    return answered;
   }
 
   /** Sends every waiting request again (after a reconnect). */

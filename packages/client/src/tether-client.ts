@@ -617,7 +617,10 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     if (this.#state === 'closed')
       return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
     const id = nanoid();
-    const frame = this.#codec.encode({ t: 'req', id, e: event, d: data });
+    const answered = this.#requests.takeAnswered();
+    const frame = this.#codec.encode(
+      answered ? { t: 'req', id, e: event, d: data, ak: answered } : { t: 'req', id, e: event, d: data },
+    );
     if (this.#tooLarge(frame)) {
       return Promise.reject(
         new TetherError(

@@ -20,6 +20,7 @@ describe('JSON codec', () => {
       { t: 'welcome', sid: 'a', sk: 'b', cid: 'c', rs: 1, hb: [25_000, 20_000], mp: 1_048_576 },
       { t: 'evt', e: 'x', d: { n: 1 } },
       { t: 'req', id: 'i', e: 'x', d: [1, 2] },
+      { t: 'req', id: 'j', e: 'x', d: 1, rt: 1, ak: ['g', 'h'] },
       { t: 'res', id: 'i', d: null },
       { t: 'err', id: 'i', c: 'HANDLER_ERROR', m: 'no' },
       { t: 'join', id: 'i', r: 'room', ep: 'e', off: 4 },
@@ -47,6 +48,10 @@ describe('JSON codec', () => {
     expect(
       decodeError(() => jsonCodec.decode('{"t":"join","id":"i","r":"a","off":9007199254740993}')).code,
     ).toBe('BAD_MESSAGE');
+    const tooManyAcks = JSON.stringify({ t: 'req', id: 'i', e: 'x', ak: Array.from({ length: 65 }, (_, i) => `r${i}`) });
+    expect(decodeError(() => jsonCodec.decode(tooManyAcks)).code).toBe('BAD_MESSAGE');
+    expect(decodeError(() => jsonCodec.decode('{"t":"req","id":"i","e":"x","ak":"r1"}')).code).toBe('BAD_MESSAGE');
+    expect(decodeError(() => jsonCodec.decode('{"t":"req","id":"i","e":"x","ak":[""]}')).code).toBe('BAD_MESSAGE');
     const unknown = decodeError(() => jsonCodec.decode('{"t":"nuke"}'));
     expect([unknown.code, unknown.closeCode]).toEqual(['UNKNOWN_TYPE', CloseCode.UnknownType]);
     expect(decodeError(() => jsonCodec.decode('{"t":"toString"}')).code).toBe('UNKNOWN_TYPE');

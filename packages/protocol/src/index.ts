@@ -14,4 +14,4 @@ export { ProtocolError, TetherError } from './errors.js';
 export { isReservedEvent, PRESENCE_EVENT, RESERVED_EVENT_PREFIX } from './events.js';
 export type * from './messages.js';
 export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
-export { assertMessage, MAX_DEPTH, MAX_NAME_LENGTH } from './validate.js';
+export { assertMessage, MAX_ACKS, MAX_DEPTH, MAX_NAME_LENGTH } from './validate.js';

@@ -50,6 +50,12 @@ export interface RequestMessage {
   d?: unknown;
   /** 1 on every send after the first (retry, resend after a reconnect): only these can meet an earlier run. */
   rt?: 1;
+  /**
+   * Ids of this client's earlier requests whose replies it got since its previous request (at
+   * most `MAX_ACKS`). It never sends those again, so the server may forget their outcomes now
+   * instead of at the end of the dedup window.
+   */
+  ak?: string[];
 }
 
 /** C, S: the reply to a request. */

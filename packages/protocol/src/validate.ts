@@ -12,7 +12,10 @@ export const MAX_NAME_LENGTH = 256;
  */
 export const MAX_DEPTH = 64;
 
-type Field = 'str' | 'str?' | 'name' | 'int' | 'int?' | 'any' | 'flag?' | 'positions?' | 'hb';
+/** Most reply acknowledgements one request may carry (`ak`). */
+export const MAX_ACKS = 64;
+
+type Field = 'str' | 'str?' | 'name' | 'names?' | 'int' | 'int?' | 'any' | 'flag?' | 'positions?' | 'hb';
 type Shape = Record<string, Field>;
 
 // One table instead of a validator per type: adding a message type is one line here.
@@ -20,7 +23,7 @@ const SHAPES: Record<Message['t'], Shape> = {
   hello: { sid: 'str?', sk: 'str?', rooms: 'positions?' },
   welcome: { sid: 'str', sk: 'str', cid: 'str', rs: 'int', hb: 'hb', mp: 'int' },
   evt: { e: 'name', d: 'any' },
-  req: { id: 'name', e: 'name', d: 'any', rt: 'flag?' },
+  req: { id: 'name', e: 'name', d: 'any', rt: 'flag?', ak: 'names?' },
   res: { id: 'name', d: 'any' },
   err: { id: 'name', c: 'str', m: 'str' },
   join: { id: 'name', r: 'name', ep: 'str?', off: 'int?' },
@@ -57,6 +60,11 @@ function checkField(kind: Field, value: unknown): boolean {
       return value === undefined || (typeof value === 'string' && value.length <= MAX_NAME_LENGTH * 4);
     case 'name':
       return typeof value === 'string' && value.length > 0 && value.length <= MAX_NAME_LENGTH;
+    case 'names?':
+      return (
+        value === undefined ||
+        (Array.isArray(value) && value.length <= MAX_ACKS && value.every((item) => checkField('name', item)))
+      );
     case 'int':
       return Number.isSafeInteger(value) && (value as number) >= 0;
     case 'int?':

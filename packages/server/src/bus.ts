@@ -9,6 +9,8 @@
  * packages/server/test/bus-contract.ts (`busContract`) runs against every implementation.
  */
 
+import type { OutcomeStore } from './outcome-store.js';
+
 /** A room's history lineage and a place in it. Offsets start at 1; 0 means "before the first message". */
 export interface RoomPosition {
   epoch: string;
@@ -121,6 +123,12 @@ export interface Bus {
   history(room: string, after: RoomPosition | undefined, limit: number): Promise<HistoryPage>;
   /** Delivers a JSON-able payload to one node's `onNodeMessage`. Resolves once handed over (not processed). */
   sendToNode(nodeId: string, payload: unknown): Promise<void>;
+
+  /**
+   * Optional: a request-outcome store that beats JSON strings in `get`/`set` (MemoryBus keeps
+   * objects in process). Without it, request dedup stores outcomes as JSON through `set`/`get`.
+   */
+  readonly outcomes?: OutcomeStore;
 
   /** Small shared values with expiry: sessions, request dedup. */
   get(key: string): Promise<string | undefined>;

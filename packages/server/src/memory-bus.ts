@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { LocalOutcomeStore } from './outcome-store.js';
 import type {
   Bus,
   BusLink,
@@ -53,6 +54,8 @@ export class MemoryBus implements Bus {
   readonly #subscribers = new Map<string, Set<string>>();
   readonly #rooms = new Map<string, RoomState>();
   readonly #values = new Map<string, Expiring>();
+  /** Request outcomes as objects: the nodes sharing this bus share one process. */
+  readonly outcomes = new LocalOutcomeStore();
   readonly #presence = new Map<string, Map<string, { nodeId: string; member: PresenceMember }>>();
   readonly #dedupTtlMs: number;
   readonly #sweepIntervalMs: number;
@@ -189,6 +192,7 @@ export class MemoryBus implements Bus {
     this.#subscribers.clear();
     this.#rooms.clear();
     this.#values.clear();
+    this.outcomes.clear();
     this.#presence.clear();
   }
 
@@ -254,6 +258,7 @@ export class MemoryBus implements Bus {
 
   #sweep(): void {
     const now = Date.now();
+    this.outcomes.sweep(now);
     for (const [key, entry] of this.#values) if (entry.expiresAt <= now) this.#values.delete(key);
     for (const [name, room] of this.#rooms) {
       this.#expire(room, now);

@@ -1,29 +1,28 @@
-import type { Bus } from './bus.js';
 import type { Logger } from './options.js';
+import { type Outcome, type OutcomeStore, PENDING } from './outcome-store.js';
 
-/** How a request ended: the reply, or an error reply. Stored so a retry gets the same answer. */
-export type Outcome = { ok: true; data: unknown } | { ok: false; code: string; message: string };
-
-const PENDING = 'pending';
+export type { Outcome } from './outcome-store.js';
 
 /**
  * Runs a request's handler once per key (session + message id) within a window, across every
- * node of the bus. A retry whose first run finished gets the stored outcome; one that arrives
- * while the first run is in progress waits for it (locally through the shared promise, on
- * another node by polling the store).
+ * node that shares the outcome store. A retry whose first run finished gets the stored outcome;
+ * one that arrives while the first run is in progress waits for it (locally through the shared
+ * promise, on another node by polling the store).
+ *
+ * A handler that answers synchronously is answered synchronously: no promise, no claim.
  *
  * @example
- * const outcome = await dedup.run(`${conn.sessionId}:${msg.id}`, () => runHandler(msg));
+ * const outcome = await dedup.run(`${conn.sessionId}:${msg.id}`, () => runHandler(msg), onRepeat);
  */
 export class RequestDedup {
-  readonly #bus: Bus;
+  readonly #store: OutcomeStore;
   readonly #windowMs: number;
   readonly #pendingTtlMs: number;
   readonly #logger: Logger;
   readonly #inFlight = new Map<string, Promise<Outcome>>();
 
-  constructor(bus: Bus, options: { windowMs: number; pendingTtlMs?: number; logger: Logger }) {
-    this.#bus = bus;
+  constructor(store: OutcomeStore, options: { windowMs: number; pendingTtlMs?: number; logger: Logger }) {
+    this.#store = store;
     this.#windowMs = options.windowMs;
     // A node that crashes mid-handler leaves "pending" behind; it lapses after this long.
     this.#pendingTtlMs = options.pendingTtlMs ?? Math.min(options.windowMs, 60_000);
@@ -33,82 +32,107 @@ export class RequestDedup {
   /**
    * Runs `execute` unless this key already ran; `onDuplicate` tells the caller it was a repeat.
    * `resent`: the client marked this send as a retry or a resend after a reconnect. Only those can
-   * meet an earlier run, so a first send marks its claim in the store without waiting for it and
-   * runs at once; a resend checks the store (and waits for a run in progress) first.
+   * meet an earlier run, so a first send runs at once and marks its claim without waiting for it
+   * (none at all when the handler answers synchronously: its outcome is saved before any resend
+   * can exist); a resend checks the store (and waits for a run in progress) first.
    */
   run(
     key: string,
-    execute: () => Promise<Outcome>,
+    execute: () => Outcome | Promise<Outcome>,
     onDuplicate: () => void,
     resent = true,
-  ): Promise<Outcome> {
+  ): Outcome | Promise<Outcome> {
     const local = this.#inFlight.get(key);
     if (local) {
       onDuplicate();
       return local;
     }
-    const outcome = (
-      resent ? this.#claimAndRun(key, execute, onDuplicate) : this.#runFirst(key, execute)
-    ).finally(() => this.#inFlight.delete(key));
-    this.#inFlight.set(key, outcome);
-    return outcome;
+    if (resent) return this.#track(key, this.#claimAndRun(key, execute, onDuplicate));
+    const result = execute();
+    if (!(result instanceof Promise)) {
+      this.#save(key, result);
+      return result;
+    }
+    this.#claimQuietly(key);
+    return this.#track(
+      key,
+      result.then((outcome) => {
+        this.#save(key, outcome);
+        return outcome;
+      }),
+    );
   }
 
-  async #runFirst(key: string, execute: () => Promise<Outcome>): Promise<Outcome> {
-    const storeKey = `req:${key}`;
-    // A resend can only come after this send was lost or timed out, long after this write landed.
-    this.#bus
-      .set(storeKey, PENDING, this.#pendingTtlMs, { ifAbsent: true })
-      .catch((err) =>
-        this.#logger.warn(
-          { err, key },
-          'dedup store unavailable; running the handler without cross-node dedup',
-        ),
-      );
-    const outcome = await execute();
-    this.#store(storeKey, outcome);
-    return outcome;
+  /** The session's client got these replies and will not ask again: their outcomes can go now. */
+  release(sessionId: string, requestIds: readonly string[]): void {
+    if (!this.#store.release) return;
+    for (const id of requestIds) this.#store.release(`${sessionId}:${id}`);
   }
 
-  #store(storeKey: string, outcome: Outcome): void {
-    this.#bus
-      .set(storeKey, JSON.stringify(outcome), this.#windowMs)
-      .catch((err) => this.#logger.warn({ err, key: storeKey }, 'could not store a request outcome'));
+  #track(key: string, running: Promise<Outcome>): Promise<Outcome> {
+    const tracked = running.finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, tracked);
+    return tracked;
+  }
+
+  #claimQuietly(key: string): void {
+    try {
+      const claimed = this.#store.claim(key, this.#pendingTtlMs);
+      if (claimed instanceof Promise) claimed.catch((err) => this.#storeUnavailable(err, key));
+    } catch (err) {
+      this.#storeUnavailable(err, key);
+    }
+  }
+
+  #save(key: string, outcome: Outcome): void {
+    const failed = (err: unknown) =>
+      this.#logger.warn({ err, key }, 'could not store a request outcome');
+    try {
+      const saved = this.#store.save(key, outcome, this.#windowMs);
+      if (saved instanceof Promise) saved.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  #storeUnavailable(err: unknown, key: string): void {
+    this.#logger.warn({ err, key }, 'dedup store unavailable; running the handler without cross-node dedup');
   }
 
   async #claimAndRun(
     key: string,
-    execute: () => Promise<Outcome>,
+    execute: () => Outcome | Promise<Outcome>,
     onDuplicate: () => void,
   ): Promise<Outcome> {
-    const storeKey = `req:${key}`;
     let claimed: boolean;
     try {
-      claimed = await this.#bus.set(storeKey, PENDING, this.#pendingTtlMs, { ifAbsent: true });
+      claimed = await this.#store.claim(key, this.#pendingTtlMs);
     } catch (err) {
       // Without the store, running the handler (at-least-once) beats refusing the user's request.
-      this.#logger.warn(
-        { err, key },
-        'dedup store unavailable; running the handler without cross-node dedup',
-      );
+      this.#storeUnavailable(err, key);
       return execute();
     }
     if (!claimed) {
       onDuplicate();
-      return this.#awaitStored(storeKey);
+      return this.#awaitStored(key);
     }
     const outcome = await execute();
-    this.#store(storeKey, outcome);
+    this.#save(key, outcome);
     return outcome;
   }
 
-  async #awaitStored(storeKey: string): Promise<Outcome> {
+  async #awaitStored(key: string): Promise<Outcome> {
     const deadline = Date.now() + this.#pendingTtlMs;
     let wait = 10;
     while (Date.now() < deadline) {
-      const stored = await this.#bus.get(storeKey).catch(() => undefined);
+      let stored: Outcome | typeof PENDING | undefined;
+      try {
+        stored = await this.#store.load(key);
+      } catch {
+        stored = undefined;
+      }
       if (stored === undefined) break;
-      if (stored !== PENDING) return JSON.parse(stored) as Outcome;
+      if (stored !== PENDING) return stored;
       await new Promise((resolve) => setTimeout(resolve, wait));
       wait = Math.min(wait * 2, 250);
     }

@@ -40,7 +40,8 @@ import { Metrics, type MetricsSnapshot } from './metrics.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import { OutgoingRequests, type UndeliveredMessage } from './outgoing-requests.js';
 import { PresenceTracker } from './presence.js';
-import { type Outcome, RequestDedup } from './request-dedup.js';
+import { busOutcomeStore, type Outcome } from './outcome-store.js';
+import { RequestDedup } from './request-dedup.js';
 import { RoomIndex } from './room-index.js';
 import { validateRoomName } from './room-name.js';
 import { SessionStore } from './sessions.js';
@@ -131,7 +132,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     this.#ownsBus = options.bus === undefined;
     this.#bus = options.bus ?? new MemoryBus({ dedupTtlMs: this.options.dedupWindowMs });
     this.#heartbeat = new HeartbeatSweep(this.options.heartbeat);
-    this.#dedup = new RequestDedup(this.#bus, { windowMs: this.options.dedupWindowMs, logger: this.logger });
+    this.#dedup = new RequestDedup(this.#bus.outcomes ?? busOutcomeStore(this.#bus), { windowMs: this.options.dedupWindowMs, logger: this.logger });
     this.#sessions = new SessionStore(this.#bus, this.options.sessionTtlMs, this.logger);
     this.#admission = new Admission({
       // Key functions take this server's `Data`; the admission handles connections of any data.
@@ -444,7 +445,11 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
 
   handleRequestMessage(conn: AnyConnection, message: RequestMessage): void {
     // Nothing a client sends may become an unhandled rejection (e.g. a reply that cannot be encoded).
-    this.#runRequest(conn, message).catch((err) => this.logger.error({ err }, 'request failed'));
+    try {
+      this.#runRequest(conn, message);
+    } catch (err) {
+      this.logger.error({ err }, 'request failed');
+    }
   }
 
   handleReply(message: ReplyMessage | ErrorReplyMessage): void {
@@ -708,40 +713,58 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     }
   }
 
-  async #runRequest(conn: AnyConnection, message: RequestMessage): Promise<void> {
-    const answer = (outcome: Outcome) => {
-      // The reply goes to the session's current connection: the client may have reconnected meanwhile.
-      const target = this.#bySession.get(conn.sessionId) ?? conn;
-      if (outcome.ok) target.send({ t: 'res', id: message.id, d: outcome.data }, false);
-      else target.send({ t: 'err', id: message.id, c: outcome.code, m: outcome.message }, false);
-    };
-    if (message.e === PRESENCE_REQUEST) return this.#answerPresence(conn, message.d, answer);
+  #runRequest(conn: AnyConnection, message: RequestMessage): void {
+    if (message.ak) this.#dedup.release(conn.sessionId, message.ak);
+    if (message.e === PRESENCE_REQUEST) {
+      void this.#answerPresence(conn, message.d, (outcome) => this.#answer(conn, message.id, outcome));
+      return;
+    }
     if (isReservedEvent(message.e)) {
       this.counters.rejected++;
-      return answer({
+      return this.#answer(conn, message.id, {
         ok: false,
         code: ErrorCode.ReservedEvent,
         message: `"${message.e}" is a reserved event name`,
       });
     }
     const handler = conn.handlersOf(message.e)?.[0];
-    if (!handler)
-      return answer({ ok: false, code: ErrorCode.NoHandler, message: `no handler for "${message.e}"` });
-    this.#requestsInFlight++;
-    const started = this.observers.request.length > 0 ? performance.now() : 0;
-    try {
-      const outcome = await this.#dedup.run(
-        `${conn.sessionId}:${message.id}`,
-        () => runHandler(handler, message.d),
-        () => this.counters.dedupHits++,
-        message.rt === 1,
-      );
-      this.counters.requestsHandled++;
-      for (const observe of this.observers.request) observe(performance.now() - started);
-      answer(outcome);
-    } finally {
-      this.#requestsInFlight--;
+    if (!handler) {
+      return this.#answer(conn, message.id, {
+        ok: false,
+        code: ErrorCode.NoHandler,
+        message: `no handler for "${message.e}"`,
+      });
     }
+    const started = this.observers.request.length > 0 ? performance.now() : 0;
+    const outcome = this.#dedup.run(
+      `${conn.sessionId}:${message.id}`,
+      () => runHandler(handler, message.d),
+      this.#countDedupHit,
+      message.rt === 1,
+    );
+    if (!(outcome instanceof Promise)) return this.#finishRequest(conn, message.id, outcome, started);
+    this.#requestsInFlight++;
+    outcome
+      .then((settled) => this.#finishRequest(conn, message.id, settled, started))
+      .catch((err) => this.logger.error({ err }, 'request failed'))
+      .finally(() => this.#requestsInFlight--);
+  }
+
+  readonly #countDedupHit = () => {
+    this.counters.dedupHits++;
+  };
+
+  #finishRequest(conn: AnyConnection, id: string, outcome: Outcome, started: number): void {
+    this.counters.requestsHandled++;
+    for (const observe of this.observers.request) observe(performance.now() - started);
+    this.#answer(conn, id, outcome);
+  }
+
+  /** The reply goes to the session's current connection: the client may have reconnected meanwhile. */
+  #answer(conn: AnyConnection, id: string, outcome: Outcome): void {
+    const target = this.#bySession.get(conn.sessionId) ?? conn;
+    if (outcome.ok) target.send({ t: 'res', id, d: outcome.data }, false);
+    else target.send({ t: 'err', id, c: outcome.code, m: outcome.message }, false);
   }
 
   async #answerPresence(
@@ -775,14 +798,26 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   }
 }
 
-async function runHandler(handler: (data: unknown) => unknown, data: unknown): Promise<Outcome> {
+/** Runs a request handler; a handler that answers synchronously gets a synchronous outcome. */
+function runHandler(handler: (data: unknown) => unknown, data: unknown): Outcome | Promise<Outcome> {
+  let result: unknown;
   try {
-    return { ok: true, data: await handler(data) };
+    result = handler(data);
   } catch (err) {
-    const code = err instanceof TetherError ? err.code : ErrorCode.HandlerError;
-    const message = err instanceof Error ? err.message : String(err);
-    return { ok: false, code, message };
+    return failure(err);
   }
+  if (isThenable(result)) return Promise.resolve(result).then((value) => ({ ok: true, data: value }), failure);
+  return { ok: true, data: result };
+}
+
+function failure(err: unknown): Outcome {
+  const code = err instanceof TetherError ? err.code : ErrorCode.HandlerError;
+  const message = err instanceof Error ? err.message : String(err);
+  return { ok: false, code, message };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
 /** Readiness as `tether.health()` reports it. */

@@ -1,7 +1,7 @@
 import { TetherClient } from '@tether/client';
 import { TcpProxy } from '@tether/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { UndeliveredMessage } from '../src/index.js';
+import { MemoryBus, type UndeliveredMessage } from '../src/index.js';
 import { rejectionOf, startNode, type TestNode, until, waitForState } from './harness.js';
 
 // Every test here breaks the network with a proxy the test owns: a WebSocket close is not a
@@ -155,6 +155,41 @@ describe('requests across cuts', () => {
     // A per-attempt timeout shorter than the handler: the client retries with the same id.
     await expect(client.request('once', null, { timeout: 60, retries: 5 })).resolves.toBe('done');
     expect(runs).toBe(1);
+  });
+
+  it('answers the resend of a synchronous handler whose reply was lost in a cut from the stored reply', async () => {
+    const client = await setUp();
+    let runs = 0;
+    node.tether.on('connection', (conn) =>
+      conn.on('double', (d) => {
+        runs++;
+        proxy.cut(); // the request arrived; the reply written next has nowhere to go
+        return (d as number) * 2;
+      }),
+    );
+    await waitForState(client, 'open');
+    await expect(client.request('double', 21, { timeout: 3_000 })).resolves.toBe(42);
+    expect(runs).toBe(1);
+    expect(node.tether.metrics().requests.dedupHits).toBe(1);
+  });
+
+  it('forgets the outcomes of replies the client acknowledged: the store stays small in a closed loop', async () => {
+    const bus = new MemoryBus();
+    const client = await setUp({ bus, rateLimit: false });
+    node.tether.on('connection', (conn) => {
+      conn.on('echo', (d) => d);
+      conn.on('later', async (d) => {
+        await sleep(1);
+        return d;
+      });
+    });
+    await waitForState(client, 'open');
+    for (let i = 0; i < 300; i++) {
+      await expect(client.request(i % 2 ? 'echo' : 'later', i)).resolves.toBe(i);
+    }
+    // Each request acknowledges the reply before it; only the last one's outcome is still kept.
+    expect(bus.outcomes.size).toBe(1);
+    expect(node.tether.metrics().requests.handled).toBe(300);
   });
 
   it('rejects with TIMEOUT after the last retry when no reply can come', async () => {
