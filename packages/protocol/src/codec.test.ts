@@ -48,10 +48,19 @@ describe('JSON codec', () => {
     expect(
       decodeError(() => jsonCodec.decode('{"t":"join","id":"i","r":"a","off":9007199254740993}')).code,
     ).toBe('BAD_MESSAGE');
-    const tooManyAcks = JSON.stringify({ t: 'req', id: 'i', e: 'x', ak: Array.from({ length: 65 }, (_, i) => `r${i}`) });
+    const tooManyAcks = JSON.stringify({
+      t: 'req',
+      id: 'i',
+      e: 'x',
+      ak: Array.from({ length: 65 }, (_, i) => `r${i}`),
+    });
     expect(decodeError(() => jsonCodec.decode(tooManyAcks)).code).toBe('BAD_MESSAGE');
-    expect(decodeError(() => jsonCodec.decode('{"t":"req","id":"i","e":"x","ak":"r1"}')).code).toBe('BAD_MESSAGE');
-    expect(decodeError(() => jsonCodec.decode('{"t":"req","id":"i","e":"x","ak":[""]}')).code).toBe('BAD_MESSAGE');
+    expect(decodeError(() => jsonCodec.decode('{"t":"req","id":"i","e":"x","ak":"r1"}')).code).toBe(
+      'BAD_MESSAGE',
+    );
+    expect(decodeError(() => jsonCodec.decode('{"t":"req","id":"i","e":"x","ak":[""]}')).code).toBe(
+      'BAD_MESSAGE',
+    );
     const unknown = decodeError(() => jsonCodec.decode('{"t":"nuke"}'));
     expect([unknown.code, unknown.closeCode]).toEqual(['UNKNOWN_TYPE', CloseCode.UnknownType]);
     expect(decodeError(() => jsonCodec.decode('{"t":"toString"}')).code).toBe('UNKNOWN_TYPE');

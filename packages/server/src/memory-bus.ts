@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { LocalOutcomeStore } from './outcome-store.js';
 import type {
   Bus,
   BusLink,
@@ -12,6 +11,7 @@ import type {
   PublishResult,
   RoomPosition,
 } from './bus.js';
+import { LocalOutcomeStore } from './outcome-store.js';
 
 /** Options of `MemoryBus`. */
 export interface MemoryBusOptions {

@@ -85,8 +85,7 @@ export class RequestDedup {
   }
 
   #save(key: string, outcome: Outcome): void {
-    const failed = (err: unknown) =>
-      this.#logger.warn({ err, key }, 'could not store a request outcome');
+    const failed = (err: unknown) => this.#logger.warn({ err, key }, 'could not store a request outcome');
     try {
       const saved = this.#store.save(key, outcome, this.#windowMs);
       if (saved instanceof Promise) saved.catch(failed);

@@ -38,9 +38,9 @@ import type { ResolvedLimits } from './limits/limit-options.js';
 import { MemoryBus } from './memory-bus.js';
 import { Metrics, type MetricsSnapshot } from './metrics.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
+import { busOutcomeStore, type Outcome } from './outcome-store.js';
 import { OutgoingRequests, type UndeliveredMessage } from './outgoing-requests.js';
 import { PresenceTracker } from './presence.js';
-import { busOutcomeStore, type Outcome } from './outcome-store.js';
 import { RequestDedup } from './request-dedup.js';
 import { RoomIndex } from './room-index.js';
 import { validateRoomName } from './room-name.js';
@@ -132,7 +132,10 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     this.#ownsBus = options.bus === undefined;
     this.#bus = options.bus ?? new MemoryBus({ dedupTtlMs: this.options.dedupWindowMs });
     this.#heartbeat = new HeartbeatSweep(this.options.heartbeat);
-    this.#dedup = new RequestDedup(this.#bus.outcomes ?? busOutcomeStore(this.#bus), { windowMs: this.options.dedupWindowMs, logger: this.logger });
+    this.#dedup = new RequestDedup(this.#bus.outcomes ?? busOutcomeStore(this.#bus), {
+      windowMs: this.options.dedupWindowMs,
+      logger: this.logger,
+    });
     this.#sessions = new SessionStore(this.#bus, this.options.sessionTtlMs, this.logger);
     this.#admission = new Admission({
       // Key functions take this server's `Data`; the admission handles connections of any data.
@@ -721,19 +724,21 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     }
     if (isReservedEvent(message.e)) {
       this.counters.rejected++;
-      return this.#answer(conn, message.id, {
+      this.#answer(conn, message.id, {
         ok: false,
         code: ErrorCode.ReservedEvent,
         message: `"${message.e}" is a reserved event name`,
       });
+      return;
     }
     const handler = conn.handlersOf(message.e)?.[0];
     if (!handler) {
-      return this.#answer(conn, message.id, {
+      this.#answer(conn, message.id, {
         ok: false,
         code: ErrorCode.NoHandler,
         message: `no handler for "${message.e}"`,
       });
+      return;
     }
     const started = this.observers.request.length > 0 ? performance.now() : 0;
     const outcome = this.#dedup.run(
@@ -742,7 +747,10 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       this.#countDedupHit,
       message.rt === 1,
     );
-    if (!(outcome instanceof Promise)) return this.#finishRequest(conn, message.id, outcome, started);
+    if (!(outcome instanceof Promise)) {
+      this.#finishRequest(conn, message.id, outcome, started);
+      return;
+    }
     this.#requestsInFlight++;
     outcome
       .then((settled) => this.#finishRequest(conn, message.id, settled, started))
@@ -806,7 +814,8 @@ function runHandler(handler: (data: unknown) => unknown, data: unknown): Outcome
   } catch (err) {
     return failure(err);
   }
-  if (isThenable(result)) return Promise.resolve(result).then((value) => ({ ok: true, data: value }), failure);
+  if (isThenable(result))
+    return Promise.resolve(result).then((value) => ({ ok: true, data: value }), failure);
   return { ok: true, data: result };
 }
 
