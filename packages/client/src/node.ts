@@ -4,10 +4,35 @@ import { sseTransport } from './transports/sse.js';
 import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';
 
+type MessageHandler = ((event: { data: unknown }) => void) | null;
+
+/**
+ * `ws` with an `onmessage` that skips its `MessageEvent` (a class instance per frame, dispatched
+ * through its EventTarget shim): the handler gets a plain `{ data }`, text as a string.
+ */
+class LeanWebSocket extends WebSocket {
+  #onMessage: MessageHandler = null;
+
+  // @ts-expect-error ws types `onmessage` with its own event type; the transport reads only `data`.
+  override get onmessage(): MessageHandler {
+    return this.#onMessage;
+  }
+
+  override set onmessage(handler: MessageHandler) {
+    if (this.#onMessage) this.off('message', this.#deliver);
+    this.#onMessage = handler;
+    if (handler) this.on('message', this.#deliver);
+  }
+
+  readonly #deliver = (data: Buffer | ArrayBuffer, isBinary: boolean): void => {
+    this.#onMessage?.({ data: isBinary ? data : data.toString() });
+  };
+}
+
 // Node's `ws` can show why a handshake was refused (401, 403...), which browsers hide.
 const nodeEnvironment: ClientEnvironment = {
   transports: {
-    websocket: webSocketTransport(WebSocket as unknown as WebSocketConstructor, (socket, reportStatus) => {
+    websocket: webSocketTransport(LeanWebSocket as unknown as WebSocketConstructor, (socket, reportStatus) => {
       (socket as unknown as WebSocket).on('unexpected-response', (req, res) => {
         reportStatus(res.statusCode ?? 0);
         res.resume();

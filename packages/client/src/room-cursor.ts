@@ -36,8 +36,9 @@ export class RoomCursor {
   /** True when the message is new to this client; updates the position. */
   admit(message: RoomMessage): boolean {
     if (message.v) return true;
-    const { off } = message;
-    if (message.ep !== this.epoch) this.reset(message.ep, message.o ? 0 : off - 1);
+    const { off, ep } = message;
+    // A message names its epoch only when it changed (a new history lineage: start over in it).
+    if (ep !== undefined && ep !== this.epoch) this.reset(ep, message.o ? 0 : off - 1);
     else if (off <= this.offset) return false;
     const key = message.k === undefined ? undefined : `${message.e}\0${message.k}`;
     const stale = key !== undefined && (this.#latest?.get(key) ?? 0) >= off;

@@ -85,6 +85,11 @@ export class Room<E extends EventMap = UnknownEvents> {
     return { epoch: this.#cursor.epoch, offset: this.#cursor.offset };
   }
 
+  /** @internal the epoch of the position, without a new object per message. */
+  get epoch(): string {
+    return this.#cursor.epoch;
+  }
+
   /** The last rejoin's outcome; undefined until a rejoin with a position happened. */
   get recovered(): boolean | undefined {
     return this.#recovered;
@@ -180,7 +185,7 @@ export class Room<E extends EventMap = UnknownEvents> {
     this.#messages.emit(message.e, message.d, {
       room: this.name,
       offset: message.off,
-      epoch: message.ep,
+      epoch: message.ep ?? this.#cursor.epoch,
       volatile: message.v === 1,
     });
   }

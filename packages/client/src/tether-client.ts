@@ -114,9 +114,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   readonly #answered = new Map<string, Frame | null>();
   readonly #rooms = new Map<string, Room<EventMap>>();
   readonly #joins = new Map<string, JoinWaiter>();
-  readonly #serverRooms = new Map<string, Position>();
-  /** What arrived ahead of the positions in `#serverRooms` (urgent and conflated messages). */
-  readonly #serverCursors = new Map<string, RoomCursor>();
+  /** Rooms the server joined this client to, with where each stands (sent in `hello`). */
+  readonly #serverRooms = new Map<string, RoomCursor>();
   #transport: ClientTransport | undefined;
   #transportKind: TransportKind | undefined;
   #generation = 0;
@@ -152,7 +151,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       this.#store = options.persistence(url);
       const saved = this.#store.load();
       for (const [room, position] of Object.entries(saved.rooms)) this.#storedRooms.set(room, position);
-      for (const [room, position] of Object.entries(saved.serverRooms)) this.#serverRooms.set(room, position);
+      for (const [room, [epoch, offset]] of Object.entries(saved.serverRooms))
+        this.#serverCursor(room).reset(epoch, offset);
       this.#session = saved.session;
     }
     this.#events.onListenerError = (err) => this.#reportError(err);
@@ -364,7 +364,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   }
 
   #onTransportOpen(): void {
-    const rooms = this.#serverRooms.size > 0 ? Object.fromEntries(this.#serverRooms) : undefined;
+    const rooms = this.#serverRooms.size > 0 ? this.#serverPositions() : undefined;
     this.#send(this.#codec.encode({ t: 'hello', sid: this.#session?.sid, sk: this.#session?.sk, rooms }));
   }
 
@@ -500,7 +500,6 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
         return;
       case 'left':
         this.#serverRooms.delete(message.r);
-        this.#serverCursors.delete(message.r);
         return;
       case 'ping':
         this.#send(this.#codec.encode({ t: 'pong' }));
@@ -512,33 +511,34 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   }
 
   #onRoomMessage(message: RoomMessage): void {
-    const meta: MessageMeta = {
-      room: message.r,
-      offset: message.off,
-      epoch: message.ep,
-      volatile: message.v === 1,
-    };
     this.#store?.schedule(this.#snapshot);
     const room = this.#rooms.get(message.r);
+    let epoch: string;
     if (room) {
-      if (room.accept(message)) this.#events.emit(message.e, message.d, meta);
-      return;
+      if (!room.accept(message)) return;
+      epoch = room.epoch;
+    } else if (message.v) {
+      epoch = message.ep ?? this.#serverRooms.get(message.r)?.epoch ?? '';
+    } else {
+      // A room the server joined us to: track its position for recovery on the next connection.
+      const cursor = this.#serverCursor(message.r);
+      if (!cursor.admit(message)) return;
+      epoch = cursor.epoch;
     }
-    // A room the server joined us to: track its position for recovery on the next connection.
-    if (!message.v && !this.#admitServerRoom(message)) return;
+    const meta: MessageMeta = { room: message.r, offset: message.off, epoch, volatile: message.v === 1 };
     this.#events.emit(message.e, message.d, meta);
   }
 
-  #admitServerRoom(message: RoomMessage): boolean {
-    const seen = this.#serverRooms.get(message.r);
-    let cursor = this.#serverCursors.get(message.r);
-    if (!cursor) this.#serverCursors.set(message.r, (cursor = new RoomCursor()));
-    // The position changed elsewhere (joined, restored from storage): start from it.
-    if (seen?.[0] !== cursor.epoch || seen[1] !== cursor.offset)
-      cursor.reset(seen?.[0] ?? '', seen?.[1] ?? 0);
-    if (!cursor.admit(message)) return false;
-    this.#serverRooms.set(message.r, [cursor.epoch, cursor.offset]);
-    return true;
+  #serverCursor(room: string): RoomCursor {
+    let cursor = this.#serverRooms.get(room);
+    if (!cursor) this.#serverRooms.set(room, (cursor = new RoomCursor()));
+    return cursor;
+  }
+
+  #serverPositions(): Record<string, Position> {
+    const positions: Record<string, Position> = {};
+    for (const [room, cursor] of this.#serverRooms) positions[room] = [cursor.epoch, cursor.offset];
+    return positions;
   }
 
   readonly #snapshot = (): StoredState => {
@@ -547,14 +547,14 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       const { epoch, offset } = room.position;
       if (epoch) rooms[room.name] = [epoch, offset];
     }
-    return { rooms, serverRooms: Object.fromEntries(this.#serverRooms), session: this.#session };
+    return { rooms, serverRooms: this.#serverPositions(), session: this.#session };
   };
 
   #onServerJoined(room: string, result: JoinResult): void {
     this.#store?.schedule(this.#snapshot);
     if (result.rec === 1) return; // missed messages follow; the known position stays valid
     if (result.rec === 0) this.#events.emit('tether:recovery-failed', { room });
-    this.#serverRooms.set(room, [result.ep, result.off]);
+    this.#serverCursor(room).reset(result.ep, result.off);
   }
 
   #onReply(
@@ -621,14 +621,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     const frame = this.#codec.encode(
       answered ? { t: 'req', id, e: event, d: data, ak: answered } : { t: 'req', id, e: event, d: data },
     );
-    if (this.#tooLarge(frame)) {
-      return Promise.reject(
-        new TetherError(
-          ErrorCode.PayloadTooLarge,
-          `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`,
-        ),
-      );
-    }
+    if (this.#tooLarge(frame)) return Promise.reject(this.#tooLargeError(event));
     const resolved = {
       timeout: options.timeout ?? this.#options.requestTimeout,
       retries: options.retries ?? 0,
@@ -654,12 +647,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
 
   #sendChecked(frame: Frame, event: string): boolean {
     if (this.#tooLarge(frame)) {
-      this.#reportError(
-        new TetherError(
-          ErrorCode.PayloadTooLarge,
-          `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`,
-        ),
-      );
+      this.#reportError(this.#tooLargeError(event));
       return false;
     }
     this.#send(frame);
@@ -673,6 +661,13 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   }
 
   /** UTF-8 takes at most 3 bytes per UTF-16 unit: most frames need no counting at all. */
+  #tooLargeError(event: string): TetherError {
+    return new TetherError(
+      ErrorCode.PayloadTooLarge,
+      `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`,
+    );
+  }
+
   #tooLarge(frame: Frame): boolean {
     if (typeof frame === 'string' && frame.length * 3 <= this.#maxPayload) return false;
     return frameSize(frame) > this.#maxPayload;

@@ -103,7 +103,11 @@ export interface RoomMessage {
   r: string;
   e: string;
   d?: unknown;
-  ep: string;
+  /**
+   * The room's epoch, only when it differs from the last one this connection was told for the
+   * room (in `joined` or an earlier `msg`): broadcasts leave it out, so one frame serves everyone.
+   */
+  ep?: string;
   off: number;
   /** 1 for a volatile message: not in history, `off` repeats the last durable offset. */
   v?: 1;

@@ -28,7 +28,7 @@ const SHAPES: Record<Message['t'], Shape> = {
   err: { id: 'name', c: 'str', m: 'str' },
   join: { id: 'name', r: 'name', ep: 'str?', off: 'int?' },
   leave: { r: 'name' },
-  msg: { r: 'name', e: 'name', d: 'any', ep: 'str', off: 'int', v: 'flag?', o: 'flag?', k: 'str?' },
+  msg: { r: 'name', e: 'name', d: 'any', ep: 'str?', off: 'int', v: 'flag?', o: 'flag?', k: 'str?' },
   joined: { r: 'name', ep: 'str', off: 'int', rec: 'flag?' },
   left: { r: 'name' },
   ping: {},

@@ -56,7 +56,8 @@ describe('conflation', () => {
     expect(roomMessages(raw, 'chat').map((m) => m.d)).toEqual([{ text: 'hi' }]);
     expect(roomMessages(raw, 'chat')[0]!.o).toBeUndefined();
     // Every message stays in history: a client recovering from it sees them all.
-    const page = await server.tether.bus.history('fleet', { epoch: locations[0]!.ep, offset: 0 }, 1_000);
+    const { epoch } = await server.tether.bus.history('fleet', undefined, 0);
+    const page = await server.tether.bus.history('fleet', { epoch, offset: 0 }, 1_000);
     expect(page.messages.filter((m) => m.event === 'location').length).toBeGreaterThan(2);
   });
 

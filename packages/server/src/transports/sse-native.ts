@@ -64,7 +64,8 @@ interface RenderedMessage {
   room: string;
   /** `event: ...\ndata: ...\n\n`, shared by every stream that gets the same frame. */
   body: string | undefined;
-  epoch: string;
+  /** Absent when unchanged since the stream's last position for the room. */
+  epoch: string | undefined;
   offset: number;
   volatile: boolean;
 }
@@ -186,7 +187,8 @@ export class NativeSseTransport implements ServerTransport {
         this.#stream.write(room.body);
         return;
       }
-      this.#positions.set(room.room, [room.epoch, room.offset]);
+      const epoch = room.epoch ?? this.#positions.get(room.room)?.[0] ?? '';
+      this.#positions.set(room.room, [epoch, room.offset]);
       this.#id = undefined;
       this.#stream.write(`id: ${this.#currentId()}\n${room.body}`);
       return;
