@@ -7,22 +7,26 @@ export type Outcome = { ok: true; data: unknown } | { ok: false; code: string; m
 export const PENDING = 'pending';
 
 /**
- * Where request outcomes wait for retries, shared by every node of a bus. Methods may answer
- * synchronously (a store in this process) or with a promise (a store across processes).
+ * Where request outcomes wait for retries, shared by every node of a bus, per session and request
+ * id. Methods may answer synchronously (a store in this process) or with a promise (a store across
+ * processes).
  *
  * @example
- * if (await store.claim('s1:r1', 60_000)) store.save('s1:r1', { ok: true, data: 1 }, 300_000);
+ * if (await store.claim('s1', 'r1', 60_000)) store.save('s1', 'r1', { ok: true, data: 1 }, 300_000);
  */
 export interface OutcomeStore {
-  /** Marks a request as running; false when the key exists already (running or done). */
-  claim(key: string, ttlMs: number): boolean | Promise<boolean>;
-  save(key: string, outcome: Outcome, ttlMs: number): void | Promise<void>;
-  load(key: string): Outcome | typeof PENDING | undefined | Promise<Outcome | typeof PENDING | undefined>;
+  /** Marks a request as running; false when it exists already (running or done). */
+  claim(sessionId: string, requestId: string, ttlMs: number): boolean | Promise<boolean>;
+  save(sessionId: string, requestId: string, outcome: Outcome, ttlMs: number): void | Promise<void>;
+  load(
+    sessionId: string,
+    requestId: string,
+  ): Outcome | typeof PENDING | undefined | Promise<Outcome | typeof PENDING | undefined>;
   /**
    * Optional: the client got the reply and will never send this request again, so its outcome
    * can go before the window ends. A store without it lets outcomes expire.
    */
-  release?(key: string): void;
+  release?(sessionId: string, requestId: string): void;
 }
 
 interface LocalEntry {
@@ -31,58 +35,78 @@ interface LocalEntry {
 }
 
 /**
- * Outcomes kept as objects in this process: no serialization, no promise, one map entry per
- * request. Entries live in insertion order and (but for a claim still running) expire in it, so a
- * sweep stops at the first live one. The reply value is kept by reference, not copied.
+ * Outcomes kept as objects in this process: no serialization, no promise, no key built per
+ * request (a map per session, keyed by the request id). Within a session, entries live in
+ * insertion order and (but for a claim still running) expire in it, so a sweep stops at the
+ * first live one. The reply value is kept by reference, not copied.
  *
  * @example
  * const store = new LocalOutcomeStore();
- * store.save('s1:r1', { ok: true, data: 'hi' }, 60_000);
+ * store.save('s1', 'r1', { ok: true, data: 'hi' }, 60_000);
  */
 export class LocalOutcomeStore implements OutcomeStore {
-  readonly #entries = new Map<string, LocalEntry>();
+  readonly #sessions = new Map<string, Map<string, LocalEntry>>();
+  #size = 0;
 
+  /** Outcomes and claims held. */
   get size(): number {
-    return this.#entries.size;
+    return this.#size;
   }
 
-  claim(key: string, ttlMs: number): boolean {
+  claim(sessionId: string, requestId: string, ttlMs: number): boolean {
     const now = Date.now();
-    if (this.#live(key, now)) return false;
-    this.#entries.set(key, { outcome: PENDING, expiresAt: now + ttlMs });
+    if (this.#live(sessionId, requestId, now)) return false;
+    this.#put(sessionId, requestId, { outcome: PENDING, expiresAt: now + ttlMs });
     return true;
   }
 
-  save(key: string, outcome: Outcome, ttlMs: number): void {
-    // A claimed key keeps its place: the sweep may meet it before older-expiring entries behind
-    // it, which then wait at most as long as the handler ran.
-    this.#entries.set(key, { outcome, expiresAt: Date.now() + ttlMs });
+  save(sessionId: string, requestId: string, outcome: Outcome, ttlMs: number): void {
+    // A claimed request keeps its place: the sweep may meet it before older-expiring entries
+    // behind it, which then wait at most as long as the handler ran.
+    this.#put(sessionId, requestId, { outcome, expiresAt: Date.now() + ttlMs });
   }
 
-  load(key: string): Outcome | typeof PENDING | undefined {
-    return this.#live(key, Date.now())?.outcome;
+  load(sessionId: string, requestId: string): Outcome | typeof PENDING | undefined {
+    return this.#live(sessionId, requestId, Date.now())?.outcome;
   }
 
-  release(key: string): void {
-    this.#entries.delete(key);
+  release(sessionId: string, requestId: string): void {
+    // An emptied session map stays until the sweep: a busy client would otherwise get a new
+    // map for every request.
+    if (this.#sessions.get(sessionId)?.delete(requestId)) this.#size--;
   }
 
-  /** Drops expired entries from the front; a claim that never finished can hold the rest back briefly. */
+  /** Drops expired entries, and sessions left with none. */
   sweep(now: number): void {
-    for (const [key, entry] of this.#entries) {
-      if (entry.expiresAt > now) return;
-      this.#entries.delete(key);
+    for (const [sessionId, entries] of this.#sessions) {
+      for (const [requestId, entry] of entries) {
+        if (entry.expiresAt > now) break;
+        entries.delete(requestId);
+        this.#size--;
+      }
+      if (entries.size === 0) this.#sessions.delete(sessionId);
     }
   }
 
   clear(): void {
-    this.#entries.clear();
+    this.#sessions.clear();
+    this.#size = 0;
   }
 
-  #live(key: string, now: number): LocalEntry | undefined {
-    const entry = this.#entries.get(key);
+  #put(sessionId: string, requestId: string, entry: LocalEntry): void {
+    let entries = this.#sessions.get(sessionId);
+    if (!entries) this.#sessions.set(sessionId, (entries = new Map()));
+    const before = entries.size;
+    entries.set(requestId, entry);
+    this.#size += entries.size - before;
+  }
+
+  #live(sessionId: string, requestId: string, now: number): LocalEntry | undefined {
+    const entries = this.#sessions.get(sessionId);
+    const entry = entries?.get(requestId);
     if (entry && entry.expiresAt <= now) {
-      this.#entries.delete(key);
+      entries!.delete(requestId);
+      this.#size--;
       return undefined;
     }
     return entry;
@@ -97,12 +121,14 @@ export class LocalOutcomeStore implements OutcomeStore {
  * const store = busOutcomeStore(redisBus);
  */
 export function busOutcomeStore(bus: Bus): OutcomeStore {
-  const storeKey = (key: string) => `req:${key}`;
+  const storeKey = (sessionId: string, requestId: string) => `req:${sessionId}:${requestId}`;
   return {
-    claim: (key, ttlMs) => bus.set(storeKey(key), PENDING, ttlMs, { ifAbsent: true }),
-    save: (key, outcome, ttlMs) => bus.set(storeKey(key), JSON.stringify(outcome), ttlMs).then(noop),
-    async load(key) {
-      const stored = await bus.get(storeKey(key));
+    claim: (sessionId, requestId, ttlMs) =>
+      bus.set(storeKey(sessionId, requestId), PENDING, ttlMs, { ifAbsent: true }),
+    save: (sessionId, requestId, outcome, ttlMs) =>
+      bus.set(storeKey(sessionId, requestId), JSON.stringify(outcome), ttlMs).then(noop),
+    async load(sessionId, requestId) {
+      const stored = await bus.get(storeKey(sessionId, requestId));
       if (stored === undefined || stored === PENDING) return stored;
       return JSON.parse(stored) as Outcome;
     },
