@@ -742,7 +742,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     }
     const started = this.observers.request.length > 0 ? performance.now() : 0;
     const outcome = this.#dedup.run(
-      `${conn.sessionId}:${message.id}`,
+      conn.sessionId,
+      message.id,
       () => runHandler(handler, message.d),
       this.#countDedupHit,
       message.rt === 1,
