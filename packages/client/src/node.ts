@@ -32,13 +32,16 @@ class LeanWebSocket extends WebSocket {
 // Node's `ws` can show why a handshake was refused (401, 403...), which browsers hide.
 const nodeEnvironment: ClientEnvironment = {
   transports: {
-    websocket: webSocketTransport(LeanWebSocket as unknown as WebSocketConstructor, (socket, reportStatus) => {
-      (socket as unknown as WebSocket).on('unexpected-response', (req, res) => {
-        reportStatus(res.statusCode ?? 0);
-        res.resume();
-        req.destroy(new Error(`handshake refused with HTTP ${res.statusCode}`));
-      });
-    }),
+    websocket: webSocketTransport(
+      LeanWebSocket as unknown as WebSocketConstructor,
+      (socket, reportStatus) => {
+        (socket as unknown as WebSocket).on('unexpected-response', (req, res) => {
+          reportStatus(res.statusCode ?? 0);
+          res.resume();
+          req.destroy(new Error(`handshake refused with HTTP ${res.statusCode}`));
+        });
+      },
+    ),
     sse: sseTransport(),
   },
 };

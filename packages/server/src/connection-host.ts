@@ -10,6 +10,7 @@ import type {
 import type { BroadcastOperator } from './broadcast.js';
 import type { RoomPosition } from './bus.js';
 import type { Connection, RequestOptions } from './connection.js';
+import type { CoarseClock } from './heartbeat.js';
 import type { Metrics } from './metrics.js';
 import type { Logger, ResolvedOptions } from './options.js';
 import type { EventMap } from './typed-events.js';
@@ -24,7 +25,7 @@ export interface ConnectionHost {
   readonly counters: Metrics;
   readonly logger: Logger;
   /** Coarse clock kept by the heartbeat sweep. */
-  readonly clock: { readonly now: number };
+  readonly clock: CoarseClock;
   pingFrame(codec: Codec): Frame;
   handleRequestMessage(conn: Connection<EventMap, unknown>, message: RequestMessage): void;
   handleReply(message: ReplyMessage | ErrorReplyMessage): void;

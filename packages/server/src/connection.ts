@@ -15,7 +15,8 @@ import type { BroadcastOperator } from './broadcast.js';
 import type { Delivery } from './bus.js';
 import type { ConnectionHost } from './connection-host.js';
 import type { HeartbeatTarget } from './heartbeat.js';
-import type { InboundRateLimiter } from './limits/rate-limiter.js';
+import type { Admitted } from './limits/admission.js';
+import { countsAgainstRateLimit, type InboundRateLimiter } from './limits/rate-limiter.js';
 import { frameBytes } from './metrics.js';
 import { OutgoingQueue } from './outgoing-queue.js';
 import type { ServerTransport, TransportEvents } from './transports/transport.js';
@@ -59,15 +60,24 @@ export interface Handshake {
 export type ConnectionHandshake = Pick<Handshake, 'url' | 'address'>;
 
 type Handler<D, R> = (data: D) => R | Promise<R>;
+type HandlerList = Array<Handler<unknown, unknown>>;
 type CloseListener = (reason: string, code: number) => void;
 
 interface RoomMembership {
+  readonly room: string;
   /** Last offset delivered to this connection, to drop a message seen twice. */
   offset: number;
   epoch: string;
   /** While a join replays history, live messages wait here so they follow it. */
   pending: Delivery[] | null;
 }
+
+/**
+ * Rooms a connection keeps in a list, searched in order, before it switches to a Map: most
+ * connections are in a room or two, and a short list costs a fraction of a Map (whose empty table
+ * alone is 152 bytes) while a scan of a few names is as fast as hashing one.
+ */
+const LISTED_ROOMS = 8;
 
 /** The state of a connection as the app sees it. */
 export type ConnectionState = 'open' | 'closed';
@@ -92,18 +102,22 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   readonly sessionId: string;
   /** What `authenticate` returned. */
   readonly data: Data;
-  readonly transport: 'websocket' | 'sse';
   readonly handshake: ConnectionHandshake;
   /** @internal heartbeat bookkeeping (coarse clock). */
   lastSeen = 0;
   /** @internal the codec this connection speaks. */
   readonly codec: Codec;
-  #state: ConnectionState = 'open';
   readonly #transport: ServerTransport;
   readonly #host: ConnectionHost;
-  #handlers: Map<string, Array<Handler<unknown, unknown>>> | undefined;
+  /**
+   * Event handlers as one flat list, `[event, handlers, event, handlers, ...]`, searched in order.
+   * A connection registers a handful of events: a small array scans as fast as a Map hashes and
+   * costs a third of one (an empty Map's table alone is 152 bytes), on every idle connection.
+   */
+  #handlers: Array<string | HandlerList> | undefined;
   #closeListeners: CloseListener[] | undefined;
-  #rooms: Map<string, RoomMembership> | undefined;
+  /** Its rooms: a list up to `LISTED_ROOMS`, a Map beyond (see there). */
+  #rooms: RoomMembership[] | Map<string, RoomMembership> | undefined;
   /** Frames received while a client join is pending; handled once it is done. */
   #afterJoin: Frame[] | undefined;
   /** Frames waiting for the socket to drain (see `sendFrame`); undefined until first congested. */
@@ -112,8 +126,13 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   #closeRequested = false;
   /** Positions the client reported for server-joined rooms when it (re)connected. */
   readonly #resumePositions: Record<string, Position> | undefined;
-  /** Inbound rate limit (docs/security.md); undefined when the server turned it off. */
-  readonly #limiter: InboundRateLimiter | undefined;
+  /** What admission reserved for this connection (caps, user quota), given back when it closes. */
+  readonly #admitted: Admitted;
+  /**
+   * Inbound rate limit (docs/security.md), made at the first message that counts against it, so
+   * idle connections hold none; stays undefined when the server turned it off.
+   */
+  #limiter: InboundRateLimiter | undefined;
 
   /** @internal created by TetherServer only. */
   constructor(init: {
@@ -125,22 +144,31 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
     host: ConnectionHost;
     handshake: Handshake;
     resumePositions?: Record<string, Position>;
-    limiter?: InboundRateLimiter;
+    admitted: Admitted;
   }) {
     this.id = init.id;
     this.sessionId = init.sessionId;
     this.data = init.data;
     this.#transport = init.transport;
-    this.transport = init.transport.kind;
     this.codec = init.codec;
     this.#host = init.host;
     this.handshake = { url: init.handshake.url, address: init.handshake.address };
     this.#resumePositions = init.resumePositions;
-    this.#limiter = init.limiter;
+    this.#admitted = init.admitted;
+  }
+
+  /** The transport this connection runs on. */
+  get transport(): 'websocket' | 'sse' {
+    return this.#transport.kind;
   }
 
   get state(): ConnectionState {
-    return this.#state;
+    return this.#closed ? 'closed' : 'open';
+  }
+
+  /** The transport is gone (`onClose` ran). */
+  get #closed(): boolean {
+    return this.#closeCode !== undefined;
   }
 
   /** The close code once closed. */
@@ -156,11 +184,12 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
     return this.#closeCode === CloseCode.Normal && !this.#closeRequested;
   }
 
+  /** Set when the transport is gone: the connection is closed from then on. */
   #closeCode: number | undefined;
 
   /** Rooms this connection is in. */
   get rooms(): ReadonlySet<string> {
-    return new Set(this.#rooms?.keys());
+    return new Set(this.memberships());
   }
 
   /**
@@ -171,16 +200,20 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   on(event: 'close', listener: CloseListener): this;
   on<K extends EventName<E>>(event: K, handler: Handler<EventData<E, K>, EventReply<E, K>>): this;
   on(event: string, handler: Handler<never, unknown> | CloseListener): this {
+    // New arrays are made at their exact size (literals, concat): a push grows a small array by 16 slots.
     if (event === 'close') {
-      (this.#closeListeners ??= []).push(handler as CloseListener);
+      const listener = handler as CloseListener;
+      this.#closeListeners = this.#closeListeners ? this.#closeListeners.concat(listener) : [listener];
       return this;
     }
     if (isReservedEvent(event))
       throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
-    this.#handlers ??= new Map();
-    const list = this.#handlers.get(event);
-    if (list) list.push(handler as Handler<unknown, unknown>);
-    else this.#handlers.set(event, [handler as Handler<unknown, unknown>]);
+    const table = this.#handlers;
+    const at = this.#handlerSlot(event);
+    // Added to the event's list in place, so that a dispatch under way calls it too.
+    const added = handler as Handler<unknown, unknown>;
+    if (at >= 0) (table![at + 1] as HandlerList).push(added);
+    else this.#handlers = table ? table.concat([event, [added]]) : [event, [added]];
     return this;
   }
 
@@ -190,12 +223,22 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
       this.#closeListeners = handler ? this.#closeListeners?.filter((l) => l !== handler) : undefined;
       return this;
     }
-    const list = this.#handlers?.get(event);
-    if (!list) return this;
+    const table = this.#handlers;
+    const at = this.#handlerSlot(event);
+    if (!table || at < 0) return this;
+    const list = table[at + 1] as HandlerList;
     const rest = handler ? list.filter((h) => h !== handler) : [];
-    if (rest.length > 0) this.#handlers!.set(event, rest);
-    else this.#handlers!.delete(event);
+    if (rest.length > 0) table[at + 1] = rest;
+    else table.splice(at, 2);
     return this;
+  }
+
+  /** The index of `event` in `#handlers` (its handlers follow it), or -1. */
+  #handlerSlot(event: string): number {
+    const table = this.#handlers;
+    if (table === undefined) return -1;
+    for (let i = 0; i < table.length; i += 2) if (table[i] === event) return i;
+    return -1;
   }
 
   /** Sends an event to this connection only (fire and forget). */
@@ -240,7 +283,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
 
   /** Leaves a room. */
   async leave(room: string): Promise<void> {
-    if (!this.#rooms?.has(room)) return;
+    if (!this.#membership(room)) return;
     await this.#host.leaveRoom(this, room);
     this.send({ t: 'left', r: room }, false);
   }
@@ -252,7 +295,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
 
   /** Closes the connection. The client reconnects unless the code is fatal (see docs/protocol.md). */
   close(code: number = CloseCode.Normal, reason = ''): void {
-    if (this.#state === 'closed') return;
+    if (this.#closed) return;
     // What is queued (a `bye` among it) leaves before the close frame; a slow consumer's is dropped.
     if (code !== CloseCode.SlowConsumer) this.#flushQueue(Number.POSITIVE_INFINITY);
     this.#queue = undefined;
@@ -275,7 +318,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
    * `key` is a direct emit's conflation key; room messages carry theirs in `delivery`.
    */
   sendFrame(frame: Frame, volatile: boolean, urgent = false, key?: string, delivery?: Delivery): boolean {
-    if (this.#state !== 'open') return false;
+    if (this.#closed) return false;
     if (
       (this.#queue === undefined || this.#queue.length === 0) &&
       this.#transport.bufferedAmount < this.#host.options.lowWaterBytes
@@ -332,7 +375,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
 
   /** @internal the transport drained: write queued frames until it is full again. */
   onDrain(): void {
-    if (this.#state !== 'open' || !this.#queue) return;
+    if (this.#closed || !this.#queue) return;
     this.#flushQueue(this.#host.options.lowWaterBytes);
     if (this.#queue.length > 0) this.#transport.requestDrain?.();
   }
@@ -354,7 +397,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
 
   /** @internal a room message from the bus, already encoded for this connection's codec. */
   deliver(delivery: Delivery, frame: Frame): void {
-    const membership = this.#rooms?.get(delivery.room);
+    const membership = this.#membership(delivery.room);
     if (!membership) return;
     if (membership.pending) {
       membership.pending.push(delivery);
@@ -370,10 +413,23 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
 
   /** @internal starts a membership whose live messages wait until `completeJoin`. */
   beginJoin(room: string): boolean {
-    this.#rooms ??= new Map();
-    if (this.#rooms.has(room)) return false;
-    this.#rooms.set(room, { offset: 0, epoch: '', pending: [] });
+    if (this.#membership(room)) return false;
+    const membership: RoomMembership = { room, offset: 0, epoch: '', pending: [] };
+    const rooms = this.#rooms;
+    if (rooms === undefined) this.#rooms = [membership];
+    else if (rooms instanceof Map) rooms.set(room, membership);
+    // A copy at its exact size: a push would grow the list by 16 slots.
+    else if (rooms.length < LISTED_ROOMS) this.#rooms = rooms.concat(membership);
+    else this.#rooms = new Map([...rooms, membership].map((m) => [m.room, m]));
     return true;
+  }
+
+  #membership(room: string): RoomMembership | undefined {
+    const rooms = this.#rooms;
+    if (rooms === undefined) return undefined;
+    if (rooms instanceof Map) return rooms.get(room);
+    for (let i = 0; i < rooms.length; i++) if (rooms[i]!.room === room) return rooms[i];
+    return undefined;
   }
 
   /**
@@ -381,7 +437,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
    * once each. `baseline` is the last offset the client already has.
    */
   completeJoin(room: string, epoch: string, baseline: number, replay: readonly Delivery[]): void {
-    const membership = this.#rooms?.get(room);
+    const membership = this.#membership(room);
     if (!membership?.pending) return;
     const waiting = membership.pending;
     membership.pending = null;
@@ -393,12 +449,21 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
 
   /** @internal */
   endMembership(room: string): boolean {
-    return this.#rooms?.delete(room) ?? false;
+    const rooms = this.#rooms;
+    if (rooms === undefined) return false;
+    if (rooms instanceof Map) return rooms.delete(room);
+    const at = rooms.findIndex((m) => m.room === room);
+    if (at < 0) return false;
+    if (rooms.length === 1) this.#rooms = undefined;
+    else rooms.splice(at, 1);
+    return true;
   }
 
-  /** @internal */
+  /** @internal the names of its rooms. */
   memberships(): IterableIterator<string> {
-    return (this.#rooms ?? new Map<string, RoomMembership>()).keys();
+    const rooms = this.#rooms;
+    if (rooms instanceof Map) return rooms.keys();
+    return (rooms ?? []).map((m) => m.room).values();
   }
 
   /** @internal heartbeat */
@@ -417,7 +482,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
 
   /** @internal a frame from the transport. */
   onFrame(frame: Frame): void {
-    this.lastSeen = this.#host.clock.now;
+    this.lastSeen = this.#host.clock.elapsed;
     this.#host.counters.messagesIn++;
     this.#host.counters.bytesIn += frameBytes(frame);
     if (this.#afterJoin) {
@@ -444,16 +509,20 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
       return;
     }
     // Over its rate limit the message is answered (RATE_LIMITED) or dropped by the limiter.
-    if (this.#limiter && !this.#limiter.admit(message, this)) return;
+    if (countsAgainstRateLimit(message)) {
+      const limiter = (this.#limiter ??= this.#admitted.limiter(this.#transport));
+      if (limiter && !limiter.admit(message, this)) return;
+    }
     this.#handle(message);
   }
 
   /** @internal the transport is gone. */
   onClose(code: number, reason: string): void {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
-    this.#queue = undefined;
+    if (this.#closed) return;
     this.#closeCode = code;
+    this.#queue = undefined;
+    this.#limiter?.dispose();
+    this.#admitted.release();
     this.#host.connectionClosed(this, code);
     const listeners = this.#closeListeners;
     this.#closeListeners = undefined;
@@ -470,7 +539,8 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
 
   /** @internal the handlers of an event (the first one answers requests). */
   handlersOf(event: string): ReadonlyArray<Handler<unknown, unknown>> | undefined {
-    return this.#handlers?.get(event);
+    const at = this.#handlerSlot(event);
+    return at < 0 ? undefined : (this.#handlers![at + 1] as HandlerList);
   }
 
   #handle(message: Message): void {
@@ -506,7 +576,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
 
   /** @internal a client-initiated leave: no `left` echo. */
   async leaveQuietly(room: string): Promise<void> {
-    if (this.#rooms?.has(room)) await this.#host.leaveRoom(this, room);
+    if (this.#membership(room)) await this.#host.leaveRoom(this, room);
   }
 
   /**
@@ -520,7 +590,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
       const held = this.#afterJoin ?? [];
       this.#afterJoin = undefined;
       for (let i = 0; i < held.length; i++) {
-        if (this.#state !== 'open') return;
+        if (this.#closed) return;
         this.#process(held[i]!);
         // Another join among them: the rest waits for that one.
         if (this.#afterJoin) {
@@ -536,7 +606,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
       this.#host.counters.rejected++;
       return;
     }
-    for (const handler of this.#handlers?.get(event) ?? []) {
+    for (const handler of this.handlersOf(event) ?? []) {
       try {
         const result = handler(data);
         if (result instanceof Promise)

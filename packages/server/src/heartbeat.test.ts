@@ -26,6 +26,21 @@ describe('HeartbeatSweep (fake clock)', () => {
     expect(sweep.size).toBe(1);
   });
 
+  it('keeps lastSeen as milliseconds since the sweep started (small integers, not timestamps)', () => {
+    let now = 1_764_000_000_000;
+    const sweep = new HeartbeatSweep({ intervalMs: 100, timeoutMs: 60, now: () => now });
+    const log: string[] = [];
+    const peer = target(log, 'peer');
+    now += 40;
+    sweep.tick();
+    sweep.add(peer);
+    expect(peer.lastSeen).toBe(40);
+    expect(sweep.elapsed).toBe(40);
+    now += 160; // deadline reached: 200 - 100 - 60 = 40
+    sweep.tick();
+    expect(log).toContain('expire peer');
+  });
+
   it('uses one tick a quarter of the shorter period, never below 5 ms', () => {
     expect(new HeartbeatSweep({ intervalMs: 25_000, timeoutMs: 20_000 }).tickMs).toBe(5_000);
     expect(new HeartbeatSweep({ intervalMs: 8, timeoutMs: 8 }).tickMs).toBe(5);

@@ -18,12 +18,12 @@ import {
   type RequestMessage,
   TetherError,
 } from '@tether/protocol';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type Server as WsServer } from 'ws';
 import { BroadcastOperator, type BroadcastOptions, publishBroadcast } from './broadcast.js';
 import type { Bus, BusLink, Delivery, PresenceMember, PublishResult, RoomPosition } from './bus.js';
 import { Connection, type Handshake, type RequestOptions, roomMessage } from './connection.js';
 import type { ConnectionHost } from './connection-host.js';
-import { HeartbeatSweep } from './heartbeat.js';
+import { type CoarseClock, HeartbeatSweep } from './heartbeat.js';
 import { HelloGate } from './hello-gate.js';
 import {
   attachToServer,
@@ -33,7 +33,7 @@ import {
   refuseRequest,
   refuseUpgrade,
 } from './http-endpoint.js';
-import { Admission, type Admitted } from './limits/admission.js';
+import { Admission } from './limits/admission.js';
 import type { ResolvedLimits } from './limits/limit-options.js';
 import { MemoryBus } from './memory-bus.js';
 import { Metrics, type MetricsSnapshot } from './metrics.js';
@@ -47,7 +47,7 @@ import { validateRoomName } from './room-name.js';
 import { SessionStore } from './sessions.js';
 import { SseEndpoint } from './transports/sse-endpoint.js';
 import type { ServerTransport } from './transports/transport.js';
-import { deflateOptions, WebSocketTransport } from './transports/websocket.js';
+import { deflateOptions, TransportSocket, WebSocketTransport } from './transports/websocket.js';
 import { WriteBatcher } from './transports/write-batcher.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';
 
@@ -93,15 +93,13 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   readonly #bus: Bus;
   readonly #ownsBus: boolean;
   readonly #link: Promise<BusLink>;
-  readonly #wss: WebSocketServer;
+  readonly #wss: WsServer<typeof TransportSocket>;
   readonly #codecs: readonly Codec[];
   readonly #attachment: { detach(): void } | undefined;
   readonly #sse: SseEndpoint;
   readonly #connections = new Map<string, AnyConnection>();
   /** Origin check, connection caps and rate limits (docs/security.md). */
   readonly #admission: Admission;
-  /** What each open connection holds from `#admission`, given back when it closes. */
-  readonly #admitted = new Map<AnyConnection, Admitted>();
   readonly #bySession = new Map<string, AnyConnection>();
   readonly #index = new RoomIndex<AnyConnection>();
   readonly #subscriptions = new Map<string, Promise<void>>();
@@ -159,6 +157,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
       perMessageDeflate: deflateOptions(this.options.compression),
       maxPayload: this.options.maxPayload,
       handleProtocols: (offered) => negotiate(offered, this.#codecs)?.subprotocol ?? false,
+      WebSocket: TransportSocket,
     });
     this.#link = this.#bus.attach({
       nodeId: this.nodeId,
@@ -202,7 +201,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     return this.options.logger;
   }
 
-  get clock(): { readonly now: number } {
+  get clock(): CoarseClock {
     return this.#heartbeat;
   }
 
@@ -296,6 +295,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     if (socket.destroyed) return;
     if (this.#closing) return refuseUpgrade(socket, 503, ErrorCode.ServerClosing, 'server is shutting down');
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      // ws listens for the socket's errors from now on; ours would stay on every socket for nothing.
+      socket.off('error', destroyOnError);
       const codec = negotiate([ws.protocol], this.#codecs) ?? jsonCodec;
       void this.acceptTransport(
         new WebSocketTransport(ws, codec, this.#batcher, this.#compressThreshold),
@@ -376,7 +377,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     handshake: Handshake,
   ): Promise<AnyConnection | undefined> {
     // Connection caps are reserved here for every transport; a race lost since the pre-check closes.
-    const admitted = this.#admission.admit({ data, handshake }, transport);
+    const admitted = this.#admission.admit({ data, handshake });
     if (!('release' in admitted)) {
       transport.close(CloseCode.RateLimited, admitted.message);
       return undefined;
@@ -401,9 +402,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
         host: this,
         handshake,
         resumePositions: boundedPositions(hello.rooms, this.options.limits.maxRoomsPerConnection),
-        limiter: admitted.limiter,
+        admitted,
       });
-      this.#admitted.set(conn, admitted);
       handedOver = true;
       this.#bySession.get(session.sessionId)?.close(CloseCode.SessionReplaced, 'session resumed elsewhere');
       this.#bySession.set(session.sessionId, conn);
@@ -554,8 +554,6 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
 
   connectionClosed(conn: AnyConnection, code: number): void {
     if (this.#connections.delete(conn.id) && conn.transport === 'sse') this.#sseConnections--;
-    this.#admitted.get(conn)?.release();
-    this.#admitted.delete(conn);
     this.#heartbeat.delete(conn);
     this.counters.connectionsClosed++;
     // Closes the peer chose (1000, 1001 going away, 1005 no code) and shutdown are not drops.

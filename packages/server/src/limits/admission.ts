@@ -4,7 +4,7 @@ import type { Bus } from '../bus.js';
 import type { Handshake } from '../connection.js';
 import type { Logger } from '../options.js';
 import { type AllowedOrigins, type OriginCheck, originCheck } from '../origin.js';
-import { type CapLease, ConnectionCaps } from './connection-caps.js';
+import { type CapLease, ConnectionCaps, UNCOUNTED_LEASE } from './connection-caps.js';
 import type { ConnectionInfo, ResolvedLimits } from './limit-options.js';
 import { InboundRateLimiter, type PausableReader, type RateLimitHost } from './rate-limiter.js';
 import { type UserQuota, UserRateLimits } from './user-rate-limit.js';
@@ -18,8 +18,14 @@ export interface Refusal {
 
 /** What an admitted connection holds until it closes. */
 export interface Admitted {
-  /** Its inbound rate limiter; undefined with `rateLimit: false`. */
-  limiter: InboundRateLimiter | undefined;
+  /**
+   * A new inbound rate limiter for it (undefined with `rateLimit: false`); `reader` is its
+   * transport, paused while the client is over its limit when it can be. The connection asks
+   * once, at its first message that counts against the limit: an idle connection holds none.
+   * Made then, it is the limiter it would have been at the open: its bucket starts with
+   * `initialTokens`, at least `burst` (see `resolveLimits`), so it had nothing to refill meanwhile.
+   */
+  limiter(reader?: PausableReader): InboundRateLimiter | undefined;
   /** Gives back its connection-cap place and its share of the user's quota. Idempotent. */
   release(): void;
 }
@@ -31,7 +37,8 @@ export interface Admitted {
  *    `allowedOrigins` check (403 FORBIDDEN) and the per-address cap (429 TOO_MANY_CONNECTIONS);
  * 2. `refuseUser` (after `authenticate`): the per-user cap, as a pre-check (429);
  * 3. `admit` (when the transport opened): reserves the places for real (a race lost between 2 and
- *    3 closes the connection with 4029) and builds the connection's rate limiter.
+ *    3 closes the connection with 4029); the connection makes its rate limiter from what `admit`
+ *    returns, at its first message that counts (`Admitted.limiter`).
  *
  * Used by the WebSocket upgrade and, through `authenticateRequest` and `acceptTransport`, by
  * the SSE endpoints alike.
@@ -46,6 +53,11 @@ export class Admission {
   readonly #users: UserRateLimits | undefined;
   readonly #host: RateLimitHost;
   readonly #maxPauseMs: number | undefined;
+  /** What every connection holds when nothing is counted for it (caps off, no per-user limit). */
+  readonly #uncounted: Admitted = {
+    limiter: (reader) => this.newLimiter(undefined, reader),
+    release() {},
+  };
 
   constructor(init: {
     limits: ResolvedLimits<unknown>;
@@ -89,10 +101,10 @@ export class Admission {
   }
 
   /**
-   * Reserves the caps and builds the rate limiter of a connection about to open; `reader` is its
-   * transport, paused while the client is over its rate limit when it can be.
+   * Reserves the caps of a connection about to open. Nothing is kept per connection unless a cap
+   * counts it or a per-user limit applies.
    */
-  admit(conn: ConnectionInfo, reader?: PausableReader): Admitted | Refusal {
+  admit(conn: ConnectionInfo): Admitted | Refusal {
     const lease: CapLease | 'ip' | 'user' = this.#caps.acquire(
       this.#ipOf(conn.handshake),
       Number.isFinite(this.#limits.maxConnectionsPerUser) ? this.#userOf(conn) : undefined,
@@ -105,11 +117,23 @@ export class Admission {
       const key = keyString(safely(() => perUser.key(conn)));
       if (key !== undefined) quota = this.#users.acquire(key);
     }
-    const users = this.#users;
-    const limiter = rateLimit
-      ? new InboundRateLimiter(this.#host, rateLimit, quota, reader, this.#maxPauseMs)
-      : undefined;
-    return new AdmittedConnection(limiter, lease, quota, users);
+    if (lease === UNCOUNTED_LEASE && quota === undefined) return this.#uncounted;
+    return new AdmittedConnection(this, lease, quota);
+  }
+
+  /** @internal a connection's rate limiter; undefined with `rateLimit: false`. */
+  newLimiter(
+    quota: UserQuota | undefined,
+    reader: PausableReader | undefined,
+  ): InboundRateLimiter | undefined {
+    const rateLimit = this.#limits.rateLimit;
+    if (!rateLimit) return undefined;
+    return new InboundRateLimiter(this.#host, rateLimit, quota, reader, this.#maxPauseMs);
+  }
+
+  /** @internal gives back a per-user quota share. */
+  releaseQuota(quota: UserQuota): void {
+    this.#users?.release(quota);
   }
 
   /** Sizes of the internal maps (for leak tests: all zero once every connection closed). */
@@ -149,21 +173,26 @@ function keyString(value: unknown): string | undefined {
   return undefined;
 }
 
-/** What an open connection holds from admission: an object with a method, not a closure per connection. */
+/**
+ * What an open connection holds from admission when something is counted for it: an object with
+ * methods, not closures per connection.
+ */
 class AdmittedConnection implements Admitted {
   #released = false;
   constructor(
-    readonly limiter: InboundRateLimiter | undefined,
+    readonly admission: Admission,
     readonly lease: CapLease,
     readonly quota: UserQuota | undefined,
-    readonly users: { release(quota: UserQuota): void } | undefined,
   ) {}
+
+  limiter(reader?: PausableReader): InboundRateLimiter | undefined {
+    return this.admission.newLimiter(this.quota, reader);
+  }
 
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.limiter?.dispose();
     this.lease.release();
-    if (this.quota && this.users) this.users.release(this.quota);
+    if (this.quota) this.admission.releaseQuota(this.quota);
   }
 }

@@ -41,7 +41,7 @@ export class ConnectionCaps {
     const ipKey = Number.isFinite(this.#perIp) ? ip : undefined;
     const userKey = Number.isFinite(this.#perUser) ? user : undefined;
     // Caps off (the default): one shared lease, nothing kept per connection.
-    if (ipKey === undefined && userKey === undefined) return UNCOUNTED;
+    if (ipKey === undefined && userKey === undefined) return UNCOUNTED_LEASE;
     if (ipKey !== undefined) this.#ips.set(ipKey, (this.#ips.get(ipKey) ?? 0) + 1);
     if (userKey !== undefined) this.#users.set(userKey, (this.#users.get(userKey) ?? 0) + 1);
     return new CountedLease(this.#ips, this.#users, ipKey, userKey);
@@ -53,7 +53,8 @@ export class ConnectionCaps {
   }
 }
 
-const UNCOUNTED: CapLease = { release() {} };
+/** The lease of a connection no cap counts (shared: nothing to give back). */
+export const UNCOUNTED_LEASE: CapLease = { release() {} };
 
 /** A lease as an object with a method, not a closure: an idle connection keeps one small object. */
 class CountedLease implements CapLease {

@@ -1,6 +1,7 @@
 import type { Message, ServerMessage } from '@tether/protocol';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../memory-bus.js';
+import { Admission, type Admitted } from './admission.js';
 import { ConnectionCaps } from './connection-caps.js';
 import { resolveLimits } from './limit-options.js';
 import { InboundRateLimiter } from './rate-limiter.js';
@@ -204,6 +205,64 @@ describe('ConnectionCaps', () => {
     const caps = new ConnectionCaps({ perIp: Number.POSITIVE_INFINITY, perUser: Number.POSITIVE_INFINITY });
     for (let i = 0; i < 100; i++) caps.acquire(`10.0.0.${i}`, `u${i}`);
     expect(caps.tracked).toEqual({ ips: 0, users: 0 });
+  });
+});
+
+describe('Admission', () => {
+  afterEach(() => vi.useRealTimers());
+
+  const handshake = { headers: {}, url: '/', address: '10.0.0.1' };
+  const host = { clock: { now: 0 }, counters: { rateLimited: 0 } };
+  function admission(options: Parameters<typeof resolveLimits>[0]) {
+    return new Admission({
+      limits: resolveLimits(options),
+      allowedOrigins: '*',
+      bus: new MemoryBus(),
+      host,
+      logger: silent,
+    });
+  }
+  function admitted(result: ReturnType<Admission['admit']>): Admitted {
+    if (!('release' in result)) throw new Error(`refused: ${result.message}`);
+    return result;
+  }
+
+  it('keeps nothing per connection when no cap counts it, and makes a limiter per call', () => {
+    const gate = admission({});
+    const a = admitted(gate.admit({ data: undefined, handshake }));
+    const b = admitted(gate.admit({ data: undefined, handshake }));
+    expect(a).toBe(b);
+    const first = a.limiter();
+    expect(first).toBeDefined();
+    expect(a.limiter()).not.toBe(first);
+    expect(
+      admitted(admission({ rateLimit: false }).admit({ data: undefined, handshake })).limiter(),
+    ).toBeUndefined();
+  });
+
+  it('hands a per-user quota to the limiters of the user’s connections', () => {
+    const gate = admission({
+      rateLimit: { perUser: { key: () => 'u1', limit: 1_000, windowMs: 60_000 } },
+    });
+    const a = admitted(gate.admit({ data: undefined, handshake }));
+    const b = admitted(gate.admit({ data: undefined, handshake }));
+    expect(a).not.toBe(b);
+    expect(a.limiter()?.user).toBeDefined();
+    expect(a.limiter()?.user).toBe(b.limiter()?.user);
+    expect(gate.tracked.quotas).toBe(1);
+    a.release();
+    b.release();
+    expect(gate.tracked.quotas).toBe(0);
+  });
+
+  it('gives back a counted connection’s cap place once it is released', () => {
+    const gate = admission({ maxConnectionsPerIp: 1 });
+    const conn = admitted(gate.admit({ data: undefined, handshake }));
+    expect(gate.admit({ data: undefined, handshake })).toMatchObject({ status: 429 });
+    conn.release();
+    conn.release(); // idempotent
+    expect(gate.tracked.ips).toBe(0);
+    expect('release' in gate.admit({ data: undefined, handshake })).toBe(true);
   });
 });
 

@@ -15,6 +15,11 @@ export interface PausableReader {
   resumeReading?(): void;
 }
 
+/** True for messages that take a token: all but `pong` and `leave`, which only shrink server state. */
+export function countsAgainstRateLimit(message: Message): boolean {
+  return message.t !== 'pong' && message.t !== 'leave';
+}
+
 /** Longest pause of a connection's reading by default, in ms: far within the heartbeat deadline. */
 export const MAX_PAUSE_MS = 5_000;
 
@@ -102,7 +107,7 @@ export class InboundRateLimiter {
 
   /** True when the message may be handled; otherwise it was answered or dropped here. */
   admit(message: Message, conn: LimitedConnection): boolean {
-    if (message.t === 'pong' || message.t === 'leave') return true;
+    if (!countsAgainstRateLimit(message)) return true;
     const bucket = this.#bucket;
     if (bucket.take(this.#host.clock.now)) {
       if (this.#episodeStart >= 0 && bucket.tokensAt(this.#host.clock.now) >= this.#half) {

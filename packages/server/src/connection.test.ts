@@ -1,0 +1,165 @@
+import { type Frame, jsonCodec, type Message } from '@tether/protocol';
+import { describe, expect, it, vi } from 'vitest';
+import type { Delivery } from './bus.js';
+import { Connection } from './connection.js';
+import type { ConnectionHost } from './connection-host.js';
+import type { Admitted } from './limits/admission.js';
+import type { InboundRateLimiter } from './limits/rate-limiter.js';
+import { Metrics } from './metrics.js';
+import type { ServerTransport, TransportEvents } from './transports/transport.js';
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+function fakeTransport() {
+  const sent: Frame[] = [];
+  const transport: ServerTransport & { sent: Frame[] } = {
+    kind: 'websocket',
+    bufferedAmount: 0,
+    sent,
+    send: (frame) => void sent.push(frame),
+    close() {},
+    terminate() {},
+    events: undefined as TransportEvents | undefined,
+  };
+  return transport;
+}
+
+function fakeHost(): ConnectionHost {
+  return {
+    options: { lowWaterBytes: 64 * 1024, maxBufferedBytes: 1024 * 1024 },
+    counters: new Metrics(),
+    logger: silent,
+    clock: { now: 0, elapsed: 0 },
+    connectionClosed() {},
+  } as unknown as ConnectionHost;
+}
+
+function fakeAdmitted(limiter?: Partial<InboundRateLimiter>) {
+  const admitted = {
+    limiter: vi.fn(() => limiter as InboundRateLimiter | undefined),
+    release: vi.fn(),
+  } satisfies Admitted;
+  return admitted;
+}
+
+function connection(admitted: Admitted = fakeAdmitted()) {
+  const transport = fakeTransport();
+  const conn = new Connection({
+    id: 'n.1',
+    sessionId: 's',
+    data: undefined,
+    transport,
+    codec: jsonCodec,
+    host: fakeHost(),
+    handshake: { headers: {}, url: '/tether', address: '127.0.0.1' },
+    admitted,
+  });
+  return { conn, transport };
+}
+
+const frame = (message: Message): Frame => jsonCodec.encode(message);
+
+function delivery(room: string, offset: number): Delivery {
+  return { room, event: 'm', data: offset, epoch: 'e', offset } as Delivery;
+}
+
+describe('Connection', () => {
+  it('keeps handlers per event in registration order; off removes one or all of them', () => {
+    const { conn } = connection();
+    const calls: string[] = [];
+    const a1 = (d: unknown) => void calls.push(`a1:${d}`);
+    const a2 = (d: unknown) => void calls.push(`a2:${d}`);
+    const b = (d: unknown) => void calls.push(`b:${d}`);
+    conn.on('a', a1).on('b', b).on('a', a2);
+    expect(conn.handlersOf('a')).toEqual([a1, a2]);
+    conn.onFrame(frame({ t: 'evt', e: 'a', d: 1 }));
+    conn.onFrame(frame({ t: 'evt', e: 'b', d: 2 }));
+    expect(calls).toEqual(['a1:1', 'a2:1', 'b:2']);
+    conn.off('a', a1);
+    expect(conn.handlersOf('a')).toEqual([a2]);
+    conn.off('b');
+    expect(conn.handlersOf('b')).toBeUndefined();
+    expect(conn.handlersOf('a')).toEqual([a2]);
+    conn.off('a', a2);
+    expect(conn.handlersOf('a')).toBeUndefined();
+    conn.on('b', b);
+    expect(conn.handlersOf('b')).toEqual([b]);
+  });
+
+  it('calls every close listener once, except those removed', () => {
+    const { conn } = connection();
+    const calls: string[] = [];
+    const kept = (reason: string) => void calls.push(`kept:${reason}`);
+    const removed = () => void calls.push('removed');
+    conn
+      .on('close', kept)
+      .on('close', removed)
+      .on('close', (_reason, code) => void calls.push(`code:${code}`));
+    conn.off('close', removed);
+    conn.onClose(1006, '');
+    conn.onClose(1006, '');
+    expect(calls).toEqual(['kept:connection lost', 'code:1006']);
+  });
+
+  it('tracks rooms past the length of its short room list, delivering once per offset', () => {
+    const { conn, transport } = connection();
+    const rooms = Array.from({ length: 12 }, (_, i) => `room-${i}`);
+    for (const room of rooms) {
+      expect(conn.beginJoin(room)).toBe(true);
+      conn.completeJoin(room, 'e', 0, []);
+    }
+    expect(conn.beginJoin('room-3')).toBe(false);
+    expect([...conn.memberships()]).toEqual(rooms);
+    for (const room of rooms) conn.deliver(delivery(room, 1), `frame:${room}`);
+    conn.deliver(delivery('room-11', 1), 'again'); // seen already
+    conn.deliver(delivery('elsewhere', 1), 'not a member');
+    expect(transport.sent).toEqual(rooms.map((room) => `frame:${room}`));
+    expect(conn.endMembership('room-0')).toBe(true);
+    expect(conn.endMembership('room-0')).toBe(false);
+    expect(conn.rooms.has('room-0')).toBe(false);
+    expect(conn.rooms.size).toBe(11);
+  });
+
+  it('in a few rooms: joins, delivers and leaves each on its own', () => {
+    const { conn, transport } = connection();
+    expect(conn.endMembership('a')).toBe(false);
+    conn.beginJoin('a');
+    conn.beginJoin('b');
+    conn.deliver(delivery('a', 1), 'waits for the join');
+    expect(transport.sent).toEqual([]);
+    conn.completeJoin('a', 'e', 0, []);
+    conn.completeJoin('b', 'e', 0, []);
+    expect(transport.sent).toHaveLength(1); // the live message held during the join
+    conn.deliver(delivery('b', 1), 'b1');
+    expect(conn.endMembership('a')).toBe(true);
+    conn.deliver(delivery('a', 2), 'a2');
+    expect(transport.sent.slice(1)).toEqual(['b1']);
+    expect([...conn.memberships()]).toEqual(['b']);
+    expect(conn.endMembership('b')).toBe(true);
+    expect([...conn.memberships()]).toEqual([]);
+  });
+
+  it('makes its rate limiter at the first message that counts, not before, and disposes it on close', () => {
+    const limiter = { admit: vi.fn(() => true), dispose: vi.fn() };
+    const admitted = fakeAdmitted(limiter);
+    const { conn } = connection(admitted);
+    conn.onFrame(frame({ t: 'pong' }));
+    expect(admitted.limiter).not.toHaveBeenCalled();
+    conn.onFrame(frame({ t: 'evt', e: 'x' }));
+    conn.onFrame(frame({ t: 'evt', e: 'x' }));
+    expect(admitted.limiter).toHaveBeenCalledTimes(1);
+    expect(limiter.admit).toHaveBeenCalledTimes(2);
+    conn.onClose(1000, '');
+    expect(limiter.dispose).toHaveBeenCalledTimes(1);
+    expect(admitted.release).toHaveBeenCalledTimes(1);
+  });
+
+  it('handles nothing a refusing rate limiter refused', () => {
+    const limiter = { admit: vi.fn(() => false), dispose: vi.fn() };
+    const { conn } = connection(fakeAdmitted(limiter));
+    const handler = vi.fn();
+    conn.on('x', handler);
+    conn.onFrame(frame({ t: 'evt', e: 'x' }));
+    expect(handler).not.toHaveBeenCalled();
+  });
+});
