@@ -68,6 +68,11 @@ interface RoomMembership {
   /** Last offset delivered to this connection, to drop a message seen twice. */
   offset: number;
   epoch: string;
+  /**
+   * The epoch the client was last told for this room (in `joined`, or a message's `ep`). Room
+   * frames leave the epoch out while it stays this one, so a broadcast is one frame for all.
+   */
+  told: string;
   /** While a join replays history, live messages wait here so they follow it. */
   pending: Delivery[] | null;
 }
@@ -317,16 +322,34 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
    * the transport's drain hook empties; past 4x `maxBufferedBytes` the connection is closed.
    * `key` is a direct emit's conflation key; room messages carry theirs in `delivery`.
    */
-  sendFrame(frame: Frame, volatile: boolean, urgent = false, key?: string, delivery?: Delivery): boolean {
+  sendFrame(frame: Frame, volatile: boolean, urgent = false, key?: string): boolean {
     if (this.#closed) return false;
-    if (
-      (this.#queue === undefined || this.#queue.length === 0) &&
-      this.#transport.bufferedAmount < this.#host.options.lowWaterBytes
-    ) {
+    if (this.#canWriteNow()) {
       this.#write(frame);
       return true;
     }
-    return this.#sendCongested(frame, volatile, urgent, key, delivery);
+    return this.#sendCongested(frame, volatile, urgent, key, undefined);
+  }
+
+  /** Nothing queued and the socket below its low-water mark: a frame can go straight out. */
+  #canWriteNow(): boolean {
+    return (
+      (this.#queue === undefined || this.#queue.length === 0) &&
+      this.#transport.bufferedAmount < this.#host.options.lowWaterBytes
+    );
+  }
+
+  /**
+   * The frame a room message goes out as: the shared broadcast frame, or one of this
+   * connection's own when the message overtook older ones of its room (`o: 1`, or the client
+   * would take its offset for its resume position and drop the older ones as duplicates) or
+   * when its epoch is news to the client (`ep`).
+   */
+  #roomFrame(membership: RoomMembership, delivery: Delivery, shared: Frame, overtook: boolean): Frame {
+    const newEpoch = !delivery.volatile && membership.told !== delivery.epoch;
+    if (!newEpoch && !overtook) return shared;
+    if (newEpoch) membership.told = delivery.epoch;
+    return this.codec.encode(roomMessage(delivery, overtook, newEpoch));
   }
 
   #write(frame: Frame): void {
@@ -385,12 +408,9 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
     if (!queue) return;
     while (queue.length > 0 && this.#transport.bufferedAmount < lowWater) {
       const entry = queue.shift()!;
-      // A room message that overtook older ones of its room says so, or the client would take
-      // its offset for its resume position and drop the older ones as duplicates.
+      const membership = entry.delivery && this.#membership(entry.delivery.room);
       this.#write(
-        entry.overtakes && entry.delivery
-          ? this.codec.encode(roomMessage(entry.delivery, true))
-          : entry.frame,
+        membership ? this.#roomFrame(membership, entry.delivery!, entry.frame, entry.overtakes) : entry.frame,
       );
     }
   }
@@ -408,13 +428,22 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
       membership.epoch = delivery.epoch;
       membership.offset = delivery.offset;
     }
-    this.sendFrame(frame, delivery.volatile === true, delivery.urgent === true, undefined, delivery);
+    if (this.#closed) return;
+    if (this.#canWriteNow()) this.#write(this.#roomFrame(membership, delivery, frame, false));
+    else
+      this.#sendCongested(frame, delivery.volatile === true, delivery.urgent === true, undefined, delivery);
+  }
+
+  /** @internal the client was answered `joined` with this epoch for a room it is already in. */
+  toldEpoch(room: string, epoch: string): void {
+    const membership = this.#membership(room);
+    if (membership) membership.told = epoch;
   }
 
   /** @internal starts a membership whose live messages wait until `completeJoin`. */
   beginJoin(room: string): boolean {
     if (this.#membership(room)) return false;
-    const membership: RoomMembership = { room, offset: 0, epoch: '', pending: [] };
+    const membership: RoomMembership = { room, offset: 0, epoch: '', told: '', pending: [] };
     const rooms = this.#rooms;
     if (rooms === undefined) this.#rooms = [membership];
     else if (rooms instanceof Map) rooms.set(room, membership);
@@ -442,6 +471,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
     const waiting = membership.pending;
     membership.pending = null;
     membership.epoch = epoch;
+    membership.told = epoch; // the client got it in `joined`, sent before this
     membership.offset = baseline;
     for (const delivery of replay) this.deliver(delivery, this.codec.encode(roomMessage(delivery)));
     for (const delivery of waiting) this.deliver(delivery, this.codec.encode(roomMessage(delivery)));
@@ -624,16 +654,19 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
   }
 }
 
-/** The wire form of a room message; `overtook` marks it delivered ahead of older ones (`o: 1`). */
-export function roomMessage(delivery: Delivery, overtook = false): ServerMessage {
+/**
+ * The wire form of a room message; `overtook` marks it delivered ahead of older ones (`o: 1`),
+ * `withEpoch` names its epoch (`ep`) for a client that has not been told it.
+ */
+export function roomMessage(delivery: Delivery, overtook = false, withEpoch = false): ServerMessage {
   const message: ServerMessage = {
     t: 'msg',
     r: delivery.room,
     e: delivery.event,
     d: delivery.data,
-    ep: delivery.epoch,
     off: delivery.offset,
   };
+  if (withEpoch) message.ep = delivery.epoch;
   if (delivery.volatile) message.v = 1;
   if (overtook) message.o = 1;
   if (delivery.conflate !== undefined) message.k = delivery.conflate;

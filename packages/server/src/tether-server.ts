@@ -485,6 +485,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     if (!conn.beginJoin(room)) {
       const page = await this.#bus.history(room, undefined, 0);
       const result: JoinResult = { ep: page.epoch, off: page.offset };
+      conn.toldEpoch(room, page.epoch);
       announce(result);
       return result;
     }
