@@ -31,16 +31,28 @@ export class Emitter<Events extends { [name: string]: unknown[] }> {
     else this.#listeners.delete(event);
   }
 
-  /** Calls every listener in order; a throwing listener is reported and the rest still run. */
-  emit<K extends keyof Events>(event: K, ...args: Events[K]): void {
-    const list = this.#listeners.get(event);
+  /**
+   * Calls every listener in order; a throwing listener is reported and the rest still run.
+   * Events carry at most three arguments, taken one by one: a rest array per call would cost
+   * every room message.
+   */
+  emit<K extends keyof Events>(event: K, a?: Events[K][0], b?: Events[K][1], c?: Events[K][2]): void {
+    const list = this.#listeners.get(event) as
+      | Array<(a: unknown, b: unknown, c: unknown) => unknown>
+      | undefined;
     if (!list) return;
-    for (const listener of list.length === 1 ? list : [...list]) {
-      try {
-        (listener as (...a: Events[K]) => unknown)(...args);
-      } catch (err) {
-        this.onListenerError(err);
-      }
+    if (list.length === 1) {
+      this.#call(list[0]!, a, b, c);
+      return;
+    }
+    for (const listener of [...list]) this.#call(listener, a, b, c);
+  }
+
+  #call(listener: (a: unknown, b: unknown, c: unknown) => unknown, a: unknown, b: unknown, c: unknown): void {
+    try {
+      listener(a, b, c);
+    } catch (err) {
+      this.onListenerError(err);
     }
   }
 
