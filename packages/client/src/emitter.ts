@@ -37,22 +37,14 @@ export class Emitter<Events extends { [name: string]: unknown[] }> {
    * every room message.
    */
   emit<K extends keyof Events>(event: K, a?: Events[K][0], b?: Events[K][1], c?: Events[K][2]): void {
-    const list = this.#listeners.get(event) as
-      | Array<(a: unknown, b: unknown, c: unknown) => unknown>
-      | undefined;
+    const list = this.#listeners.get(event);
     if (!list) return;
-    if (list.length === 1) {
-      this.#call(list[0]!, a, b, c);
-      return;
-    }
-    for (const listener of [...list]) this.#call(listener, a, b, c);
-  }
-
-  #call(listener: (a: unknown, b: unknown, c: unknown) => unknown, a: unknown, b: unknown, c: unknown): void {
-    try {
-      listener(a, b, c);
-    } catch (err) {
-      this.onListenerError(err);
+    for (const listener of list.length === 1 ? list : [...list]) {
+      try {
+        (listener as (a: unknown, b: unknown, c: unknown) => unknown)(a, b, c);
+      } catch (err) {
+        this.onListenerError(err);
+      }
     }
   }
 

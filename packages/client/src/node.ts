@@ -8,10 +8,17 @@ type MessageHandler = ((event: { data: unknown }) => void) | null;
 
 /**
  * `ws` with an `onmessage` that skips its `MessageEvent` (a class instance per frame, dispatched
- * through its EventTarget shim): the handler gets a plain `{ data }`, text as a string.
+ * through its EventTarget shim): the handler gets one reused `{ data }` (the transport reads it
+ * at once and keeps nothing), text as a string. UTF-8 validation is left to `toString` and the
+ * JSON parse: the peer is the app's own server.
  */
 class LeanWebSocket extends WebSocket {
   #onMessage: MessageHandler = null;
+  readonly #event: { data: unknown } = { data: undefined };
+
+  constructor(url: string, protocols: string[]) {
+    super(url, protocols, { skipUTF8Validation: true });
+  }
 
   // @ts-expect-error ws types `onmessage` with its own event type; the transport reads only `data`.
   override get onmessage(): MessageHandler {
@@ -25,7 +32,9 @@ class LeanWebSocket extends WebSocket {
   }
 
   readonly #deliver = (data: Buffer | ArrayBuffer, isBinary: boolean): void => {
-    this.#onMessage?.({ data: isBinary ? data : data.toString() });
+    this.#event.data = isBinary ? data : data.toString();
+    this.#onMessage?.(this.#event);
+    this.#event.data = undefined;
   };
 }
 

@@ -182,11 +182,11 @@ export class Room<E extends EventMap = UnknownEvents> {
   }
 
   #dispatch(message: RoomMessage): void {
-    this.#messages.emit(message.e, message.d, {
-      room: this.name,
-      offset: message.off,
-      epoch: message.ep ?? this.#cursor.epoch,
-      volatile: message.v === 1,
-    });
+    this.#messages.emit(message.e, message.d, metaOf(message, message.ep ?? this.#cursor.epoch));
   }
+}
+
+/** @internal what a listener learns of a room message besides its data. */
+export function metaOf(message: RoomMessage, epoch: string): MessageMeta {
+  return { room: message.r, offset: message.off, epoch, volatile: message.v === 1 };
 }

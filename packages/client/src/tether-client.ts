@@ -20,7 +20,14 @@ import { base64UrlJson, frameSize } from './encoding.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
 import type { Persistence, PersistenceStore, StoredState } from './persistence-types.js';
-import { type MessageMeta, type PresenceEvent, type PresenceMember, Room, type RoomHost } from './room.js';
+import {
+  type MessageMeta,
+  metaOf,
+  type PresenceEvent,
+  type PresenceMember,
+  Room,
+  type RoomHost,
+} from './room.js';
 import { RoomCursor } from './room-cursor.js';
 import { type ClientState, type ClientStateEvent, nextState } from './state.js';
 import type { ClientTransport, TransportFactory, TransportKind } from './transports/transport.js';
@@ -518,15 +525,15 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       if (!room.accept(message)) return;
       epoch = room.epoch;
     } else if (message.v) {
-      epoch = message.ep ?? this.#serverRooms.get(message.r)?.epoch ?? '';
+      // Volatile messages never name an epoch: they take no position.
+      epoch = this.#serverRooms.get(message.r)?.epoch ?? '';
     } else {
       // A room the server joined us to: track its position for recovery on the next connection.
       const cursor = this.#serverCursor(message.r);
       if (!cursor.admit(message)) return;
       epoch = cursor.epoch;
     }
-    const meta: MessageMeta = { room: message.r, offset: message.off, epoch, volatile: message.v === 1 };
-    this.#events.emit(message.e, message.d, meta);
+    this.#events.emit(message.e, message.d, metaOf(message, epoch));
   }
 
   #serverCursor(room: string): RoomCursor {
@@ -621,7 +628,14 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     const frame = this.#codec.encode(
       answered ? { t: 'req', id, e: event, d: data, ak: answered } : { t: 'req', id, e: event, d: data },
     );
-    if (this.#tooLarge(frame)) return Promise.reject(this.#tooLargeError(event));
+    if (this.#tooLarge(frame)) {
+      return Promise.reject(
+        new TetherError(
+          ErrorCode.PayloadTooLarge,
+          `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`,
+        ),
+      );
+    }
     const resolved = {
       timeout: options.timeout ?? this.#options.requestTimeout,
       retries: options.retries ?? 0,
@@ -647,7 +661,12 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
 
   #sendChecked(frame: Frame, event: string): boolean {
     if (this.#tooLarge(frame)) {
-      this.#reportError(this.#tooLargeError(event));
+      this.#reportError(
+        new TetherError(
+          ErrorCode.PayloadTooLarge,
+          `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`,
+        ),
+      );
       return false;
     }
     this.#send(frame);
@@ -661,12 +680,6 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   }
 
   /** UTF-8 takes at most 3 bytes per UTF-16 unit: most frames need no counting at all. */
-  #tooLargeError(event: string): TetherError {
-    return new TetherError(
-      ErrorCode.PayloadTooLarge,
-      `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`,
-    );
-  }
 
   #tooLarge(frame: Frame): boolean {
     if (typeof frame === 'string' && frame.length * 3 <= this.#maxPayload) return false;
