@@ -178,6 +178,17 @@ async function rpc({ warmupMs, durationMs, graceMs = 5000 }) {
   let count = 0;
   let errors = 0;
   let measuring = false;
+  // This process's CPU over the measured window, like the server's.
+  let cpuAtMeasure;
+  let cpuInWindow;
+  const cpuTimers = [
+    setTimeout(() => {
+      cpuAtMeasure = process.cpuUsage();
+    }, warmupMs),
+    setTimeout(() => {
+      cpuInWindow = process.cpuUsage(cpuAtMeasure);
+    }, warmupMs + durationMs),
+  ];
   const loops = clients.map(async (c, ci) => {
     let seq = 0;
     while (true) {
@@ -201,7 +212,16 @@ async function rpc({ warmupMs, durationMs, graceMs = 5000 }) {
   const end = (tEnd - nowUs()) / 1000 + graceMs;
   let stuck = false;
   await Promise.race([Promise.all(loops), sleep(end).then(() => (stuck = true))]);
-  return { count, errors, stuck, measuring, durationUs: durationMs * 1000, hist: encodeHistogram(h) };
+  for (const timer of cpuTimers) clearTimeout(timer);
+  return {
+    count,
+    errors,
+    stuck,
+    measuring,
+    durationUs: durationMs * 1000,
+    hist: encodeHistogram(h),
+    cpuUs: cpuInWindow ? cpuUs(cpuInWindow) : Number.NaN,
+  };
 }
 
 serve({

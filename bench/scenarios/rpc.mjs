@@ -12,6 +12,7 @@ export default {
     { key: 'p99', label: 'p99 latency', kind: 'lat', better: 'lower', chart: true },
     { key: 'p999', label: 'p99.9 latency', kind: 'lat', better: 'lower' },
     { key: 'cpuUsPerReq', label: 'server CPU µs / request', kind: 'us', better: 'lower', chart: true },
+    { key: 'clientCpuUsPerReq', label: 'client CPU µs / request', kind: 'us', better: 'lower' },
   ],
   config: (o) =>
     o.quick
@@ -41,6 +42,7 @@ export default {
       p99: h.getValueAtPercentile(99),
       p999: h.getValueAtPercentile(99.9),
       cpuUsPerReq: cw.served ? cw.cpuUs / cw.served : Number.NaN,
+      clientCpuUsPerReq: count ? sum(rs.map((r) => r.cpuUs)) / count : Number.NaN,
       _info: { count, errors, serverServed: cw.served, max: h.maxValue },
     };
   },
