@@ -22,9 +22,9 @@ export {
   type RequestOptions,
 } from './connection.js';
 export { MemoryBus, type MemoryBusOptions } from './memory-bus.js';
-export { LocalOutcomeStore, type Outcome, type OutcomeStore } from './outcome-store.js';
 export type { MetricsSnapshot } from './metrics.js';
 export type { Logger, TetherServerOptions } from './options.js';
+export { LocalOutcomeStore, type Outcome, type OutcomeStore } from './outcome-store.js';
 export type { UndeliveredMessage } from './outgoing-requests.js';
 export { validateRoomName } from './room-name.js';
 export { TetherEmitter, type TetherEmitterOptions } from './tether-emitter.js';
