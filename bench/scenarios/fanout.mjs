@@ -5,7 +5,7 @@ export default {
   name: 'fanout',
   title: (c) => `Fan-out: 1 room × ${c.clients.toLocaleString('en')} clients, ${PAYLOAD_BYTES}-byte messages`,
   describe: (c) =>
-    `The server broadcasts up to ${c.count} messages (for at most ${c.durationMs / 1000} s), ${c.batch} per event-loop turn, pausing whenever its backpressure signal says so; clients in ${c.procs} processes count deliveries. Rate = deliveries / (last delivery − first publish). CPU = server process user+system CPU over the same span / deliveries.`,
+    `The server broadcasts up to ${c.count} messages (for at most ${c.durationMs / 1000} s), ${c.batch} per event-loop turn, pausing whenever its backpressure signal says so; clients in ${c.procs} processes count deliveries. Rate = deliveries / (last delivery − first publish). CPU = server process user+system CPU over the same span / deliveries; client CPU = the client processes' CPU from just before the first publish until their last delivery / deliveries.`,
   metrics: [
     { key: 'deliveriesPerSec', label: 'deliveries/s', kind: 'rate', better: 'higher', chart: true },
     { key: 'cpuUsPerDelivery', label: 'server CPU µs / delivery', kind: 'us', better: 'lower', chart: true },

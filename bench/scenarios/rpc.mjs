@@ -5,7 +5,7 @@ export default {
   name: 'rpc',
   title: (c) => `Request/ack round trip: ${c.clients} clients, closed loop`,
   describe: (c) =>
-    `Each client sends an ~100-byte request, waits for the echo reply (ack), and sends the next; ${c.warmupMs / 1000} s warm-up, then ${c.durationMs / 1000} s measured. Latency is per round trip (hdr-histogram, µs). Server CPU per request is taken over the measured window. Tether runs with \`rateLimit: false\` here (its default inbound limit is 100 messages/s per connection; the others have none).`,
+    `Each client sends an ~100-byte request, waits for the echo reply (ack), and sends the next; ${c.warmupMs / 1000} s warm-up, then ${c.durationMs / 1000} s measured. Latency is per round trip (hdr-histogram, µs). Server and client CPU per request are taken over the measured window (all clients are in one process). Tether runs with \`rateLimit: false\` here (its default inbound limit is 100 messages/s per connection; the others have none).`,
   metrics: [
     { key: 'reqPerSec', label: 'requests/s', kind: 'rate', better: 'higher', chart: true },
     { key: 'p50', label: 'p50 latency', kind: 'lat', better: 'lower' },
