@@ -46,6 +46,13 @@ const retryStrategy = (times: number): number =>
   Math.min(50 * 2 ** (times - 1), 1000) + Math.floor(Math.random() * 100);
 
 /**
+ * How long ioredis waits for a socket to close after ending it before destroying it (its default
+ * is 2 s). RedisBus ends a socket only once nothing is in flight on it (after QUIT, or a broken
+ * connection), so waiting long buys nothing.
+ */
+const DISCONNECT_TIMEOUT_MS = 100;
+
+/**
  * Options forced on every connection RedisBus opens itself: fail fast instead of queueing
  * while Redis is away (a publish must reject with BUS_UNAVAILABLE, not wait forever), never
  * replay a command after a reconnect (a replayed publish would take a second offset), and
@@ -53,6 +60,7 @@ const retryStrategy = (times: number): number =>
  */
 const FAIL_FAST: RedisOptions = {
   lazyConnect: true,
+  disconnectTimeout: DISCONNECT_TIMEOUT_MS,
   enableOfflineQueue: false,
   maxRetriesPerRequest: 0,
   autoResendUnfulfilledCommands: false,
@@ -287,7 +295,13 @@ export async function closeRedis(redis: Client): Promise<void> {
       // the connection broke while quitting: the disconnect below finishes the job
     }
   }
-  if (redis.status !== 'end') redis.disconnect(false);
+  if (redis.status === 'end') return;
+  // While a reconnect is pending the old socket has closed already, yet ioredis's disconnect
+  // still arms its timer for that socket's close, which never comes: the timer runs out by
+  // itself. Waiting it out keeps close() from leaving a timer behind.
+  const socketGone = redis.status === 'reconnecting';
+  redis.disconnect(false);
+  if (socketGone) await new Promise((resolve) => setTimeout(resolve, DISCONNECT_TIMEOUT_MS + 20));
 }
 
 function waitForEnd(redis: Client, ms: number): Promise<void> {

@@ -771,8 +771,17 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   /** The reply goes to the session's current connection: the client may have reconnected meanwhile. */
   #answer(conn: AnyConnection, id: string, outcome: Outcome): void {
     const target = this.#bySession.get(conn.sessionId) ?? conn;
-    if (outcome.ok) target.send({ t: 'res', id, d: outcome.data }, false);
-    else target.send({ t: 'err', id, c: outcome.code, m: outcome.message }, false);
+    if (!outcome.ok) {
+      target.send({ t: 'err', id, c: outcome.code, m: outcome.message }, false);
+      return;
+    }
+    try {
+      target.send({ t: 'res', id, d: outcome.data }, false);
+    } catch (err) {
+      // A reply the codec cannot carry (a BigInt or a cycle for JSON): an error now, not a timeout later.
+      this.logger.error({ err, id }, 'a request handler returned a reply that cannot be encoded');
+      target.send({ t: 'err', id, c: ErrorCode.Internal, m: 'the reply could not be encoded' }, false);
+    }
   }
 
   async #answerPresence(

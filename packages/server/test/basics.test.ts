@@ -41,6 +41,22 @@ describe('request/reply and events over a real WebSocket', () => {
     expect(runs).toBe(1);
   });
 
+  it('answers INTERNAL at once when the reply cannot be encoded, and the connection goes on', async () => {
+    node = await startNode();
+    node.tether.on('connection', (conn) => {
+      conn.on('big', () => ({ n: 10n }));
+      conn.on('ok', () => 'fine');
+    });
+    const client = node.client();
+    const started = Date.now();
+    const err = await rejectionOf(client.request('big', {}, { timeout: 3_000 }));
+    expect(err.code).toBe('INTERNAL');
+    expect(err.message).toBe('the reply could not be encoded');
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await expect(client.request('ok', {})).resolves.toBe('fine');
+    expect(client.state).toBe('open');
+  });
+
   it('emits both ways', async () => {
     node = await startNode();
     const seen: unknown[] = [];
