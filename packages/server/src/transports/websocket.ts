@@ -37,8 +37,9 @@ const { Sender } = wsModule as unknown as {
 /** ws's Sender state when nothing is queued in it (no compression or Blob read in progress). */
 const SENDER_IDLE = 0;
 
-// A broadcast hands the same payload Buffer to every member in a row: its WebSocket frame (header
-// plus payload) is built for the first and reused for the rest.
+// A broadcast hands the same payload Buffer to every member in a row: its WebSocket frame is built
+// for the first and reused for the rest, as one Buffer (header and payload copied together once),
+// so each member costs one socket write and one chunk of its batched writev, not two.
 let framedPayload: Uint8Array | undefined;
 let framedOpcode = 0;
 let framed: Buffer[] = [];
@@ -47,7 +48,8 @@ function frameOnce(payload: Buffer, opcode: 1 | 2): Buffer[] {
   if (payload !== framedPayload || opcode !== framedOpcode) {
     framedPayload = payload;
     framedOpcode = opcode;
-    framed = Sender.frame(payload, { fin: true, rsv1: false, opcode, mask: false, readOnly: false });
+    const parts = Sender.frame(payload, { fin: true, rsv1: false, opcode, mask: false, readOnly: false });
+    framed = parts.length === 1 ? parts : [Buffer.concat(parts)];
   }
   return framed;
 }
