@@ -320,7 +320,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown>
    * transport while it holds less than `lowWaterBytes` and nothing is queued. Otherwise the frame
    * goes to this connection's queue (urgent first, conflated replaced, volatile dropped), which
    * the transport's drain hook empties; past 4x `maxBufferedBytes` the connection is closed.
-   * `key` is a direct emit's conflation key; room messages carry theirs in `delivery`.
+   * `key` is a direct emit's conflation key. Room messages go through `deliver`, which carries theirs.
    */
   sendFrame(frame: Frame, volatile: boolean, urgent = false, key?: string): boolean {
     if (this.#closed) return false;

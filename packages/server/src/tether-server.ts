@@ -718,7 +718,9 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
   #runRequest(conn: AnyConnection, message: RequestMessage): void {
     if (message.ak) this.#dedup.release(conn.sessionId, message.ak);
     if (message.e === PRESENCE_REQUEST) {
-      void this.#answerPresence(conn, message.d, (outcome) => this.#answer(conn, message.id, outcome));
+      this.#presenceOf(conn, message.d)
+        .then((outcome) => this.#answer(conn, message.id, outcome))
+        .catch((err) => this.logger.error({ err }, 'request failed'));
       return;
     }
     if (isReservedEvent(message.e)) {
@@ -784,23 +786,16 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     }
   }
 
-  async #answerPresence(
-    conn: AnyConnection,
-    data: unknown,
-    answer: (outcome: Outcome) => void,
-  ): Promise<void> {
+  /** The answer to `tether:presence`: the room's members, for members of the room only. */
+  async #presenceOf(conn: AnyConnection, data: unknown): Promise<Outcome> {
     const room = (data as { room?: unknown } | undefined)?.room;
     if (typeof room !== 'string' || !conn.rooms.has(room)) {
-      return answer({
-        ok: false,
-        code: ErrorCode.JoinRefused,
-        message: 'presence is visible to room members only',
-      });
+      return { ok: false, code: ErrorCode.JoinRefused, message: 'presence is visible to room members only' };
     }
     try {
-      answer({ ok: true, data: await this.#bus.members(room) });
+      return { ok: true, data: await this.#bus.members(room) };
     } catch (err) {
-      answer({ ok: false, code: ErrorCode.BusUnavailable, message: (err as Error).message });
+      return { ok: false, code: ErrorCode.BusUnavailable, message: (err as Error).message };
     }
   }
 
