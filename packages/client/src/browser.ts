@@ -1,3 +1,4 @@
+import { CloseCode } from '@tether/protocol';
 import { type ClientEnvironment, TetherClientBase, type TetherClientOptions } from './tether-client.js';
 import type { ClientTransport, TransportFactory } from './transports/transport.js';
 import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.js';
@@ -15,7 +16,8 @@ const lazySseTransport: TransportFactory = (request) => {
       if (!closed) inner = sseTransport()(request);
     },
     (err: Error) => {
-      if (!closed) request.events.onClose(1006, `the SSE transport did not load: ${err.message}`);
+      if (!closed)
+        request.events.onClose(CloseCode.Abnormal, `the SSE transport did not load: ${err.message}`);
     },
   );
   return {

@@ -1,4 +1,4 @@
-export { CloseCode, type Codec, ErrorCode, TetherError } from '@tether/protocol';
+export { CloseCode, type Codec, ErrorCode, TetherError, type TetherErrorCode } from '@tether/protocol';
 export type { BackoffOptions } from './backoff.js';
 export type { ClientRequestOptions } from './pending-requests.js';
 export type { Persistence, TetherStorage } from './persistence-types.js';

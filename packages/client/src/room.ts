@@ -1,3 +1,4 @@
+import type { PresenceMember } from '@tether/protocol';
 import {
   ErrorCode,
   type JoinResult,
@@ -27,11 +28,8 @@ export interface MessageMeta {
  */
 export type PresenceEvent = PresenceChange;
 
-/** A member of a room, as presence reports it. */
-export interface PresenceMember {
-  connId: string;
-  data: unknown;
-}
+/** A member of a room, as presence reports it (one shape on the wire, the bus and the client). */
+export type { PresenceMember };
 
 /** Outcome of a rejoin after a reconnect. */
 export interface RejoinInfo {

@@ -366,7 +366,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     this.#connectTimer = setTimeout(() => {
       if (!current()) return;
       this.#transport?.close(CloseCode.Normal, 'connect timeout');
-      this.#onTransportClose(1006, 'connect timeout');
+      this.#onTransportClose(CloseCode.Abnormal, 'connect timeout');
     }, this.#options.connectTimeout);
   }
 

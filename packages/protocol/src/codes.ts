@@ -10,6 +10,18 @@
 export const CloseCode = {
   /** Normal close, asked for by either side. The client does not reconnect after its own close. */
   Normal: 1000,
+  /** The peer is going away (a browser leaving the page, a server restarting). Not a drop. */
+  GoingAway: 1001,
+  /**
+   * Never sent: what a receiver reports when the close frame carried no code. Counts as the
+   * peer's own choice, not a drop.
+   */
+  NoStatus: 1005,
+  /**
+   * Never sent: what a receiver reports when the transport ended without a close frame (a cut
+   * TCP connection, an SSE stream that broke, a connect timeout). The client reconnects.
+   */
+  Abnormal: 1006,
   /** The frame exceeded the negotiated maximum payload (ws enforces this before parsing). */
   MessageTooBig: 1009,
   /** The frame was not a valid Tether message (not decodable, wrong shape). */
@@ -88,3 +100,22 @@ export const ErrorCode = {
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * Error codes that only HTTP answers under `path` carry (the SSE endpoints and the plain
+ * EventSource), beside the {@link ErrorCode}s they share. Kept apart so the browser client,
+ * which never makes them, does not ship them.
+ */
+export const HttpErrorCode = {
+  /** No stream has this token (malformed, or never issued). HTTP 404. */
+  UnknownStream: 'UNKNOWN_STREAM',
+  /** The stream this token named has ended: open a new one. HTTP 410. */
+  StreamClosed: 'STREAM_CLOSED',
+  /** The node holding the stream did not answer the forwarded POST in time. HTTP 504. */
+  StreamUnreachable: 'STREAM_UNREACHABLE',
+  /** The method is not used at this URL under `path`. HTTP 405. */
+  MethodNotAllowed: 'METHOD_NOT_ALLOWED',
+  /** Nothing at this URL under `path`. HTTP 404. */
+  NotFound: 'NOT_FOUND',
+} as const;
+export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];

@@ -8,10 +8,11 @@ export {
   negotiate,
   trustingJsonCodec,
 } from './codec.js';
-export { CloseCode, ErrorCode, FATAL_CLOSE_CODES } from './codes.js';
+export { CloseCode, ErrorCode, FATAL_CLOSE_CODES, HttpErrorCode } from './codes.js';
 export { PROTOCOL_VERSION, QUERY } from './constants.js';
-export { ProtocolError, TetherError } from './errors.js';
+export { ProtocolError, TetherError, type TetherErrorCode } from './errors.js';
 export { isReservedEvent, PRESENCE_EVENT, RESERVED_EVENT_PREFIX } from './events.js';
 export type * from './messages.js';
+export type { PresenceMember } from './presence.js';
 export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
 export { assertMessage, MAX_ACKS, MAX_DEPTH, MAX_NAME_LENGTH } from './validate.js';

@@ -1,3 +1,4 @@
+import type { PresenceMember } from './presence.js';
 /**
  * Message shapes of Tether wire protocol v1. Every frame (WebSocket message, SSE event data,
  * SSE upstream POST body) is exactly one of these objects. Field names are short because
@@ -121,20 +122,14 @@ export interface RoomMessage {
   k?: string;
 }
 
-/** A room member as presence reports it: `connId` is the connection's id, `data` its public data. */
-export interface PresenceEntry {
-  connId: string;
-  data: unknown;
-}
-
 /**
  * The `d` of a `tether:presence` room message (volatile, not in history). `reconnect`: a member
  * whose connection dropped came back on a new connection within the grace period; no `leave` or
  * `join` was announced, and `previousConnId` is the id it replaces.
  */
 export type PresenceChange =
-  | { type: 'join' | 'leave'; member: PresenceEntry }
-  | { type: 'reconnect'; member: PresenceEntry; previousConnId: string };
+  | { type: 'join' | 'leave'; member: PresenceMember }
+  | { type: 'reconnect'; member: PresenceMember; previousConnId: string };
 
 /** S: the server joined this connection to a room (server-side join). */
 export interface JoinedMessage extends JoinResult {

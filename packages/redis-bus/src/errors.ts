@@ -1,4 +1,4 @@
-import { ErrorCode, TetherError } from '@tether/protocol';
+import { ErrorCode, TetherError } from '@tether/server';
 
 // Redis replies that mean "the store cannot take this now", as opposed to a bug in a command.
 const UNAVAILABLE_REPLIES = /^(OOM|LOADING|READONLY|MASTERDOWN|BUSY|CLUSTERDOWN|TRYAGAIN|NOREPLICAS)\b/;

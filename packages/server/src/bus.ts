@@ -1,3 +1,4 @@
+import type { PresenceMember } from '@tether/protocol';
 /**
  * The `Bus` interface: everything a Tether node shares with other nodes. `MemoryBus` implements
  * it inside one process (the single-node default, and several nodes in one test process);
@@ -77,10 +78,7 @@ export interface HistoryPage extends RoomPosition {
 }
 
 /** A presence entry: which connection, and the public data the app chose for it. */
-export interface PresenceMember {
-  connId: string;
-  data: unknown;
-}
+export type { PresenceMember };
 
 export type BusStatus = 'up' | 'down';
 

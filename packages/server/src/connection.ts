@@ -677,9 +677,9 @@ function describeClose(code: number): string {
   switch (code) {
     case CloseCode.Normal:
       return 'client closed';
-    case 1001:
+    case CloseCode.GoingAway:
       return 'going away';
-    case 1006:
+    case CloseCode.Abnormal:
       return 'connection lost';
     case CloseCode.MessageTooBig:
       return 'message too big';

@@ -1,4 +1,10 @@
-export { CloseCode, type Codec, ErrorCode, TetherError } from '@tether/protocol';
+export {
+  CloseCode,
+  type Codec,
+  ErrorCode,
+  TetherError,
+  type TetherErrorCode,
+} from '@tether/protocol';
 export { BroadcastOperator, type BroadcastOptions } from './broadcast.js';
 export type {
   Bus,

@@ -557,8 +557,12 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> im
     if (this.#connections.delete(conn.id) && conn.transport === 'sse') this.#sseConnections--;
     this.#heartbeat.delete(conn);
     this.counters.connectionsClosed++;
-    // Closes the peer chose (1000, 1001 going away, 1005 no code) and shutdown are not drops.
-    const dropped = code !== CloseCode.Normal && code !== 1001 && code !== 1005 && !this.#closing;
+    // Closes the peer chose (normal, going away, no status) and shutdown are not drops.
+    const dropped =
+      code !== CloseCode.Normal &&
+      code !== CloseCode.GoingAway &&
+      code !== CloseCode.NoStatus &&
+      !this.#closing;
     for (const room of [...conn.memberships()]) void this.leaveRoom(conn, room, dropped);
     if (this.#bySession.get(conn.sessionId) === conn) {
       this.#bySession.delete(conn.sessionId);

@@ -25,7 +25,7 @@ function closeCodeFor(status: number): number {
   if (status === 401) return CloseCode.Unauthorized;
   if (status === 403) return CloseCode.Forbidden;
   if (status === 503) return CloseCode.ServerClosing;
-  return 1006;
+  return CloseCode.Abnormal;
 }
 
 /** The `message` of a Tether JSON error body, or the status text. */
@@ -70,7 +70,7 @@ class SseConnection implements ClientTransport {
     this.#baseUrl = toHttpUrl(request.url);
     if (request.codec.binary) {
       // Event streams are text; the server's SSE endpoint speaks the JSON codec only.
-      queueMicrotask(() => this.#fail(1006, 'the SSE transport carries the JSON codec only'));
+      queueMicrotask(() => this.#fail(CloseCode.Abnormal, 'the SSE transport carries the JSON codec only'));
       return;
     }
     const url = withQuery(this.#baseUrl, { [QUERY.transport]: 'sse', [QUERY.auth]: request.auth });
@@ -103,7 +103,7 @@ class SseConnection implements ClientTransport {
         signal: this.#abort.signal,
       });
     } catch (err) {
-      return this.#fail(1006, `SSE stream failed: ${(err as Error).message}`);
+      return this.#fail(CloseCode.Abnormal, `SSE stream failed: ${(err as Error).message}`);
     }
     if (!response.ok || !response.body) {
       const reason = await refusalReason(response);
@@ -111,9 +111,9 @@ class SseConnection implements ClientTransport {
     }
     try {
       await readEventStream(response.body, (event) => this.#onEvent(event));
-      this.#fail(1006, 'SSE stream ended');
+      this.#fail(CloseCode.Abnormal, 'SSE stream ended');
     } catch (err) {
-      this.#fail(1006, `SSE stream broke: ${(err as Error).message}`);
+      this.#fail(CloseCode.Abnormal, `SSE stream broke: ${(err as Error).message}`);
     }
   }
 
@@ -135,7 +135,7 @@ class SseConnection implements ClientTransport {
       case 'close': {
         // The server's close "frame": a bye message with the code and reason.
         const bye = JSON.parse(event.data) as { c?: unknown; m?: unknown };
-        const code = typeof bye.c === 'number' ? bye.c : 1006;
+        const code = typeof bye.c === 'number' ? bye.c : CloseCode.Abnormal;
         this.#fail(code, typeof bye.m === 'string' ? bye.m : '');
         return;
       }
@@ -187,7 +187,7 @@ class SseConnection implements ClientTransport {
         signal: this.#abort.signal,
       });
     } catch (err) {
-      this.#fail(1006, `SSE POST failed: ${(err as Error).message}`);
+      this.#fail(CloseCode.Abnormal, `SSE POST failed: ${(err as Error).message}`);
       return false;
     }
     if (response.ok) {
@@ -198,7 +198,7 @@ class SseConnection implements ClientTransport {
     // A refused batch (bad or too large) is lost, like a frame the server rejected; the stream lives on.
     if (response.status === 400 || response.status === 413) return true;
     // 404/410: the stream is gone; 5xx: its node is unreachable. Either way, reconnect.
-    this.#fail(1006, `SSE POST refused: ${reason}`, response.status);
+    this.#fail(CloseCode.Abnormal, `SSE POST refused: ${reason}`, response.status);
     return false;
   }
 

@@ -1,6 +1,13 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CloseCode, type Codec, ErrorCode, type JoinResult, jsonCodec } from '@tether/protocol';
+import {
+  CloseCode,
+  type Codec,
+  ErrorCode,
+  HttpErrorCode,
+  type JoinResult,
+  jsonCodec,
+} from '@tether/protocol';
 import type { Bus, RoomPosition } from '../bus.js';
 import type { Connection, Handshake } from '../connection.js';
 import { decodeAuthParam, handshakeOf, refuseRequest } from '../http-endpoint.js';
@@ -26,20 +33,6 @@ export interface SseOptions {
    */
   compress?: boolean | 'native';
 }
-
-/** Error codes of the SSE endpoints, beside the protocol's own (docs/sse.md lists them). */
-export const SseErrorCode = {
-  /** No stream has this token (malformed, or never issued). HTTP 404. */
-  UnknownStream: 'UNKNOWN_STREAM',
-  /** The stream this token named has ended: open a new one. HTTP 410. */
-  StreamClosed: 'STREAM_CLOSED',
-  /** The node holding the stream did not answer the forwarded POST in time. HTTP 504. */
-  StreamUnreachable: 'STREAM_UNREACHABLE',
-  /** The method is not used at this URL. HTTP 405. */
-  MethodNotAllowed: 'METHOD_NOT_ALLOWED',
-  /** Nothing at this URL under `path`. HTTP 404. */
-  NotFound: 'NOT_FOUND',
-} as const;
 
 /** What the endpoint needs from `TetherServer`. */
 export interface SseHost {
@@ -71,9 +64,9 @@ export interface SseHost {
 
 /** HTTP answer to a POST or DELETE, per outcome (`ok` depends on where the stream is). */
 const REFUSALS: Record<Exclude<Handover, 'ok'>, [status: number, code: string, message: string]> = {
-  unknown: [404, SseErrorCode.UnknownStream, 'no stream has this token'],
-  gone: [410, SseErrorCode.StreamClosed, 'the stream has ended: open a new one'],
-  timeout: [504, SseErrorCode.StreamUnreachable, 'the node holding the stream did not answer'],
+  unknown: [404, HttpErrorCode.UnknownStream, 'no stream has this token'],
+  gone: [410, HttpErrorCode.StreamClosed, 'the stream has ended: open a new one'],
+  timeout: [504, HttpErrorCode.StreamUnreachable, 'the node holding the stream did not answer'],
   unavailable: [503, ErrorCode.BusUnavailable, 'the bus could not reach the node holding the stream'],
   closing: [503, ErrorCode.ServerClosing, 'server is shutting down'],
 };
@@ -120,11 +113,11 @@ export class SseEndpoint {
       });
     if (rest === '/events') {
       if (req.method === 'GET') void run(this.#openNative(req, res, url));
-      else refuseRequest(res, 405, SseErrorCode.MethodNotAllowed, 'use GET', { allow: 'GET' });
+      else refuseRequest(res, 405, HttpErrorCode.MethodNotAllowed, 'use GET', { allow: 'GET' });
       return;
     }
     if (rest !== '' && rest !== '/') {
-      refuseRequest(res, 404, SseErrorCode.NotFound, `nothing at ${url.pathname}`);
+      refuseRequest(res, 404, HttpErrorCode.NotFound, `nothing at ${url.pathname}`);
       return;
     }
     if (url.searchParams.get('transport') !== 'sse') {
@@ -140,7 +133,7 @@ export class SseEndpoint {
         void run(this.#post(req, res, url));
         return;
       default:
-        refuseRequest(res, 405, SseErrorCode.MethodNotAllowed, 'use GET, POST or DELETE', {
+        refuseRequest(res, 405, HttpErrorCode.MethodNotAllowed, 'use GET, POST or DELETE', {
           allow: 'GET, POST, DELETE',
         });
     }
@@ -189,7 +182,7 @@ export class SseEndpoint {
 
   async #post(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const token = parseToken(url.searchParams.get('token'));
-    if (!token) return refuseRequest(res, 404, SseErrorCode.UnknownStream, 'no stream has this token');
+    if (!token) return refuseRequest(res, 404, HttpErrorCode.UnknownStream, 'no stream has this token');
     // DELETE is the client's close; `code` stands for the WebSocket close code it would have sent.
     const close = req.method === 'DELETE' ? clientCloseCode(url.searchParams.get('code')) : undefined;
     let frames: string[] = [];

@@ -1,4 +1,4 @@
-import { type Frame, jsonCodec, type Message } from '@tether/protocol';
+import { CloseCode, type Frame, jsonCodec, type Message } from '@tether/protocol';
 import { isSafeEventName, type SseStream } from './sse-stream.js';
 import type { ServerTransport, TransportEvents } from './transport.js';
 
@@ -237,7 +237,7 @@ export class NativeSseTransport implements ServerTransport {
   }
 
   terminate(): void {
-    if (!this.#started) this.close(1006, 'terminated');
+    if (!this.#started) this.close(CloseCode.Abnormal, 'terminated');
     else this.#stream.destroy();
   }
 
@@ -253,7 +253,10 @@ export class NativeSseTransport implements ServerTransport {
   #onStreamClosed(): void {
     if (this.#gone) return;
     this.#gone = true;
-    this.events?.onClose(this.#closing?.code ?? 1006, this.#closing?.reason ?? 'connection lost');
+    this.events?.onClose(
+      this.#closing?.code ?? CloseCode.Abnormal,
+      this.#closing?.reason ?? 'connection lost',
+    );
     this.onGone?.();
   }
 }

@@ -104,7 +104,7 @@ export class SseTransport implements ServerTransport {
   #onStreamClosed(): void {
     if (this.#gone) return;
     this.#gone = true;
-    const code = this.#closeCode ?? 1006;
+    const code = this.#closeCode ?? CloseCode.Abnormal;
     const reason = this.#closeCode === undefined ? 'connection lost' : this.#closeReason;
     this.events?.onClose(code, reason);
     this.onGone?.();
