@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { jsonCodec, negotiate } from './codec.js';
+import { jsonCodec, negotiate, trustingJsonCodec } from './codec.js';
 import { CloseCode } from './codes.js';
 import type { ProtocolError } from './errors.js';
 import { msgpackCodec } from './msgpack-codec.js';
+import { assertMessage } from './validate.js';
 
 function decodeError(fn: () => unknown): ProtocolError {
   try {
@@ -77,5 +78,28 @@ describe('JSON codec', () => {
     expect(negotiate(['tether.v1.msgpack', 'tether.v1.json'], [jsonCodec])).toBe(jsonCodec);
     expect(negotiate(['tether.v1.msgpack', 'tether.v1.json'], [jsonCodec, msgpackCodec])).toBe(msgpackCodec);
     expect(negotiate(['graphql-ws'], [jsonCodec])).toBeUndefined();
+  });
+});
+
+describe('binary values', () => {
+  it('pass validation as leaves (bytes, dates) while other class instances are still refused', () => {
+    const frame = msgpackCodec.encode({
+      t: 'evt',
+      e: 'up',
+      d: { b: new Uint8Array([1, 2]), at: new Date(5) },
+    });
+    const message = msgpackCodec.decode(frame) as { d: { b: Uint8Array; at: Date } };
+    expect(new Uint8Array(message.d.b)).toEqual(new Uint8Array([1, 2]));
+    expect(message.d.at.getTime()).toBe(5);
+    expect(() => assertMessage({ t: 'evt', e: 'up', d: new Map() })).toThrow(/only plain objects/);
+  });
+
+  it('the client codec refuses bytes instead of writing them as an object', () => {
+    expect(() => trustingJsonCodec.encode({ t: 'evt', e: 'up', d: { b: new Uint8Array([1]) } })).toThrow(
+      /JSON cannot carry binary data/,
+    );
+    expect(() => trustingJsonCodec.encode({ t: 'evt', e: 'up', d: new ArrayBuffer(2) })).toThrow(
+      /JSON cannot carry binary data/,
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { CloseCode, ErrorCode } from './codes.js';
-import { ProtocolError } from './errors.js';
+import { ProtocolError, TetherError } from './errors.js';
 import type { Message, RoomMessage } from './messages.js';
 import { assertMessage, assertShape } from './validate.js';
 
@@ -56,6 +56,19 @@ function toText(frame: Frame | ArrayBuffer): string {
   }
 }
 
+function refuseBinary(_key: string, value: unknown): unknown {
+  if (
+    typeof value === 'object' &&
+    value !== null &&
+    (ArrayBuffer.isView(value) || value instanceof ArrayBuffer)
+  )
+    throw new TetherError(
+      ErrorCode.BadMessage,
+      'JSON cannot carry binary data: use the msgpack codec (@tether/client/msgpack) or send base64 text',
+    );
+  return value;
+}
+
 /** The default codec: one JSON object per text frame (`tether.v1.json`). */
 export const jsonCodec: Codec = {
   subprotocol: JSON_SUBPROTOCOL,
@@ -76,7 +89,9 @@ export const jsonCodec: Codec = {
 export const trustingJsonCodec: Codec = {
   subprotocol: JSON_SUBPROTOCOL,
   binary: false,
-  encode: (message) => JSON.stringify(message),
+  // The client's sends go through here: refuse bytes rather than let JSON turn them into
+  // {"0":1,...}, which the server would hand to the app as a plain object.
+  encode: (message) => JSON.stringify(message, refuseBinary),
   decode(frame) {
     const text = toText(frame);
     try {

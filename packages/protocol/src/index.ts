@@ -14,5 +14,6 @@ export { ProtocolError, TetherError, type TetherErrorCode } from './errors.js';
 export { isReservedEvent, PRESENCE_EVENT, RESERVED_EVENT_PREFIX } from './events.js';
 export type * from './messages.js';
 export type { PresenceMember } from './presence.js';
+export { parseTagged, stringifyTagged } from './tagged-json.js';
 export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
 export { assertMessage, MAX_ACKS, MAX_DEPTH, MAX_NAME_LENGTH } from './validate.js';

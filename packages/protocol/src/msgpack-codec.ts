@@ -3,7 +3,7 @@ import { type Codec, type Frame, MSGPACK_SUBPROTOCOL } from './codec.js';
 import { CloseCode, ErrorCode } from './codes.js';
 import { ProtocolError } from './errors.js';
 import type { Message } from './messages.js';
-import { assertMessage } from './validate.js';
+import { assertMessage, isBinaryLeaf } from './validate.js';
 
 // Plain maps, no records or structure extensions: every msgpack implementation reads the
 // frames, and a peer cannot make us define shared structures.
@@ -12,7 +12,7 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsTyp
 
 function hasProtoKey(value: unknown, depth: number): boolean {
   if (depth > 64) throw new Error('nesting deeper than 64 levels');
-  if (typeof value !== 'object' || value === null) return false;
+  if (typeof value !== 'object' || value === null || isBinaryLeaf(value)) return false;
   if (Array.isArray(value)) return value.some((item) => hasProtoKey(item, depth + 1));
   for (const key of Object.keys(value)) {
     if (key === '__proto__' || hasProtoKey((value as Record<string, unknown>)[key], depth + 1)) return true;
@@ -21,7 +21,9 @@ function hasProtoKey(value: unknown, depth: number): boolean {
 }
 
 /**
- * Binary codec (`tether.v1.msgpack`) on msgpackr. Lives behind its own import path so that
+ * Binary codec (`tether.v1.msgpack`) on msgpackr. Payloads may hold bytes (`Uint8Array`, a
+ * `Buffer` on Node) and `Date`s: msgpack's bin type and timestamp extension carry them, and they
+ * arrive as a `Uint8Array` (a `Buffer` on Node) and a `Date`. Lives behind its own import path so that
  * JSON-only bundles do not carry msgpackr.
  *
  * @example

@@ -126,6 +126,18 @@ export function assertShape(value: unknown): Message {
 }
 
 /**
+ * True for the two non-plain values a decoded payload may hold: bytes (a `Uint8Array`, or a
+ * `Buffer`, which msgpack decodes bin to on Node) and dates (msgpack's timestamp). They are leaves:
+ * nothing inside them is walked. JSON never produces either.
+ *
+ * @example
+ * isBinaryLeaf(new Uint8Array(2)); // true
+ */
+export function isBinaryLeaf(value: object): boolean {
+  return value instanceof Uint8Array || value instanceof Date;
+}
+
+/**
  * Walks a decoded value once (only into arrays and objects, so large strings and number arrays
  * cost little) and names the first thing a message may not hold: nesting past `MAX_DEPTH`, a
  * `__proto__` key, a `constructor` object with a `prototype` key (the two shapes that pollute
@@ -144,8 +156,10 @@ function structureProblem(value: object, depth: number): string | undefined {
     }
     return undefined;
   }
+  if (isBinaryLeaf(value)) return undefined;
   const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return 'only plain objects and arrays are allowed';
+  if (proto !== Object.prototype && proto !== null)
+    return 'only plain objects, arrays, bytes and dates are allowed';
   const keys = Object.keys(value);
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;

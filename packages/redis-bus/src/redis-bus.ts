@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { parseTagged, stringifyTagged } from '@tether/protocol';
 import type {
   Bus,
   BusLink,
@@ -201,7 +202,7 @@ export class RedisBus implements Bus {
 
   async sendToNode(nodeId: string, payload: unknown): Promise<void> {
     this.#assertOpen();
-    const message = JSON.stringify(payload) ?? 'null';
+    const message = stringifyTagged(payload);
     const channel = this.#keys.nodeChannel(nodeId);
     await this.#cmd.run((redis) =>
       this.#cluster ? redis.spublish(channel, message) : redis.publish(channel, message),
@@ -363,7 +364,7 @@ export class RedisBus implements Bus {
     if (nodeId === undefined) return;
     let payload: unknown;
     try {
-      payload = JSON.parse(message);
+      payload = parseTagged(message);
     } catch {
       return; // not written by a RedisBus
     }

@@ -1,3 +1,4 @@
+import { parseTagged, stringifyTagged } from '@tether/protocol';
 import type { Bus } from './bus.js';
 
 /** How a request ended: the reply, or an error reply. Stored so a retry gets the same answer. */
@@ -126,11 +127,11 @@ export function busOutcomeStore(bus: Bus): OutcomeStore {
     claim: (sessionId, requestId, ttlMs) =>
       bus.set(storeKey(sessionId, requestId), PENDING, ttlMs, { ifAbsent: true }),
     save: (sessionId, requestId, outcome, ttlMs) =>
-      bus.set(storeKey(sessionId, requestId), JSON.stringify(outcome), ttlMs).then(noop),
+      bus.set(storeKey(sessionId, requestId), stringifyTagged(outcome), ttlMs).then(noop),
     async load(sessionId, requestId) {
       const stored = await bus.get(storeKey(sessionId, requestId));
       if (stored === undefined || stored === PENDING) return stored;
-      return JSON.parse(stored) as Outcome;
+      return parseTagged(stored) as Outcome;
     },
   };
 }
