@@ -12,6 +12,8 @@ import { buildReactChat, type RunningReactChat, startReactChat } from '../exampl
 import { test as base, expect } from './fixtures.js';
 
 interface Stats {
+  connections: number;
+  upgrades: number;
   joins: Record<string, number>;
   members: Record<string, string[]>;
 }
@@ -95,6 +97,9 @@ test('StrictMode mounts the room twice and the server sees one join', async ({ s
   expect(await page.evaluate(() => (window as { roomMounts?: number }).roomMounts)).toBe(2);
   const seen = await stats(app);
   expect(seen.joins['chat:lobby']).toBe(1);
+  // The provider (given a url) created its client in an effect that also ran twice: one connection.
+  expect(seen.upgrades).toBe(1);
+  expect(seen.connections).toBe(1);
   expect(seen.members['chat:lobby']).toEqual(['alice']);
 
   // Switching rooms mounts a new room component (twice again) and unmounts the old one.

@@ -8,8 +8,8 @@
  * - `welcome` (a direct event) tells each connection who the server thinks it is.
  *
  * Two small endpoints make the page's behaviour observable from outside, for the end-to-end
- * tests and for anyone poking at the example: `GET /api/stats` (joins the server authorized per
- * room, and who is in each room now) and `POST /api/hold?on=1|0` (while on, `chat:send` waits:
+ * tests and for anyone poking at the example: `GET /api/stats` (WebSocket handshakes and connections accepted, joins the
+ * server authorized per room, and who is in each room now) and `POST /api/hold?on=1|0` (while on, `chat:send` waits:
  * the page shows its request pending).
  *
  * `startReactChat()` is used by `server.mjs` (the CLI) and by the end-to-end tests.
@@ -86,6 +86,8 @@ function serveStatic(root, req, res) {
 export async function startReactChat(options = {}) {
   const distDir = options.distDir ?? join(here, 'dist', 'app');
   const joins = Object.fromEntries(ROOMS.map((room) => [room, 0]));
+  let connections = 0;
+  let upgrades = 0;
   let hold = null;
 
   const http = createServer((req, res) => {
@@ -105,6 +107,8 @@ export async function startReactChat(options = {}) {
     serveStatic(distDir, req, res);
   });
 
+  // Every WebSocket handshake that reached the server, welcomed or not.
+  http.on('upgrade', () => upgrades++);
   const tether = new TetherServer({
     server: http,
     history: (room) => (ROOMS.includes(room) ? HISTORY : false),
@@ -122,6 +126,7 @@ export async function startReactChat(options = {}) {
   });
 
   tether.on('connection', (conn) => {
+    connections++;
     conn.emit('welcome', { name: conn.data.name, connId: conn.id });
 
     conn.on('chat:send', async (msg) => {
@@ -154,7 +159,7 @@ export async function startReactChat(options = {}) {
   async function stats() {
     const members = {};
     for (const room of ROOMS) members[room] = (await tether.in(room).presence()).map((m) => m.data?.name);
-    return JSON.stringify({ joins, members });
+    return JSON.stringify({ connections, upgrades, joins, members });
   }
 
   let closing;
