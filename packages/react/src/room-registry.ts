@@ -91,7 +91,6 @@ export class RoomEntry {
     // and with each rejoin's answer.
     this.#unsubscribe.push(
       this.#client.on('state', () => this.#update()),
-      this.#client.on('error', () => this.#update()),
       room.on('tether:rejoined', () => this.#update()),
     );
     this.#update();
