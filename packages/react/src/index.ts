@@ -1,0 +1,10 @@
+export type { TetherContextValue } from './context.js';
+export { useTetherClient } from './context.js';
+export { TetherProvider, type TetherProviderProps } from './provider.js';
+export type { RoomStatus, RoomView } from './room-registry.js';
+export { createTetherHooks, type TetherHooks } from './typed-hooks.js';
+export { useConnectionState } from './use-connection-state.js';
+export { useEvent } from './use-event.js';
+export { usePresence } from './use-presence.js';
+export { type RequestState, useRequest } from './use-request.js';
+export { useRoom } from './use-room.js';
