@@ -77,7 +77,7 @@ describe('RedisInbox', () => {
     const sub = await node.subscribe({ ...rec.listener, onResync: () => (resyncs += 1) });
     try {
       const admin = new Redis(redis.url);
-      await admin.client('KILL', 'TYPE', 'pubsub');
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
       await admin.quit();
       await waitFor(() => resyncs === 1, { timeout: 10_000 });
       // ioredis re-subscribes before 'ready'; keep notifying until a wakeup arrives.
