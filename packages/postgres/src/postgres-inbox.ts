@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ackWindow,
   checkClaimOptions,
   checkLimit,
   checkUserId,
@@ -8,6 +9,7 @@ import {
   type DeadLetter,
   type DeadLetterQuery,
   type Inbox,
+  type InboxAckOptions,
   type InboxClaim,
   type InboxClaimOptions,
   InboxError,
@@ -219,15 +221,20 @@ export class PostgresInbox implements Inbox {
       .map(toNotification)
       .sort(byDeliveryOrder);
     const deadLettered = rows.filter((row) => row.kind === 'dead').map(toDeadLetter);
-    const [next] = await this.#query<{ retry_at: string | null }>(this.#sql.retryAt, [userId]);
+    const [next] = await this.#query<{ retry_at: string | null; retry_in: string | null }>(
+      this.#sql.retryAt,
+      [userId],
+    );
     const retryAt = next?.retry_at == null ? null : Number(next.retry_at);
-    return { deliver, deadLettered, retryAt };
+    const retryInMs = next?.retry_in == null ? null : Math.max(0, Number(next.retry_in));
+    return { deliver, deadLettered, retryAt, retryInMs };
   }
 
-  async ack(userId: string, ids: readonly string[]): Promise<number> {
+  async ack(userId: string, ids: readonly string[], options?: InboxAckOptions): Promise<number> {
     checkUserId(userId);
+    const windowMs = ackWindow(options, this.#dedupWindowMs);
     if (ids.length === 0) return 0;
-    const rows = await this.#query(this.#sql.ack, [userId, [...ids], this.#dedupWindowMs]);
+    const rows = await this.#query(this.#sql.ack, [userId, [...ids], windowMs]);
     return rows.length;
   }
 

@@ -61,7 +61,7 @@ export function statements(s: string): Statements {
       UNION ALL
       SELECT 'sent', id, user_id, seq, urgent, event, data, collapse_key, created_at, expires_at, attempts,
              0::bigint FROM sent`,
-    retryAt: `SELECT min(next_attempt_at) AS retry_at FROM ${n}
+    retryAt: `SELECT min(next_attempt_at) AS retry_at, min(next_attempt_at) - ${now} AS retry_in FROM ${n}
       WHERE user_id = $1 AND next_attempt_at IS NOT NULL AND expires_at > ${now}`,
     // $1 user, $2 ids, $3 dedupWindowMs
     ack: `WITH gone AS (

@@ -104,7 +104,7 @@ return out
 
 /**
  * ARGV: base, user, maxAttempts, retryAfterMs, limit, deadLetterTtlMs.
- * Returns { sent triples, dead triples, retryAt or -1 }.
+ * Returns { sent triples, dead triples, retryAt or -1, retryAt - now }.
  */
 export const INBOX_CLAIM = lua(
   'inbox-claim',
@@ -138,7 +138,7 @@ for _, id in ipairs(redis.call('ZRANGE', userZ(u), 0, -1)) do
     if kept and m.x > now and m.r >= 0 and (retryAt < 0 or m.r < retryAt) then retryAt = m.r end
   end
 end
-return { sent, dead, num(retryAt) }
+return { sent, dead, num(retryAt), num(retryAt - now) }
 `,
 );
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ackWindow,
   checkClaimOptions,
   checkLimit,
   checkUserId,
@@ -8,6 +9,7 @@ import {
   type DeadLetter,
   type DeadLetterQuery,
   type Inbox,
+  type InboxAckOptions,
   type InboxClaim,
   type InboxClaimOptions,
   InboxError,
@@ -196,25 +198,27 @@ export class RedisInbox implements Inbox {
   async claim(userId: string, options: InboxClaimOptions): Promise<InboxClaim> {
     checkUserId(userId);
     const limit = checkClaimOptions(options);
-    const [sent, dead, retryAt] = (await this.#run(INBOX_CLAIM, [
+    const [sent, dead, retryAt, retryIn] = (await this.#run(INBOX_CLAIM, [
       userId,
       options.maxAttempts,
       Math.ceil(options.retryAfterMs),
       limit,
       this.#deadLetterTtlMs,
-    ])) as [Triple[], Triple[], string];
+    ])) as [Triple[], Triple[], string, string];
     const next = Number(retryAt);
     return {
       deliver: sent.map(toNotification),
       deadLettered: dead.map(toDeadLetter),
       retryAt: next < 0 ? null : next,
+      retryInMs: next < 0 ? null : Math.max(0, Number(retryIn)),
     };
   }
 
-  async ack(userId: string, ids: readonly string[]): Promise<number> {
+  async ack(userId: string, ids: readonly string[], options?: InboxAckOptions): Promise<number> {
     checkUserId(userId);
+    const windowMs = ackWindow(options, this.#dedupWindowMs);
     if (ids.length === 0) return 0;
-    return (await this.#run(INBOX_ACK, [userId, this.#dedupWindowMs, ...ids])) as number;
+    return (await this.#run(INBOX_ACK, [userId, windowMs, ...ids])) as number;
   }
 
   async claimOffline(afterMs: number, options: { limit?: number } = {}): Promise<InboxNotification[]> {

@@ -84,8 +84,16 @@ export interface InboxClaim {
   deliver: InboxNotification[];
   /** Delivered `maxAttempts` times without an ack: now dead letters. Report each once. */
   deadLettered: DeadLetter[];
-  /** When the earliest of this user's claimed notifications is due again; null when none waits. */
+  /** When the earliest of this user's claimed notifications is due again (store clock); null when none waits. */
   retryAt: number | null;
+  /** The same as a delay from now, measured on the store's clock (immune to clock skew between node and store). */
+  retryInMs: number | null;
+}
+
+/** What `ack` accepts. */
+export interface InboxAckOptions {
+  /** How long the acknowledged ids are remembered, in ms (the server's `dedupWindowMs`). Default: the inbox's own `dedupWindowMs`. */
+  dedupWindowMs?: number;
 }
 
 /** Why a notification left the inbox without an acknowledgement. */
@@ -159,8 +167,11 @@ export interface Inbox {
   pending(userId: string, options?: { limit?: number }): Promise<InboxNotification[]>;
   /** Counts one delivery attempt for each due notification of `userId` and returns them (see {@link InboxClaim}). */
   claim(userId: string, options: InboxClaimOptions): Promise<InboxClaim>;
-  /** Removes acknowledged notifications and remembers their ids for `dedupWindowMs`. Resolves to how many it removed. */
-  ack(userId: string, ids: readonly string[]): Promise<number>;
+  /**
+   * Removes acknowledged notifications of `userId` (ids of other users are ignored) and remembers
+   * their ids for `dedupWindowMs`. Resolves to how many it removed.
+   */
+  ack(userId: string, ids: readonly string[], options?: InboxAckOptions): Promise<number>;
   /**
    * Notifications stored at least `afterMs` ago that are still unacknowledged and were never
    * handed out by this method: each returned to exactly one caller in the cluster.
@@ -299,6 +310,21 @@ export function checkClaimOptions(options: InboxClaimOptions): number {
   if (!Number.isFinite(options.retryAfterMs) || options.retryAfterMs < 0)
     throw new InboxError('INBOX_INVALID', 'retryAfterMs must be a number >= 0');
   return checkLimit(options.limit);
+}
+
+/**
+ * The dedup window to use for an ack: the call's, else the inbox's.
+ *
+ * @example
+ * ```ts
+ * const windowMs = ackWindow(options, 86_400_000);
+ * ```
+ */
+export function ackWindow(options: InboxAckOptions | undefined, fallback: number): number {
+  const windowMs = options?.dedupWindowMs ?? fallback;
+  if (!Number.isFinite(windowMs) || windowMs < 0)
+    throw new InboxError('INBOX_INVALID', 'dedupWindowMs must be a number >= 0');
+  return Math.ceil(windowMs);
 }
 
 /**

@@ -22,6 +22,7 @@ export {
   type RequestOptions,
 } from './connection.js';
 export {
+  ackWindow,
   checkClaimOptions,
   checkLimit,
   checkUserId,
@@ -31,6 +32,7 @@ export {
   type DeadLetter,
   type DeadLetterQuery,
   type Inbox,
+  type InboxAckOptions,
   type InboxClaim,
   type InboxClaimOptions,
   InboxError,

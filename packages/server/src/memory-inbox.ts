@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ackWindow,
   checkClaimOptions,
   checkLimit,
   checkUserId,
@@ -8,6 +9,7 @@ import {
   type DeadLetter,
   type DeadLetterQuery,
   type Inbox,
+  type InboxAckOptions,
   type InboxClaim,
   type InboxClaimOptions,
   InboxError,
@@ -162,13 +164,18 @@ export class MemoryInbox implements Inbox {
       if (entry.nextAttemptAt !== null && (retryAt === null || entry.nextAttemptAt < retryAt))
         retryAt = entry.nextAttemptAt;
     }
-    return { deliver, deadLettered, retryAt };
+    return {
+      deliver,
+      deadLettered,
+      retryAt,
+      retryInMs: retryAt === null ? null : Math.max(0, retryAt - now),
+    };
   }
 
-  async ack(userId: string, ids: readonly string[]): Promise<number> {
+  async ack(userId: string, ids: readonly string[], options?: InboxAckOptions): Promise<number> {
     this.#open();
     checkUserId(userId);
-    const forgetAt = this.#now() + this.#dedupWindowMs;
+    const forgetAt = this.#now() + ackWindow(options, this.#dedupWindowMs);
     let removed = 0;
     for (const id of ids) {
       const entry = this.#live.get(id);

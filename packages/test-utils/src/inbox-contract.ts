@@ -207,6 +207,9 @@ export function inboxContract(name: string, makeStore: MakeInboxStore): void {
         const again = await inbox.claim(user, CLAIM);
         expect(again.deliver).toEqual([]);
         expect(again.retryAt).toBe(first.retryAt);
+        expect(first.retryInMs).toBeGreaterThan(0);
+        expect(first.retryInMs).toBeLessThanOrEqual(CLAIM.retryAfterMs);
+        expect((await inbox.claim(`${user}-none`, CLAIM)).retryInMs).toBeNull();
         // pending still shows it (a newly opened connection gets its backlog) without an attempt.
         expect((await inbox.pending(user))[0]?.attempts).toBe(1);
         await inbox.notify(user, 'e', 2, { id: `${user}-2` });
@@ -232,6 +235,13 @@ export function inboxContract(name: string, makeStore: MakeInboxStore): void {
         expect((await inbox.notify(user, 'e', 1, { id: `${user}-1` })).stored).toBe(false);
         expect(ids(await inbox.pending(user))).toEqual([`${user}-2`]);
         expect(await inbox.ack(user, [])).toBe(0);
+      });
+
+      it("remembers an acked id for the caller's dedupWindowMs when given", async () => {
+        await inbox.notify(user, 'e', 1, { id: `${user}-w` });
+        expect(await inbox.ack(user, [`${user}-w`], { dedupWindowMs: 1 })).toBe(1);
+        await waitFor(async () => (await inbox.notify(user, 'e', 2, { id: `${user}-w` })).stored);
+        expect((await inbox.pending(user))[0]?.data).toBe(2);
       });
 
       it('turns maxAttempts unacknowledged deliveries into a dead letter, once; lists and redrives it', async () => {
