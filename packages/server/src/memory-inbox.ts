@@ -91,6 +91,11 @@ export class MemoryInbox implements Inbox {
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 1000;
   }
 
+  /** How many entries this inbox holds: what its memory grows with. */
+  get size(): { pending: number; deadLetters: number; remembered: number } {
+    return { pending: this.#live.size, deadLetters: this.#dead.size, remembered: this.#remembered.size };
+  }
+
   async notify(
     userId: string,
     event: string,
