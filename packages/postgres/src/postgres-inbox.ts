@@ -189,7 +189,7 @@ export class PostgresInbox implements Inbox {
         request.id,
         request.userId,
         request.event,
-        JSON.stringify(request.data),
+        request.json,
         request.ttlMs,
         request.urgent,
         request.collapseKey ?? null,

@@ -179,7 +179,7 @@ export class RedisInbox implements Inbox {
       request.id,
       request.userId,
       request.event,
-      JSON.stringify(request.data),
+      request.json,
       request.ttlMs,
       request.urgent ? 1 : 0,
       request.collapseKey ?? '',

@@ -236,7 +236,8 @@ export interface NotifyRequest {
   id: string;
   userId: string;
   event: string;
-  data: unknown;
+  /** The data as JSON text: every store keeps what the wire would carry, and a caller's later changes to the object do not leak in. */
+  json: string;
   ttlMs: number;
   urgent: boolean;
   collapseKey: string | undefined;
@@ -272,11 +273,18 @@ export function notifyRequest(
   const collapseKey = options?.collapseKey;
   if (collapseKey !== undefined && (typeof collapseKey !== 'string' || collapseKey.length === 0))
     throw new InboxError('INBOX_INVALID', 'collapseKey must be a non-empty string');
+  let json: string;
+  try {
+    json = JSON.stringify(data ?? null);
+  } catch (error) {
+    throw new InboxError('INBOX_INVALID', 'data must be JSON-serialisable', { cause: error });
+  }
+  if (json === undefined) throw new InboxError('INBOX_INVALID', 'data must be JSON-serialisable');
   return {
     id,
     userId,
     event,
-    data: data ?? null,
+    json,
     ttlMs: Math.ceil(ttlMs),
     urgent: options?.urgent === true,
     collapseKey,

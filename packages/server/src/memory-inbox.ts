@@ -37,9 +37,13 @@ export interface MemoryInboxOptions extends InboxRetention {
   now?: () => number;
 }
 
+/** Everything about a notification but its data, which is kept as JSON text. */
+type Note = Omit<InboxNotification, 'data'>;
+
 /** A live notification and its delivery state. */
 interface Entry {
-  note: InboxNotification;
+  note: Note;
+  json: string;
   ttlMs: number;
   /** When it is due again after an attempt; null before the first one. */
   nextAttemptAt: number | null;
@@ -47,7 +51,8 @@ interface Entry {
 }
 
 interface DeadEntry {
-  letter: DeadLetter;
+  letter: Omit<DeadLetter, 'data'>;
+  json: string;
   ttlMs: number;
   forgetAt: number;
 }
@@ -117,11 +122,10 @@ export class MemoryInbox implements Inbox {
         }
       }
     }
-    const note: InboxNotification = {
+    const note: Note = {
       id,
       userId,
       event: request.event,
-      data: request.data,
       urgent: request.urgent,
       seq: ++this.#seq,
       createdAt: now,
@@ -129,7 +133,13 @@ export class MemoryInbox implements Inbox {
       attempts: 0,
     };
     if (request.collapseKey !== undefined) note.collapseKey = request.collapseKey;
-    this.#insert({ note, ttlMs: request.ttlMs, nextAttemptAt: null, offlineClaimed: false });
+    this.#insert({
+      note,
+      json: request.json,
+      ttlMs: request.ttlMs,
+      nextAttemptAt: null,
+      offlineClaimed: false,
+    });
     this.#wake(userId);
     return { id, stored: true, replaced };
   }
@@ -142,7 +152,7 @@ export class MemoryInbox implements Inbox {
     return this.#ordered(userId)
       .filter((entry) => entry.note.expiresAt > now)
       .slice(0, limit)
-      .map((entry) => copy(entry.note));
+      .map(copy);
   }
 
   async claim(userId: string, options: InboxClaimOptions): Promise<InboxClaim> {
@@ -162,7 +172,7 @@ export class MemoryInbox implements Inbox {
       }
       entry.note.attempts += 1;
       entry.nextAttemptAt = now + options.retryAfterMs;
-      deliver.push(copy(entry.note));
+      deliver.push(copy(entry));
     }
     let retryAt: number | null = null;
     for (const entry of this.#userEntries(userId)) {
@@ -203,7 +213,7 @@ export class MemoryInbox implements Inbox {
       if (entry.note.createdAt > cutoff || claimed.length >= limit) break;
       if (entry.offlineClaimed || entry.note.expiresAt <= now) continue;
       entry.offlineClaimed = true;
-      claimed.push(copy(entry.note));
+      claimed.push(copy(entry));
     }
     return claimed;
   }
@@ -217,7 +227,7 @@ export class MemoryInbox implements Inbox {
       if (letters.length >= limit) break;
       if (dead.forgetAt <= now) continue;
       if (query.userId !== undefined && dead.letter.userId !== query.userId) continue;
-      letters.push({ ...dead.letter });
+      letters.push({ ...dead.letter, data: JSON.parse(dead.json) as unknown });
     }
     return letters;
   }
@@ -229,11 +239,10 @@ export class MemoryInbox implements Inbox {
     this.#dead.delete(id);
     const now = this.#now();
     const { letter } = dead;
-    const note: InboxNotification = {
+    const note: Note = {
       id,
       userId: letter.userId,
       event: letter.event,
-      data: letter.data,
       urgent: letter.urgent,
       seq: ++this.#seq,
       createdAt: now,
@@ -241,7 +250,7 @@ export class MemoryInbox implements Inbox {
       attempts: 0,
     };
     if (letter.collapseKey !== undefined) note.collapseKey = letter.collapseKey;
-    this.#insert({ note, ttlMs: dead.ttlMs, nextAttemptAt: null, offlineClaimed: false });
+    this.#insert({ note, json: dead.json, ttlMs: dead.ttlMs, nextAttemptAt: null, offlineClaimed: false });
     this.#wake(letter.userId);
     return true;
   }
@@ -273,7 +282,7 @@ export class MemoryInbox implements Inbox {
       if (entry.note.expiresAt > now) continue;
       this.#remove(entry);
       this.#remember(entry.note.id, now + this.#dedupWindowMs);
-      expired.push(copy(entry.note));
+      expired.push(copy(entry));
     }
     for (const [id, forgetAt] of this.#remembered) {
       if (forgetAt > now) break;
@@ -342,19 +351,23 @@ export class MemoryInbox implements Inbox {
   #kill(entry: Entry, now: number): DeadLetter {
     this.#remove(entry);
     const { note } = entry;
-    const letter: DeadLetter = {
+    const letter: Omit<DeadLetter, 'data'> = {
       id: note.id,
       userId: note.userId,
       event: note.event,
-      data: note.data,
       reason: 'dead-letter',
       attempts: note.attempts,
       urgent: note.urgent,
       deadAt: now,
     };
     if (note.collapseKey !== undefined) letter.collapseKey = note.collapseKey;
-    this.#dead.set(note.id, { letter, ttlMs: entry.ttlMs, forgetAt: now + this.#deadLetterTtlMs });
-    return { ...letter };
+    this.#dead.set(note.id, {
+      letter,
+      json: entry.json,
+      ttlMs: entry.ttlMs,
+      forgetAt: now + this.#deadLetterTtlMs,
+    });
+    return { ...letter, data: JSON.parse(entry.json) as unknown };
   }
 
   #wake(userId: string): void {
@@ -370,4 +383,7 @@ export class MemoryInbox implements Inbox {
   }
 }
 
-const copy = (note: InboxNotification): InboxNotification => ({ ...note });
+const copy = (entry: Entry): InboxNotification => ({
+  ...entry.note,
+  data: JSON.parse(entry.json) as unknown,
+});

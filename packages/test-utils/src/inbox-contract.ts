@@ -118,6 +118,16 @@ export function inboxContract(name: string, makeStore: MakeInboxStore): void {
         expect(await inbox.pending(`${user}-other`)).toEqual([]);
       });
 
+      it('keeps data as JSON: a later change to the object does not reach the store', async () => {
+        const data = { list: [] as number[], nested: { text: 'é ✓' }, empty: {} };
+        await inbox.notify(user, 'e', data, { id: `${user}-json` });
+        data.list.push(1);
+        const [note] = await inbox.pending(user);
+        expect(note?.data).toEqual({ list: [], nested: { text: 'é ✓' }, empty: {} });
+        await inbox.notify(user, 'e', undefined, { id: `${user}-undefined` });
+        expect((await inbox.pending(user))[1]?.data).toBeNull();
+      });
+
       it('gives an id when none is passed', async () => {
         const result = await inbox.notify(user, 'e', 1);
         expect(result.id.length).toBeGreaterThan(0);
@@ -173,6 +183,7 @@ export function inboxContract(name: string, makeStore: MakeInboxStore): void {
         await expect(inbox.notify(user, 'e', 1, { ttlMs: 0 })).rejects.toMatchObject({
           code: 'INBOX_INVALID',
         });
+        await expect(inbox.notify(user, 'e', { n: 1n })).rejects.toMatchObject({ code: 'INBOX_INVALID' });
         await expect(inbox.claim(user, { maxAttempts: 0, retryAfterMs: 1 })).rejects.toMatchObject({
           code: 'INBOX_INVALID',
         });
