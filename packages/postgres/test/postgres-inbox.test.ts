@@ -1,4 +1,4 @@
-import { type RecordingListener, recordingListener, waitFor } from '@tether/test-utils';
+import { type RecordingListener, recordingListener, trackHandles, waitFor } from '@tether/test-utils';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresInbox, type PostgresInboxOptions } from '../src/postgres-inbox.js';
@@ -116,6 +116,19 @@ describe('PostgresInbox', () => {
     const { rows } = await admin.query(`SELECT count(*)::int AS n FROM ${s}.inbox_notifications`);
     expect(rows[0]?.n).toBe(0);
     expect((await node.notify('u1', 'e', 1, { id: 'x1' })).stored).toBe(false);
+  });
+
+  it('leaves no socket or timer behind after close, even while subscribed', async () => {
+    const handles = trackHandles();
+    const inbox = new PostgresInbox({
+      connectionString: db.url,
+      schema: uniqueSchema(),
+      sweepIntervalMs: 50,
+    });
+    await inbox.subscribe({ onStored: () => undefined });
+    await inbox.notify('u', 'e', 1);
+    await inbox.close();
+    await handles.check(5000);
   });
 
   it("reads a user's backlog as one range of the backlog index (EXPLAIN)", async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { inboxContract, RedisServer, recordingListener, waitFor } from '@tether/test-utils';
+import { inboxContract, RedisServer, recordingListener, trackHandles, waitFor } from '@tether/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InboxKeys } from '../src/inbox-keys.js';
@@ -66,6 +66,15 @@ describe('RedisInbox', () => {
       await sub.unsubscribe();
       await inbox.close();
     }
+  });
+
+  it('leaves no socket or timer behind after close, even while subscribed', async () => {
+    const handles = trackHandles();
+    const inbox = new RedisInbox({ url: redis.url, keyPrefix: prefix(), sweepIntervalMs: 50 });
+    await inbox.subscribe({ onStored: () => undefined });
+    await inbox.notify('u', 'e', 1);
+    await inbox.close();
+    await handles.check(5000);
   });
 
   it('subscribes again after its connection is killed and asks for a resync', async () => {
