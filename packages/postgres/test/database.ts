@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import pg from 'pg';
 
 /** The machine's PostgreSQL (trust auth); override with TETHER_TEST_PG. */
@@ -22,8 +24,7 @@ export interface TestDatabase {
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `tether_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: `${SERVER}/postgres` });
-  await admin.connect();
+  const admin = await connectAdmin();
   try {
     await admin.query(`CREATE DATABASE ${name}`);
   } finally {
@@ -46,3 +47,34 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 
 /** A schema name no other test uses. */
 export const uniqueSchema = () => `s_${randomBytes(5).toString('hex')}`;
+
+/**
+ * Connects to the server's `postgres` database. When nothing listens (the machine's cluster is
+ * stopped), starts the local Debian cluster once and tries again.
+ */
+async function connectAdmin(): Promise<pg.Client> {
+  try {
+    const client = new pg.Client({ connectionString: `${SERVER}/postgres` });
+    await client.connect();
+    return client;
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ECONNREFUSED' || process.env.TETHER_TEST_PG) throw error;
+    const versions = (() => {
+      try {
+        return readdirSync('/etc/postgresql');
+      } catch {
+        return [];
+      }
+    })();
+    const [version] = versions;
+    if (version === undefined) throw error;
+    const started = spawnSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start'], {
+      encoding: 'utf8',
+    });
+    if (started.status !== 0)
+      throw new Error(`PostgreSQL is down and did not start: ${started.stderr}`, { cause: error });
+    const client = new pg.Client({ connectionString: `${SERVER}/postgres` });
+    await client.connect();
+    return client;
+  }
+}
