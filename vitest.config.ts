@@ -44,6 +44,7 @@ export default defineConfig({
       project('server'),
       project('client'),
       project('redis-bus', { testTimeout: 30_000 }),
+      project('postgres', { testTimeout: 30_000 }),
       project('test-utils'),
       project('react'),
       // Packs, installs with npm outside the workspace and uses the tarballs: slow, needs the registry.

@@ -10,5 +10,7 @@
 // @tether/server (it works on any bus) and is offered here too, where such services look for it.
 export { TetherEmitter, type TetherEmitterOptions } from '@tether/server';
 export type { ClusterSource, RedisSource } from './connection.js';
+export { InboxKeys } from './inbox-keys.js';
 export type { RedisBusOptions, RedisBusSettings } from './options.js';
 export { RedisBus } from './redis-bus.js';
+export { RedisInbox, type RedisInboxOptions, type RedisInboxSettings } from './redis-inbox.js';

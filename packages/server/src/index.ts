@@ -27,7 +27,35 @@ export {
   type Handshake,
   type RequestOptions,
 } from './connection.js';
+export {
+  ackWindow,
+  checkClaimOptions,
+  checkLimit,
+  checkUserId,
+  DEFAULT_DEAD_LETTER_TTL_MS,
+  DEFAULT_INBOX_DEDUP_WINDOW_MS,
+  DEFAULT_NOTIFICATION_TTL_MS,
+  type DeadLetter,
+  type DeadLetterQuery,
+  type Inbox,
+  type InboxAckOptions,
+  type InboxClaim,
+  type InboxClaimOptions,
+  InboxError,
+  type InboxErrorCode,
+  type InboxListener,
+  type InboxNotification,
+  type InboxNotifyOptions,
+  type InboxNotifyResult,
+  type InboxRetention,
+  type InboxSubscription,
+  MAX_NOTIFICATION_ID_LENGTH,
+  type NotifyRequest,
+  notifyRequest,
+  type UndeliveredReason,
+} from './inbox.js';
 export { MemoryBus, type MemoryBusOptions } from './memory-bus.js';
+export { MemoryInbox, type MemoryInboxOptions } from './memory-inbox.js';
 export type { MetricsSnapshot } from './metrics.js';
 export type { Logger, TetherServerOptions } from './options.js';
 export { LocalOutcomeStore, type Outcome, type OutcomeStore } from './outcome-store.js';

@@ -6,6 +6,13 @@
  */
 export { liveChildCount, removeOnExit, spawnReaped } from './child-reaper.js';
 export { freePort } from './free-port.js';
+export {
+  type InboxStore,
+  inboxContract,
+  type MakeInboxStore,
+  type RecordingListener,
+  recordingListener,
+} from './inbox-contract.js';
 export { type HandleTracker, trackHandles } from './leak-check.js';
 export { type RedisCliOptions, redisCli } from './redis-cli.js';
 export { RedisCluster, type RedisClusterNode, type RedisClusterOptions } from './redis-cluster.js';
