@@ -16,6 +16,7 @@ const alias = {
   '@tether/client': here('./packages/client/src/node.ts'),
   '@tether/redis-bus': here('./packages/redis-bus/src/index.ts'),
   '@tether/test-utils': here('./packages/test-utils/src/index.ts'),
+  '@tether/testing': here('./packages/testing/src/index.ts'),
 };
 
 const project = (name: string, extra: { testTimeout?: number; fileParallelism?: boolean } = {}) => ({
@@ -45,6 +46,7 @@ export default defineConfig({
       project('client'),
       project('redis-bus', { testTimeout: 30_000 }),
       project('test-utils'),
+      project('testing', { testTimeout: 30_000 }),
       // Packs, installs with npm outside the workspace and uses the tarballs: slow, needs the registry.
       {
         test: {
