@@ -30,8 +30,8 @@ export interface TestPairOptions<E extends EventMap = UnknownEvents, Data = unkn
    * (backing off to 250 ms) and a 2 s connect timeout, so faults heal quickly in tests.
    */
   client?: TetherClientOptions;
-  /** Runs before the first client connects: attach your handlers to the server here. */
-  setup?: (tether: TetherServer<E, Data>) => void | Promise<void>;
+  /** Runs before the first client connects: attach your handlers to the server here. A promise it returns is awaited. */
+  setup?: (tether: TetherServer<E, Data>) => unknown;
   /** Handles HTTP requests outside the Tether path. Default: 404. */
   app?: RequestListener;
   /** Make the first client (`pair.client`) and wait until it is open. Default true. */

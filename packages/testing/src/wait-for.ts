@@ -56,8 +56,8 @@ export class WaitTimeoutError extends Error {
  * ```
  */
 export interface Listenable {
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  off(event: string, listener: (...args: never[]) => void): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
 const DEFAULT_TIMEOUT = 5_000;
