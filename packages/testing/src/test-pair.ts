@@ -95,7 +95,7 @@ const CLIENT_DEFAULTS: TetherClientOptions = {
  * {@link FaultProxy} in front of it, and a `TetherClient` connected through the proxy. Your
  * handlers go in `setup`, which runs before the client connects. `close()` releases everything.
  *
- * Works in any test runner: vitest, Jest, `node:test`.
+ * Tested under vitest and `node:test`; nothing in it depends on the runner.
  *
  * @example
  * ```ts
