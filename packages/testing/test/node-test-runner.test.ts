@@ -30,4 +30,4 @@ describe.runIf(built)('under node:test (built package)', () => {
   });
 });
 
-it.skipIf(built)('needs `pnpm build` first to test the built package under node:test', () => {});
+if (!built) it.skip('needs `pnpm build` first to test the built package under node:test', () => {});
