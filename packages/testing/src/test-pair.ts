@@ -81,7 +81,10 @@ export interface TestPair<E extends EventMap = UnknownEvents, Data = unknown> {
   newClient(options?: TestClientOptions): TetherClient<E>;
   /** The server's `Connection` of a client that is open now. Throws if there is none. */
   connectionOf(client: TetherClient<E>): Connection<E, Data>;
-  /** Closes the clients, the server, the proxy and the http server; no socket or timer stays. */
+  /**
+   * Closes the clients, the server, the proxy and the http server; no socket or server stays open
+   * (`tether.close()` itself may leave one timer of at most a second running after it resolves).
+   */
   close(): Promise<void>;
 }
 
