@@ -16,6 +16,7 @@ const alias = {
   '@tether/client': here('./packages/client/src/node.ts'),
   '@tether/redis-bus': here('./packages/redis-bus/src/index.ts'),
   '@tether/test-utils': here('./packages/test-utils/src/index.ts'),
+  '@tether/testing': here('./packages/testing/src/index.ts'),
 };
 
 const project = (name: string, extra: { testTimeout?: number; fileParallelism?: boolean } = {}) => ({
@@ -47,6 +48,7 @@ export default defineConfig({
       project('postgres', { testTimeout: 30_000 }),
       project('test-utils'),
       project('react'),
+      project('testing', { testTimeout: 30_000 }),
       // Packs, installs with npm outside the workspace and uses the tarballs: slow, needs the registry.
       {
         test: {
