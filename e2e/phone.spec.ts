@@ -67,9 +67,11 @@ function layoutProblems(page: Page): Promise<LayoutProblems> {
           overflowing.push(`${describe(el)} [${Math.round(rect.left)}..${Math.round(rect.right)}]`);
         const ownText = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent?.trim());
         if (ownText) {
-          // SVG text scales with its drawing: estimate the rendered size from its glyph box.
-          const px =
-            el instanceof SVGGraphicsElement ? rect.height / 1.15 : Number.parseFloat(getComputedStyle(el).fontSize);
+          // SVG text scales with its drawing (viewBox): the size that counts is the rendered one.
+          const svg = el instanceof SVGElement ? el.ownerSVGElement : null;
+          const box = svg?.viewBox.baseVal;
+          const scale = svg && box && box.width > 0 ? svg.getBoundingClientRect().width / box.width : 1;
+          const px = Number.parseFloat(getComputedStyle(el).fontSize) * scale;
           if (px < minFont - 0.01) tinyText.push(`${describe(el)} ${px.toFixed(1)}px`);
         }
         const interactive =
