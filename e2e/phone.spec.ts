@@ -44,7 +44,8 @@ function layoutProblems(page: Page): Promise<LayoutProblems> {
     ({ minFont, minTarget, phoneWidth }) => {
       const describe = (el: Element) => {
         const id = el.id ? `#${el.id}` : '';
-        const cls = typeof el.className === 'string' && el.className ? `.${el.className.split(/\s+/).join('.')}` : '';
+        const cls =
+          typeof el.className === 'string' && el.className ? `.${el.className.split(/\s+/).join('.')}` : '';
         const text = (el.textContent ?? '').trim().slice(0, 30);
         return `${el.tagName.toLowerCase()}${id}${cls} "${text}"`;
       };
@@ -65,7 +66,9 @@ function layoutProblems(page: Page): Promise<LayoutProblems> {
         const rect = el.getBoundingClientRect();
         if (rect.right > width + 0.5 || rect.left < -0.5)
           overflowing.push(`${describe(el)} [${Math.round(rect.left)}..${Math.round(rect.right)}]`);
-        const ownText = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent?.trim());
+        const ownText = [...el.childNodes].some(
+          (n) => n.nodeType === Node.TEXT_NODE && n.textContent?.trim(),
+        );
         if (ownText) {
           // SVG text scales with its drawing (viewBox): the size that counts is the rendered one.
           const svg = el instanceof SVGElement ? el.ownerSVGElement : null;

@@ -10,7 +10,11 @@ import { startTracking } from './tracking/app.mjs';
 const redisUrl = process.env.REDIS_URL;
 const tracking = await startTracking({ port: Number(process.env.TRACKING_PORT ?? 3001), redisUrl });
 // The chat serves the landing page (/start), which links to the tracking pages on this port.
-const chat = await startChat({ port: Number(process.env.CHAT_PORT ?? 3000), redisUrl, trackingPort: tracking.port });
+const chat = await startChat({
+  port: Number(process.env.CHAT_PORT ?? 3000),
+  redisUrl,
+  trackingPort: tracking.port,
+});
 
 console.log(`
 Tether examples (bus: ${redisUrl ? `redis ${redisUrl}` : 'in memory'})

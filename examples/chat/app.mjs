@@ -110,7 +110,9 @@ export async function startChat(options = {}) {
     res.json({ ok: true, durationMs: drops.durationMs });
     res.once('finish', () => {
       const cut = drops.drop(visitor);
-      console.log(`[${nodeName}] network drop for visitor ${visitor}: ${cut} socket(s) cut for ${drops.durationMs} ms`);
+      console.log(
+        `[${nodeName}] network drop for visitor ${visitor}: ${cut} socket(s) cut for ${drops.durationMs} ms`,
+      );
     });
   });
 
