@@ -3,6 +3,7 @@
  * reconnects for a while) while another visitor keeps chatting; the page goes reconnecting → open
  * and shows what was said meanwhile once, in order.
  */
+import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
 import { expect, messageTexts, say, signIn, test } from './examples.js';
 
@@ -85,6 +86,10 @@ for (const transport of ['websocket', 'sse'] as const) {
     await say(bob, 'fence');
     await expect(alice.locator('#messages li.msg .text')).toHaveText([...expected, 'fence']);
     expect(await messageTexts(alice)).toEqual([...expected, 'fence']);
+    if (transport === 'websocket')
+      await alice.screenshot({
+        path: fileURLToPath(new URL('../docs/screenshots/chat-network-drop.png', import.meta.url)),
+      });
   });
 }
 

@@ -42,7 +42,7 @@ interface LayoutProblems {
 function layoutProblems(page: Page): Promise<LayoutProblems> {
   return page.evaluate(
     ({ minFont, minTarget, phoneWidth }) => {
-      const describe = (el: Element) => {
+      const label = (el: Element) => {
         const id = el.id ? `#${el.id}` : '';
         const cls =
           typeof el.className === 'string' && el.className ? `.${el.className.split(/\s+/).join('.')}` : '';
@@ -65,7 +65,7 @@ function layoutProblems(page: Page): Promise<LayoutProblems> {
         if (!visible(el) || el.tagName === 'SCRIPT') continue;
         const rect = el.getBoundingClientRect();
         if (rect.right > width + 0.5 || rect.left < -0.5)
-          overflowing.push(`${describe(el)} [${Math.round(rect.left)}..${Math.round(rect.right)}]`);
+          overflowing.push(`${label(el)} [${Math.round(rect.left)}..${Math.round(rect.right)}]`);
         const ownText = [...el.childNodes].some(
           (n) => n.nodeType === Node.TEXT_NODE && n.textContent?.trim(),
         );
@@ -75,13 +75,13 @@ function layoutProblems(page: Page): Promise<LayoutProblems> {
           const box = svg?.viewBox.baseVal;
           const scale = svg && box && box.width > 0 ? svg.getBoundingClientRect().width / box.width : 1;
           const px = Number.parseFloat(getComputedStyle(el).fontSize) * scale;
-          if (px < minFont - 0.01) tinyText.push(`${describe(el)} ${px.toFixed(1)}px`);
+          if (px < minFont - 0.01) tinyText.push(`${label(el)} ${px.toFixed(1)}px`);
         }
         const interactive =
           el.matches('button, input:not([type=hidden]), select, textarea') ||
           (el.matches('a[href]') && getComputedStyle(el).display !== 'inline');
         if (interactive && (rect.width < minTarget || rect.height < minTarget))
-          smallTargets.push(`${describe(el)} ${Math.round(rect.width)}x${Math.round(rect.height)}`);
+          smallTargets.push(`${label(el)} ${Math.round(rect.width)}x${Math.round(rect.height)}`);
       }
       return {
         scrollWidth: document.documentElement.scrollWidth,
