@@ -105,8 +105,13 @@ async function expectFitsPhone(page: Page, what: string): Promise<void> {
   expect.soft(problems.smallTargets, `${what}: controls smaller than ${MIN_TARGET}px`).toEqual([]);
 }
 
-test('chat at phone width: sign-in, a busy room, and the landing page', async ({ browser, startChat }) => {
-  const chat = await startChat();
+test('chat at phone width: sign-in, a busy room, and the landing page', async ({
+  browser,
+  startChat,
+  startTracking,
+}) => {
+  const tracking = await startTracking();
+  const chat = await startChat({ trackingPort: tracking.port });
   const alice = await phonePage(browser);
   const bob = await phonePage(browser);
 
@@ -127,7 +132,7 @@ test('chat at phone width: sign-in, a busy room, and the landing page', async ({
 
   const start = await phonePage(browser);
   await start.goto(`${chat.url}/start`);
-  await expect(start.locator('h1')).toBeVisible();
+  await expect(start.locator('#driver')).toHaveAttribute('href', /driver\.html\?order=/);
   await expectFitsPhone(start, 'landing page');
   await start.screenshot({ path: shot('start-phone'), fullPage: true });
 });
