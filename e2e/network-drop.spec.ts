@@ -113,3 +113,30 @@ test('the landing page says what to try and links both demos', async ({
   await customer.goto(customerHref ?? '');
   await expect(customer.locator('#conn')).toHaveAttribute('data-state', 'open');
 });
+
+test('a drop asked of a node that does not hold the page is refused, not faked', async ({
+  startChat,
+  newPage,
+  request,
+}) => {
+  const chat = await startChat();
+  const other = await startChat();
+  const alice = await newPage();
+  await signIn(alice, chat.url, 'alice');
+  const visitor = await alice.evaluate(() => sessionStorage.getItem('chat:visitor'));
+  expect(visitor).toMatch(/^[0-9a-f]{24}$/);
+
+  const elsewhere = await request.post(`${other.url}/demo/network-drop`, { data: { visitor } });
+  expect(elsewhere.status()).toBe(409);
+  expect((await elsewhere.json()).error.code).toBe('NOT_HERE');
+  const malformed = await request.post(`${chat.url}/demo/network-drop`, { data: { visitor: '../x' } });
+  expect(malformed.status()).toBe(400);
+
+  // The page's own node cuts it, and it comes back.
+  await recordStates(alice);
+  const here = await request.post(`${chat.url}/demo/network-drop`, { data: { visitor } });
+  expect(here.status()).toBe(200);
+  await expect(alice.locator('#conn')).toHaveAttribute('data-state', 'reconnecting');
+  await expect(alice.locator('#conn')).toHaveAttribute('data-state', 'open', { timeout: 20_000 });
+  expect(await statesOf(alice)).toEqual(['open', 'reconnecting', 'open']);
+});

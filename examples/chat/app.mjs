@@ -106,6 +106,12 @@ export async function startChat(options = {}) {
   app.post('/demo/network-drop', express.json({ limit: '1kb' }), (req, res) => {
     const visitor = visitorOf({ url: `?visitor=${encodeURIComponent(String(req.body?.visitor ?? ''))}` });
     if (!visitor) return res.status(400).json({ error: { code: 'BAD_VISITOR', message: 'no visitor id' } });
+    // Behind a load balancer this request can reach a node that does not hold the page's
+    // connection: say so instead of pretending to cut.
+    if (drops.socketCount(visitor) === 0)
+      return res.status(409).json({
+        error: { code: 'NOT_HERE', message: `this page has no connection on ${nodeName} to cut` },
+      });
     // Answer first: the cut may take this request's own keep-alive socket with it.
     res.json({ ok: true, durationMs: drops.durationMs });
     res.once('finish', () => {

@@ -59,6 +59,11 @@ export class NetworkDrops {
     return true;
   }
 
+  /** How many open sockets of this visitor this server holds. */
+  socketCount(visitor) {
+    return this.#sockets.get(visitor)?.size ?? 0;
+  }
+
   /**
    * Cuts the visitor off now, for `durationMs`. Returns how many sockets were destroyed.
    * A second drop during an outage starts it over.

@@ -326,8 +326,9 @@ async function simulateDrop() {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ visitor: visitorId() }),
     });
-    if (!response.ok) throw new Error(`the server answered ${response.status}`);
-    drop.durationMs = (await response.json()).durationMs;
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.error?.message ?? `the server answered ${response.status}`);
+    drop.durationMs = body.durationMs;
   } catch (err) {
     // The cut can race the answer; only a drop that never happened is worth reporting.
     if (drop.trail.length === 1) {
