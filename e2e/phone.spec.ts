@@ -61,12 +61,12 @@ function layoutProblems(page: Page): Promise<LayoutProblems> {
       const overflowing: string[] = [];
       const tinyText: string[] = [];
       const smallTargets: string[] = [];
-      for (const el of document.body.querySelectorAll('*')) {
+      for (const el of Array.from(document.body.querySelectorAll('*'))) {
         if (!visible(el) || el.tagName === 'SCRIPT') continue;
         const rect = el.getBoundingClientRect();
         if (rect.right > width + 0.5 || rect.left < -0.5)
           overflowing.push(`${label(el)} [${Math.round(rect.left)}..${Math.round(rect.right)}]`);
-        const ownText = [...el.childNodes].some(
+        const ownText = Array.from(el.childNodes).some(
           (n) => n.nodeType === Node.TEXT_NODE && n.textContent?.trim(),
         );
         if (ownText) {
