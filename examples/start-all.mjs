@@ -8,11 +8,17 @@ import { startChat } from './chat/app.mjs';
 import { startTracking } from './tracking/app.mjs';
 
 const redisUrl = process.env.REDIS_URL;
-const chat = await startChat({ port: Number(process.env.CHAT_PORT ?? 3000), redisUrl });
 const tracking = await startTracking({ port: Number(process.env.TRACKING_PORT ?? 3001), redisUrl });
+// The chat serves the landing page (/start), which links to the tracking pages on this port.
+const chat = await startChat({
+  port: Number(process.env.CHAT_PORT ?? 3000),
+  redisUrl,
+  trackingPort: tracking.port,
+});
 
 console.log(`
 Tether examples (bus: ${redisUrl ? `redis ${redisUrl}` : 'in memory'})
+  start here http://localhost:${chat.port}/start   (what to try)
   chat      http://localhost:${chat.port}
   tracking  http://localhost:${tracking.port}   (driver, customer and admin pages)
 Ctrl-C stops both.`);

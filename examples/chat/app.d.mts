@@ -13,6 +13,10 @@ export interface ChatOptions {
   redisUrl?: string;
   /** Shown on the page; useful with several nodes. */
   nodeName?: string;
+  /** How long "simulate a network drop" cuts a page off, in ms; default 3000. */
+  networkDropMs?: number;
+  /** The tracking demo's port on this host, for the links on the `/start` page. */
+  trackingPort?: number;
 }
 
 export interface RunningExample {

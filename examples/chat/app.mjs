@@ -8,6 +8,11 @@
  * - `chat:history` returns the last messages of a room, read from Tether's own room history on
  *   the bus, so it is the same on every node when the bus is Redis.
  * - `typing` (a volatile emit) is passed on to the room as a volatile broadcast.
+ * - `POST /demo/network-drop` cuts the calling page's sockets for a few seconds (network-drop.mjs),
+ *   so a visitor can watch the page reconnect and catch up; `/start` says what to try.
+ *
+ * Tether runs in noServer mode: this file routes `/tether` itself, so the network-drop gate sees
+ * every socket first.
  *
  * `startChat()` is used by `server.mjs` (the CLI) and by the end-to-end tests.
  */
@@ -19,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryBus, TetherServer } from '@tether/server';
 import express from 'express';
+import { NetworkDrops, visitorOf } from './network-drop.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -29,6 +35,11 @@ const HISTORY_PAGE = 50;
 const ROOM = /^chat:[a-z0-9][a-z0-9-]{0,23}$/;
 const NAME_MAX = 24;
 const TEXT_MAX = 2_000;
+const TETHER_PATH = '/tether';
+const underTether = (url = '') => {
+  const path = url.split('?')[0];
+  return path === TETHER_PATH || path.startsWith(`${TETHER_PATH}/`);
+};
 
 /**
  * The directory holding the browser build of @tether/client, found through the package's own
@@ -68,6 +79,8 @@ function badRequest(message) {
  * @param {import('@tether/server').Bus} [options.bus] - a bus you own (you close it); default from `redisUrl`.
  * @param {string} [options.redisUrl] - use a RedisBus on this URL (ignored when `bus` is given).
  * @param {string} [options.nodeName] - shown on the page; useful with several nodes.
+ * @param {number} [options.networkDropMs] - how long "simulate a network drop" cuts a page off; default 3000.
+ * @param {number} [options.trackingPort] - the tracking demo's port on this host, for the links on `/start`.
  * @returns {Promise<{ port: number, url: string, nodeName: string, tether: TetherServer, http: import('node:http').Server, close(): Promise<void> }>}
  * @example
  * const chat = await startChat({ port: 0 });
@@ -79,15 +92,50 @@ export async function startChat(options = {}) {
   const ownsBus = options.bus === undefined;
   const bus = options.bus ?? (await createBus(options.redisUrl));
 
+  const drops = new NetworkDrops({ durationMs: options.networkDropMs ?? 3_000 });
+
   const app = express();
   app.disable('x-powered-by');
   app.use('/vendor', express.static(browserClientDir()));
+  app.get('/start', (_req, res) => res.sendFile(join(here, 'public', 'start.html')));
   app.use(express.static(join(here, 'public')));
   app.get('/healthz', (_req, res) => res.json({ ok: true, node: nodeName, bus: bus.status }));
+  app.get('/demo/config', (_req, res) =>
+    res.json({ trackingPort: options.trackingPort ?? null, networkDropMs: drops.durationMs }),
+  );
+  app.post('/demo/network-drop', express.json({ limit: '1kb' }), (req, res) => {
+    const visitor = visitorOf({ url: `?visitor=${encodeURIComponent(String(req.body?.visitor ?? ''))}` });
+    if (!visitor) return res.status(400).json({ error: { code: 'BAD_VISITOR', message: 'no visitor id' } });
+    // Behind a load balancer this request can reach a node that does not hold the page's
+    // connection: say so instead of pretending to cut.
+    if (drops.socketCount(visitor) === 0)
+      return res.status(409).json({
+        error: { code: 'NOT_HERE', message: `this page has no connection on ${nodeName} to cut` },
+      });
+    // Answer first: the cut may take this request's own keep-alive socket with it.
+    res.json({ ok: true, durationMs: drops.durationMs });
+    res.once('finish', () => {
+      const cut = drops.drop(visitor);
+      console.log(
+        `[${nodeName}] network drop for visitor ${visitor}: ${cut} socket(s) cut for ${drops.durationMs} ms`,
+      );
+    });
+  });
 
-  const http = createServer(app);
+  // Everything at /tether goes through the drop gate, then to Tether; the rest to Express.
+  const http = createServer((req, res) => {
+    if (!underTether(req.url)) return app(req, res);
+    if (drops.admit(req, req.socket)) tether.handleRequest(req, res);
+  });
+  http.on('upgrade', (req, socket, head) => {
+    if (!underTether(req.url)) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    if (drops.admit(req, socket)) void tether.handleUpgrade(req, socket, head);
+  });
   const tether = new TetherServer({
-    server: http,
+    path: TETHER_PATH,
     bus,
     history: (room) => (ROOM.test(room) ? HISTORY : false),
     authenticate: (_req, auth) => {
@@ -146,6 +194,7 @@ export async function startChat(options = {}) {
   let closing;
   const close = () => {
     closing ??= (async () => {
+      drops.close();
       await tether.close();
       http.closeAllConnections();
       if (http.listening) await new Promise((resolve) => http.close(() => resolve()));

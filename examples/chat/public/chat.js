@@ -28,6 +28,16 @@ function newMessageId() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** This tab's id for the network-drop demo: the server cuts the sockets that carry it. */
+function visitorId() {
+  let id = sessionStorage.getItem('chat:visitor');
+  if (!id) {
+    id = newMessageId();
+    sessionStorage.setItem('chat:visitor', id);
+  }
+  return id;
+}
+
 function slugOf(input) {
   return input
     .trim()
@@ -46,6 +56,8 @@ let client;
 let myName = '';
 let active = '';
 let wasOpen = false;
+/** The running "simulate a network drop": when it began and the states seen since. */
+let drop;
 /** slug -> everything the page knows about a room it joined. */
 const views = new Map();
 
@@ -79,9 +91,10 @@ function start(name) {
   $('login').hidden = true;
   $('app').hidden = false;
   $('sign-out').hidden = false;
+  $('drop').hidden = false;
   $('me').textContent = name;
 
-  client = new TetherClient(`${location.origin}/tether`, {
+  client = new TetherClient(`${location.origin}/tether?visitor=${visitorId()}`, {
     auth: () => ({ name: myName }),
     reconnect: { initialDelay: 500, maxDelay: 5_000 },
     // Room positions survive a reload of this tab: what was missed meanwhile is delivered on join.
@@ -105,6 +118,14 @@ function start(name) {
 }
 
 function showState(state) {
+  if (drop && !drop.done) {
+    if (drop.trail.at(-1) !== state) drop.trail.push(state);
+    if (state === 'open' && drop.trail.length > 1) {
+      drop.done = true;
+      drop.backAfterMs = Date.now() - drop.at;
+    }
+    renderDrop();
+  }
   const badge = $('conn');
   badge.dataset.state = state;
   badge.dataset.transport = client.transport ?? '';
@@ -292,6 +313,51 @@ function showTyping(view, from) {
   if (view.slug === active) renderTyping();
 }
 
+// ---- network drop (demo) -------------------------------------------------------------------
+
+/** Asks the server to cut this tab's sockets for a few seconds (see examples/chat/network-drop.mjs). */
+async function simulateDrop() {
+  if (drop && !drop.done) return;
+  drop = { at: Date.now(), trail: [client.state], done: false, backAfterMs: 0, error: '' };
+  renderDrop();
+  try {
+    const response = await fetch('/demo/network-drop', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ visitor: visitorId() }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.error?.message ?? `the server answered ${response.status}`);
+    drop.durationMs = body.durationMs;
+  } catch (err) {
+    // The cut can race the answer; only a drop that never happened is worth reporting.
+    if (drop.trail.length === 1) {
+      drop.error = err.message;
+      drop.done = true;
+    }
+  }
+  renderDrop();
+}
+
+function renderDrop() {
+  const panel = $('drop-status');
+  const button = $('drop');
+  button.disabled = Boolean(drop && !drop.done);
+  if (!drop) {
+    panel.hidden = true;
+    return;
+  }
+  panel.hidden = false;
+  panel.dataset.phase = drop.error ? 'failed' : drop.done ? 'recovered' : 'down';
+  panel.dataset.trail = drop.trail.join(' ');
+  const trail = drop.trail.join(' → ');
+  panel.textContent = drop.error
+    ? `Could not simulate a drop: ${drop.error}`
+    : drop.done
+      ? `Network drop: ${trail} in ${(drop.backAfterMs / 1000).toFixed(1)} s. Messages sent meanwhile are below the "new since you went offline" line, once each, in order.`
+      : `Network drop: the server cut this page's connection${drop.durationMs ? ` for ${drop.durationMs / 1000} s` : ''}. ${trail}… Messages you write now wait as "sending…".`;
+}
+
 // ---- rendering --------------------------------------------------------------------------------
 
 let scheduled = false;
@@ -467,6 +533,8 @@ $('join-form').addEventListener('submit', (event) => {
   void joinRoom(slug);
   select(slug);
 });
+
+$('drop').addEventListener('click', () => void simulateDrop());
 
 $('sign-out').addEventListener('click', () => {
   client?.close();
