@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { TetherError } from '@tether/protocol';
 import { delay, freePort, RedisServer, redisCli, TcpProxy, trackHandles, waitFor } from '@tether/test-utils';
+import { recordingNode, uniqueRoom } from '@tether/test-utils/suites';
 import { afterEach, describe, expect, it } from 'vitest';
-import { recordingNode, uniqueRoom } from '../../server/test/bus-contract.js';
 import { RedisBus, type RedisBusOptions } from '../src/index.js';
 
 // What each test opened, closed after it even when it fails half-way.

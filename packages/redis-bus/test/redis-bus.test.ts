@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { TetherError } from '@tether/protocol';
 import { RedisServer, redisCli, trackHandles, waitFor } from '@tether/test-utils';
+import { busContract, recordingNode, uniqueRoom } from '@tether/test-utils/suites';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { busContract, recordingNode, uniqueRoom } from '../../server/test/bus-contract.js';
 import { RedisBus, type RedisBusSettings } from '../src/index.js';
 
 let redis: RedisServer;
