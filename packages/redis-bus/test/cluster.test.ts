@@ -257,11 +257,11 @@ describe('a master killed mid-stream (3 masters, 1 replica each)', () => {
             break;
           } catch (error) {
             if (Date.now() > deadline) throw error;
-            await delay(50);
+            await delay(50); // the app's back-off before it retries, part of what is simulated
           }
         }
         published = n;
-        await delay(10);
+        await delay(10); // pacing, not synchronisation: a steady stream, about 100 a second
       }
     })();
 
