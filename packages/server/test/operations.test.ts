@@ -4,7 +4,7 @@ import { deferred, TcpProxy } from '@tether/test-utils';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBus, type TetherError } from '../src/index.js';
-import { startNode, until, waitForState } from './harness.js';
+import { rejectionOf, startNode, until, waitForState } from './harness.js';
 
 const resources: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -33,7 +33,7 @@ describe('metrics', () => {
     await a.join('room');
     await b.join('room');
     for (let i = 0; i < 5; i++) await a.request('echo', i);
-    await a.request('fail').catch(() => {});
+    expect((await rejectionOf(a.request('fail'))).code).toBe('HANDLER_ERROR');
     await server.tether.to('room').emit('tick', { n: 1 });
     await server.tether.to('room').emit('tick', { n: 2 });
     await until(() => server.tether.metrics().messages.out >= 10, 2_000, 'deliveries');
