@@ -15,6 +15,7 @@ const alias = {
   '@tether/client/persistence': here('./packages/client/src/persistence.ts'),
   '@tether/client': here('./packages/client/src/node.ts'),
   '@tether/redis-bus': here('./packages/redis-bus/src/index.ts'),
+  '@tether/test-utils/suites': here('./packages/test-utils/src/suites/index.ts'),
   '@tether/test-utils': here('./packages/test-utils/src/index.ts'),
   '@tether/testing': here('./packages/testing/src/index.ts'),
 };

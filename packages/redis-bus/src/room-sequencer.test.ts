@@ -1,4 +1,5 @@
 import type { Delivery, HistoryPage, RoomPosition } from '@tether/server';
+import { waitFor } from '@tether/test-utils';
 import { describe, expect, it } from 'vitest';
 import { RoomSequencer } from './room-sequencer.js';
 
@@ -56,7 +57,8 @@ function setup(epoch = 'E') {
   return { room, seq, delivered, offsets };
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+/** Lets the fake history's answers (promise callbacks and the I/O turn after them) run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('RoomSequencer', () => {
   it('passes messages in order straight through', () => {
@@ -165,8 +167,10 @@ describe('RoomSequencer', () => {
     room.publish();
     room.failures = 1;
     seq.receive(room.publish());
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The retry comes after the sequencer's back-off: wait for the catch-up, however long it takes.
+    await waitFor(() => offsets().length >= 3, { timeout: 3000, message: () => `got ${offsets()}` });
     expect(offsets()).toEqual([1, 2, 3]);
+    expect(room.failures).toBe(0); // the failure did happen and was retried
   });
 
   it('forgets a closed room and everything on clear', async () => {

@@ -11,12 +11,12 @@ import {
   trackHandles,
   waitFor,
 } from '@tether/test-utils';
+import { busContract, multiNodeDelivery, recordingNode, uniqueRoom } from '@tether/test-utils/suites';
 import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { busContract, recordingNode, uniqueRoom } from '../../server/test/bus-contract.js';
-import { multiNodeDelivery } from '../../server/test/multi-node-delivery.js';
 import { RedisBus } from '../src/index.js';
 import { keySlot } from '../src/slot.js';
+import { kit } from './kit.js';
 
 // RedisBus on a real Redis Cluster of 3 masters: the bus contract and the cross-node delivery
 // suite as on one Redis, sharded pub/sub observed from Redis itself, and a master killed
@@ -40,7 +40,7 @@ afterEach(async () => {
 
 busContract('RedisBus on a 3-master cluster', async () => ({ bus: makeBus('contract:') }));
 
-multiNodeDelivery('RedisBus on a 3-master cluster', async () => {
+multiNodeDelivery('RedisBus on a 3-master cluster', kit, async () => {
   const bus = new RedisBus({ cluster: { nodes: cluster.nodes } });
   return { bus, cleanup: () => bus.close() };
 });
@@ -257,11 +257,11 @@ describe('a master killed mid-stream (3 masters, 1 replica each)', () => {
             break;
           } catch (error) {
             if (Date.now() > deadline) throw error;
-            await delay(50);
+            await delay(50); // the app's back-off before it retries, part of what is simulated
           }
         }
         published = n;
-        await delay(10);
+        await delay(10); // pacing, not synchronisation: a steady stream, about 100 a second
       }
     })();
 

@@ -1,7 +1,8 @@
 import { RedisServer } from '@tether/test-utils';
+import { multiNodeDelivery } from '@tether/test-utils/suites';
 import { afterAll, beforeAll } from 'vitest';
-import { multiNodeDelivery } from '../../server/test/multi-node-delivery.js';
 import { RedisBus } from '../src/index.js';
+import { kit } from './kit.js';
 
 // The same cross-node delivery tests as on MemoryBus, with each node on its own RedisBus
 // instance, the way separate processes would be.
@@ -13,7 +14,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-multiNodeDelivery('RedisBus', async () => {
+multiNodeDelivery('RedisBus', kit, async () => {
   const bus = new RedisBus({ url: redis.url });
   return { bus, cleanup: () => bus.close() };
 });

@@ -121,14 +121,14 @@ describe('three TetherServers on one Redis', () => {
           .emit('tick', { i })
           .then(() => sent++)
           .catch(() => {}); // rejected with BUS_UNAVAILABLE while Redis is away
-        await delay(10);
+        await delay(10); // pacing, not synchronisation: a steady stream, about 100 a second
       }
     })();
     try {
       await waitFor(() => m1.received.length >= 10 && m2.received.length >= 10, { timeout: 5000 });
       await redis.kill();
       await waitFor(() => n1.bus.status === 'down' && n3.bus.status === 'down', { timeout: 5000 });
-      await delay(300);
+      await delay(300); // the fault itself: Redis stays away for a while before it restarts
       await redis.restart();
       const restarted = Date.now();
       const counts = [m1.received.length, m2.received.length];

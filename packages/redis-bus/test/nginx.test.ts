@@ -90,7 +90,7 @@ async function killOneNodeMidStream(transport: 'websocket' | 'sse') {
     for (let n = 1; !stop && n <= 2000; n++) {
       await emitter.to(room).emit('message', { n }, { id: `e2e:${n}` });
       published = n;
-      await delay(20);
+      await delay(20); // pacing, not synchronisation: a steady stream, about 50 a second
     }
   })();
   cleanup.push(async () => {

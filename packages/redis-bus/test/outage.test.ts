@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { TetherError } from '@tether/protocol';
 import { delay, freePort, RedisServer, redisCli, TcpProxy, trackHandles, waitFor } from '@tether/test-utils';
+import { recordingNode, uniqueRoom } from '@tether/test-utils/suites';
 import { afterEach, describe, expect, it } from 'vitest';
-import { recordingNode, uniqueRoom } from '../../server/test/bus-contract.js';
 import { RedisBus, type RedisBusOptions } from '../src/index.js';
 
 // What each test opened, closed after it even when it fails half-way.
@@ -56,7 +56,7 @@ describe('RedisBus when Redis fails', () => {
         await bus
           .publish({ room, event: 'tick', data: i, history: { size: 500, ttlMs: 60_000 } })
           .catch((e) => failures.push(e));
-        await delay(10);
+        await delay(10); // pacing, not synchronisation: a steady stream, about 100 a second
       }
     })();
     cleanups.push(async () => {
@@ -78,7 +78,7 @@ describe('RedisBus when Redis fails', () => {
     await expectUnavailable(busB.history(room, before, 10));
     await expectUnavailable(busA.members(room));
     expect(Date.now() - started).toBeLessThan(500);
-    await delay(300);
+    await delay(300); // the fault itself: Redis stays away for a while before it restarts
 
     await redis.restart();
     const restarted = Date.now();
@@ -177,13 +177,18 @@ describe('RedisBus when Redis fails', () => {
   it('leaves no handle behind when closed while Redis is down and reconnecting', async () => {
     const handles = trackHandles();
     const redis = await RedisServer.start();
-    const bus = new RedisBus({ url: redis.url });
+    // Through a proxy that can make Redis unreachable and count the reconnects it refuses.
+    const proxy = await TcpProxy.start({ target: { host: '127.0.0.1', port: redis.port } });
+    const bus = new RedisBus({ url: `redis://127.0.0.1:${proxy.port}` });
     const link = await bus.attach(recordingNode().node);
     await link.subscribe(uniqueRoom());
-    await redis.stop();
+    proxy.pause();
     await waitFor(() => bus.status === 'down', { timeout: 5000 });
-    await delay(200); // reconnect timers are pending now
+    // A reconnect was tried and failed: the next one's timer is pending now.
+    await waitFor(() => proxy.refusedConnections >= 1, { timeout: 5000, message: 'no reconnect attempt' });
     await bus.close();
+    await proxy.close();
+    await redis.stop();
     await handles.check();
   });
 });

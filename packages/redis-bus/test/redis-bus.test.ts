@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { TetherError } from '@tether/protocol';
 import { RedisServer, redisCli, trackHandles, waitFor } from '@tether/test-utils';
+import { busContract, recordingNode, uniqueRoom } from '@tether/test-utils/suites';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { busContract, recordingNode, uniqueRoom } from '../../server/test/bus-contract.js';
 import { RedisBus, type RedisBusSettings } from '../src/index.js';
 
 let redis: RedisServer;
@@ -226,7 +226,14 @@ describe('RedisBus on one Redis', () => {
       const links = await Promise.all([bus.attach(recordingNode().node), bus.attach(recordingNode().node)]);
       await links[0]!.subscribe(uniqueRoom());
       await bus.publish({ room: uniqueRoom(), event: 'e', data: 1, history: { size: 5, ttlMs: 1000 } });
-      await new Promise((resolve) => setTimeout(resolve, 250)); // let a heartbeat run
+      // Let a heartbeat run: it renews each node's liveness key with one SET.
+      const sets = async () =>
+        Number(/cmdstat_set:calls=(\d+)/.exec(await cli('info', 'commandstats'))?.[1] ?? 0);
+      const setsBefore = await sets();
+      await waitFor(async () => (await sets()) - setsBefore >= 2, {
+        timeout: 3000,
+        message: 'no heartbeat ran',
+      });
       await links[0]!.detach();
       expect(bus.status).toBe('up');
       await links[1]!.detach();

@@ -156,7 +156,12 @@ describe('room names on the client', () => {
     const client = node.client();
     expect((await rejectionOf(client.join(''))).code).toBe('INVALID_ROOM');
     expect((await rejectionOf(client.join('x'.repeat(257)))).code).toBe('INVALID_ROOM');
-    await expect(client.join('fine')).resolves.toBeDefined();
+    const room = await client.join('fine');
+    const got: unknown[] = [];
+    room.on('hello', (d) => void got.push(d));
+    await node.tether.to('fine').emit('hello', 1);
+    await until(() => got.length === 1, 2_000, 'a message in the joined room');
+    expect(got).toEqual([1]);
     expect(client.state).toBe('open');
   });
 });

@@ -72,7 +72,12 @@ describe('offline queue across reloads (client storage)', () => {
     const storage = memoryStorage();
     storage.setItem(`tether:${node.url}`, '{not json');
     const client = new TetherClient(node.url, { persistence: persistTo(storage) });
-    await expect(client.join('inbox')).resolves.toBeDefined();
+    const room = await client.join('inbox');
+    const got: unknown[] = [];
+    room.on('note', (d, meta) => void got.push([d, meta.offset]));
+    await node.tether.to('inbox').emit('note', 'fresh');
+    await until(() => got.length === 1, 2_000, 'a message in the joined room');
+    expect(got).toEqual([['fresh', 1]]);
     client.close();
   });
 });

@@ -1,5 +1,5 @@
 import { TetherClient } from '@tether/client';
-import { TcpProxy } from '@tether/test-utils';
+import { deferred, fence, TcpProxy } from '@tether/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBus, type UndeliveredMessage } from '../src/index.js';
 import { rejectionOf, startNode, type TestNode, until, waitForState } from './harness.js';
@@ -26,7 +26,8 @@ async function setUp(options: Parameters<typeof startNode>[0] = {}) {
   return client;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Lets other I/O run between two steps (a macrotask away, like a handler awaiting real I/O). */
+const yieldToIo = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('room messages across cuts', () => {
   it('delivers messages published before, during and after a cut: every one, once, in order', async () => {
@@ -40,21 +41,31 @@ describe('room messages across cuts', () => {
     proxy.pause(); // cut every connection and refuse new ones: the client stays away
     await waitForState(client, 'reconnecting');
     for (let i = 6; i <= 25; i++) await node.tether.to('orders').emit('n', i);
-    await sleep(200); // several failed reconnect attempts while messages pile up
+    // Several failed reconnect attempts while messages pile up.
+    await until(() => proxy.refusedConnections >= 3, 3_000, 'three refused reconnects');
+    // Published from the moment the client is back (before its rejoin reaches the server) on.
+    let late: Promise<void> | undefined;
+    node.tether.on('connection', () => {
+      late ??= (async () => {
+        for (let i = 26; i <= 40; i++) {
+          await node.tether.to('orders').emit('n', i);
+          await yieldToIo();
+        }
+      })();
+    });
     proxy.resume();
-    // Published while the rejoin is in progress and after it.
-    const late = (async () => {
-      for (let i = 26; i <= 40; i++) {
-        await node.tether.to('orders').emit('n', i);
-        await sleep(2);
-      }
-    })();
     await waitForState(client, 'open');
+    await until(() => late !== undefined, 2_000, 'the new connection');
     await late;
     await until(() => got.length >= 40, 3_000, 'all 40 messages');
-    await sleep(50);
-    expect(got.map(([n]) => n)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
-    expect(got.map(([, offset]) => offset)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    await fence({
+      inbox: got,
+      send: () => node.tether.to('orders').emit('n', 0),
+      isMarker: ([n]) => n === 0,
+    });
+    const before = got.slice(0, -1);
+    expect(before.map(([n]) => n)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(before.map(([, offset]) => offset)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     expect(room.recovered).toBe(true);
   });
 
@@ -110,8 +121,12 @@ describe('room messages across cuts', () => {
     const again = await node.tether.to('orders').emit('status', 'picked-up', { id: 'evt-1' });
     await node.tether.to('orders').emit('status', 'delivered', { id: 'evt-2' });
     await until(() => got.length === 2, 2_000, 'two distinct events');
-    await sleep(50);
-    expect(got).toEqual(['picked-up', 'delivered']);
+    await fence({
+      inbox: got,
+      send: () => node.tether.to('orders').emit('status', 'end'),
+      isMarker: (d) => d === 'end',
+    });
+    expect(got).toEqual(['picked-up', 'delivered', 'end']);
     expect(first.duplicate).toBe(false);
     expect(again.duplicate).toBe(true);
   });
@@ -121,19 +136,28 @@ describe('requests across cuts', () => {
   it('runs the handler once when the connection is cut while it runs; the reply arrives after reconnect (20 times)', async () => {
     const client = await setUp();
     const runs = new Map<number, number>();
+    const releases = new Map<number, () => void>();
     node.tether.on('connection', (conn) => {
       conn.on('slow', async (d) => {
         const n = d as number;
         runs.set(n, (runs.get(n) ?? 0) + 1);
-        await sleep(60);
+        const release = deferred();
+        releases.set(n, release.resolve);
+        await release.promise; // runs until the test has cut and the client is back
         return n * 2;
       });
+      conn.on('fence', () => 'ok');
     });
     await waitForState(client, 'open');
     for (let n = 1; n <= 20; n++) {
+      const opened = node.tether.metrics().connectionsOpened;
       const reply = client.request('slow', n, { timeout: 3_000, retries: 2 });
       await until(() => runs.get(n) === 1, 2_000, `handler ${n} started`);
       proxy.cut(); // the reply of the running handler has nowhere to go
+      await until(() => node.tether.metrics().connectionsOpened === opened + 1, 3_000, `reconnect ${n}`);
+      // Sent after the resent request on the same socket: once answered, the server has the resend.
+      await expect(client.request('fence', null, { timeout: 3_000 })).resolves.toBe('ok');
+      releases.get(n)!();
       await expect(reply).resolves.toBe(n * 2);
     }
     expect([...runs.values()].every((count) => count === 1)).toBe(true);
@@ -141,20 +165,30 @@ describe('requests across cuts', () => {
     expect(node.tether.metrics().requests.dedupHits).toBeGreaterThanOrEqual(1);
   });
 
-  it('answers a retry that arrives after the first run finished from the stored reply', async () => {
+  // Until now titled "a retry that arrives after the first run finished": the reply of a run that
+  // finishes on an open connection goes straight back, so that path was never the one exercised.
+  // The stored-reply path is the next test's (the reply is lost in a cut).
+  it('answers retries that arrive while the first run is in progress, without running it again', async () => {
     const client = await setUp();
     let runs = 0;
+    const release = deferred();
     node.tether.on('connection', (conn) =>
       conn.on('once', async () => {
         runs++;
-        await sleep(150);
+        await release.promise;
         return 'done';
       }),
     );
     await waitForState(client, 'open');
+    const received = node.tether.metrics().messages.in;
     // A per-attempt timeout shorter than the handler: the client retries with the same id.
-    await expect(client.request('once', null, { timeout: 60, retries: 5 })).resolves.toBe('done');
+    const reply = client.request('once', null, { timeout: 60, retries: 5 });
+    // The handler finishes only once a retry has reached the server while it ran.
+    await until(() => node.tether.metrics().messages.in - received >= 2, 3_000, 'a retry');
+    release.resolve();
+    await expect(reply).resolves.toBe('done');
     expect(runs).toBe(1);
+    expect(node.tether.metrics().requests.dedupHits).toBeGreaterThanOrEqual(1);
   });
 
   it('answers the resend of a synchronous handler whose reply was lost in a cut from the stored reply', async () => {
@@ -179,7 +213,7 @@ describe('requests across cuts', () => {
     node.tether.on('connection', (conn) => {
       conn.on('echo', (d) => d);
       conn.on('later', async (d) => {
-        await sleep(1);
+        await yieldToIo(); // an asynchronous handler: its outcome is stored before it is known
         return d;
       });
     });
@@ -240,7 +274,7 @@ describe('acked server pushes', () => {
     proxy.pause();
     await waitForState(client, 'reconnecting');
     const reply = conn.request('confirm', 'x', { timeout: 100, retries: 20 });
-    await sleep(150);
+    await until(() => node.tether.metrics().acks.retries >= 1, 3_000, 'a retry while away');
     proxy.resume();
     await expect(reply).resolves.toEqual({ ok: 'x' });
     expect(handled).toBe(1);

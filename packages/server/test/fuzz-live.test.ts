@@ -3,7 +3,7 @@ import vm from 'node:vm';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { startNode, type TestNode, waitForState } from './harness.js';
+import { startNode, type TestNode, until, waitForState } from './harness.js';
 
 // A live server under a raw client sending random and mutated frames over many reconnects,
 // while a well-behaved client on the same server keeps getting answers. Bounded: 2 000 frames,
@@ -144,8 +144,13 @@ describe('live server under fuzzed frames', () => {
       const seed = Date.now() ^ 0x5eed;
       const frames = fc.sample(fuzzFrame, { numRuns: FRAMES, seed });
       let stop = false;
+      let sent = 0;
+      let settled = 0; // polite requests answered or failed
+      let fuzzerWaiting = false;
       const rtts: number[] = [];
       const failures: unknown[] = [];
+      // The polite client and the fuzzer take turns: a request, then some fuzz frames, then the
+      // next request; the fuzzer waits for an answer every 64 frames.
       const politeLoop = (async () => {
         let n = 0;
         while (!stop) {
@@ -157,12 +162,13 @@ describe('live server under fuzzed frames', () => {
           } catch (err) {
             failures.push(err);
           }
-          await new Promise((resolve) => setTimeout(resolve, 5));
+          settled++;
+          const sentThen = sent;
+          await until(() => stop || fuzzerWaiting || sent > sentThen, DEADLINE_MS + 5_000, 'the fuzzer');
         }
       })();
 
       const deadline = Date.now() + DEADLINE_MS;
-      let sent = 0;
       let connections = 0;
       let ws: WebSocket | undefined;
       for (let i = 0; i < frames.length && Date.now() < deadline; i++) {
@@ -178,7 +184,12 @@ describe('live server under fuzzed frames', () => {
         sent++;
         // Let the server read, answer and close between small bursts.
         if (i % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
-        if (i % 64 === 63) await new Promise((resolve) => setTimeout(resolve, 2));
+        if (i % 64 === 63) {
+          const settledThen = settled;
+          fuzzerWaiting = true;
+          await until(() => settled > settledThen, 5_000, 'a polite round trip between bursts');
+          fuzzerWaiting = false;
+        }
       }
       ws?.terminate();
       stop = true;
@@ -196,10 +207,7 @@ describe('live server under fuzzed frames', () => {
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
 
       // Every fuzzing connection is gone from the server, and the heap came back near its baseline.
-      const deadlineGone = Date.now() + 5_000;
-      while (server.tether.connections.size > 1 && Date.now() < deadlineGone) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await until(() => server.tether.connections.size <= 1, 5_000, 'every fuzzing connection to go');
       expect(server.tether.connections.size).toBe(1);
       const grown = heap() - heapBefore;
       expect(grown, `heap grew by ${(grown / 1e6).toFixed(1)} MB`).toBeLessThan(32 * 1024 * 1024);

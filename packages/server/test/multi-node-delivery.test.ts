@@ -1,7 +1,8 @@
+import { multiNodeDelivery } from '@tether/test-utils/suites';
 import { MemoryBus } from '../src/index.js';
-import { multiNodeDelivery } from './multi-node-delivery.js';
+import { kit } from './harness.js';
 
-multiNodeDelivery('MemoryBus', async () => {
+multiNodeDelivery('MemoryBus', kit, async () => {
   const bus = new MemoryBus();
   return { bus, cleanup: () => bus.close() };
 });

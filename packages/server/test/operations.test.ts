@@ -1,10 +1,10 @@
 import { TetherClient } from '@tether/client';
 import { exposeMetrics } from '@tether/server/prometheus';
-import { TcpProxy } from '@tether/test-utils';
+import { deferred, TcpProxy } from '@tether/test-utils';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBus, type TetherError } from '../src/index.js';
-import { startNode, until, waitForState } from './harness.js';
+import { rejectionOf, startNode, until, waitForState } from './harness.js';
 
 const resources: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -33,7 +33,7 @@ describe('metrics', () => {
     await a.join('room');
     await b.join('room');
     for (let i = 0; i < 5; i++) await a.request('echo', i);
-    await a.request('fail').catch(() => {});
+    expect((await rejectionOf(a.request('fail'))).code).toBe('HANDLER_ERROR');
     await server.tether.to('room').emit('tick', { n: 1 });
     await server.tether.to('room').emit('tick', { n: 2 });
     await until(() => server.tether.metrics().messages.out >= 10, 2_000, 'deliveries');
@@ -77,8 +77,15 @@ describe('connection gauges', () => {
 describe('health', () => {
   it('reports ready over HTTP and answers 503 while the server drains', async () => {
     const server = await startNode();
+    const started = deferred();
+    const release = deferred();
+    resources.push(() => release.resolve());
     server.tether.on('connection', (conn) =>
-      conn.on('slow', () => new Promise((r) => setTimeout(() => r('ok'), 300))),
+      conn.on('slow', async () => {
+        started.resolve();
+        await release.promise;
+        return 'ok';
+      }),
     );
     const health = await fetch(`${server.url}/health`);
     expect(health.status).toBe(200);
@@ -87,12 +94,13 @@ describe('health', () => {
     resources.push(() => client.close());
     await waitForState(client, 'open');
     const inFlight = client.request('slow');
-    await new Promise((r) => setTimeout(r, 20));
+    await started.promise;
     const closing = server.tether.close({ drainMs: 1_000 });
     expect(server.tether.health().ready).toBe(false);
     const during = await fetch(`${server.url}/health`);
     expect(during.status).toBe(503);
     expect(await during.json()).toMatchObject({ ready: false, closing: true });
+    release.resolve(); // the request was in flight all along: draining waits for it
     await expect(inFlight).resolves.toBe('ok');
     await closing;
     await server.close();
@@ -102,9 +110,13 @@ describe('health', () => {
 describe('graceful shutdown', () => {
   it('lets in-flight requests finish within drainMs, then closes with 4503 and a reconnect spread', async () => {
     const server = await startNode({ reconnectSpreadMs: 200 });
+    const started = deferred();
+    const release = deferred();
+    resources.push(() => release.resolve());
     server.tether.on('connection', (conn) =>
       conn.on('slow', async () => {
-        await new Promise((r) => setTimeout(r, 150));
+        started.resolve();
+        await release.promise;
         return 'finished';
       }),
     );
@@ -112,11 +124,16 @@ describe('graceful shutdown', () => {
     resources.push(() => client.close());
     await waitForState(client, 'open');
     const reply = client.request('slow', null, { timeout: 2_000 });
-    await new Promise((r) => setTimeout(r, 20));
+    await started.promise;
     const errors: TetherError[] = [];
     client.on('error', (e) => errors.push(e));
     const closed = waitForState(client, 'closed', 3_000);
-    await server.tether.close({ drainMs: 1_000 });
+    const closing = server.tether.close({ drainMs: 1_000 });
+    // Draining has begun with the request still running; it finishes now, within drainMs.
+    await until(() => server.tether.health().closing, 1_000, 'the drain to begin');
+    expect(client.state).toBe('open');
+    release.resolve();
+    await closing;
     await expect(reply).resolves.toBe('finished');
     await closed;
     await server.close();

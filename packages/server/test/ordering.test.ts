@@ -9,9 +9,12 @@ afterEach(async () => {
 
 describe('per-connection ordering', () => {
   it('handles a request sent right after a (re)join only once the join is done, even with a slow authorizeJoin', async () => {
+    // The rejoin's authorization is held until the request sent behind it has reached the server,
+    // so the request is always there while the join is still pending.
+    let holdJoin: (() => Promise<void>) | undefined;
     node = await startNode({
       authorizeJoin: async () => {
-        await new Promise((r) => setTimeout(r, 40));
+        await holdJoin?.();
         return true;
       },
     });
@@ -19,6 +22,10 @@ describe('per-connection ordering', () => {
     const client = node.client();
     await client.join('r');
     await expect(client.request('member?', 'r')).resolves.toBe(true);
+    holdJoin = async () => {
+      const received = node.tether.metrics().messages.in; // the join frame is counted already
+      await until(() => node.tether.metrics().messages.in > received, 3_000, 'the request behind the join');
+    };
     [...node.tether.connections.values()][0]!.close(CloseCode.InternalError, 'test drop');
     await waitForState(client, 'reconnecting');
     // Sent while offline: on reconnect it follows the rejoin on the wire, and must see its effect.

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import type { PresenceEvent, Room, TetherClient } from '@tether/client';
-import { RedisServer, waitFor } from '@tether/test-utils';
+import { fence, RedisServer, waitFor } from '@tether/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Bus,
@@ -43,11 +43,7 @@ async function member(on: TestNode, user: string, room = 'lobby', reconnect = tr
 
 /** Polls an async condition. */
 async function eventually(check: () => Promise<boolean>, timeout: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await waitFor(check, { timeout, message: `timed out waiting for ${what}` });
 }
 
 const ids = (members: Array<{ connId: string }>) => members.map((m) => m.connId).sort();
@@ -112,7 +108,10 @@ describe('presence on one bus shared by two nodes', () => {
     const b = await node({ bus, presenceGraceMs: 1_500 });
     const ada = await member(a, 'ada');
     const bob = await member(b, 'bob');
-    await until(() => ada.changes.length === 1, 2_000, 'join of bob');
+    // A control member on bob's node that is dropped after bob and does not come back.
+    const cid = await member(b, 'cid', 'lobby', false);
+    await until(() => ada.changes.length === 2, 2_000, 'joins of bob and cid');
+    const cidId = cid.client.connectionId!;
     const before = bob.client.connectionId!;
     const rejoined = new Promise((resolve) => bob.room.on('tether:rejoined', resolve));
     connectionOf(b.tether, bob.client).close(CloseCode.InternalError, 'test drop');
@@ -121,10 +120,14 @@ describe('presence on one bus shared by two nodes', () => {
     await rejoined;
     const after = bob.client.connectionId!;
     expect(after).not.toBe(before);
-    // Past the grace period: still no leave and no join, only the swap of connection ids.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect(ada.changes.slice(1)).toEqual([
+    connectionOf(b.tether, cid.client).close(CloseCode.InternalError, 'test drop');
+    // The control's grace period started after bob's, on the same node and path to ada: once its
+    // leave arrives, bob's grace period is over and anything it announced came first.
+    await until(() => ada.changes.length === 4, 4_000, 'leave of the control member');
+    // Still no leave and no join for bob, only the swap of connection ids.
+    expect(ada.changes.slice(2)).toEqual([
       { type: 'reconnect', member: { connId: after, data: { user: 'bob' } }, previousConnId: before },
+      { type: 'leave', member: { connId: cidId, data: { user: 'cid' } } },
     ]);
     expect(ids(await a.tether.in('lobby').presence())).toEqual([ada.client.connectionId!, after].sort());
   });
@@ -211,16 +214,24 @@ describe.skipIf(skipReason !== undefined)(
       const expected = [ada.client.connectionId!, bob.client.connectionId!].sort();
       expect(ids(await a.tether.in('lobby').presence())).toEqual(expected);
       expect(ids(await bob.room.presence())).toEqual(expected);
+      // A control member on bob's node that is dropped after bob and does not come back.
+      const cid = await member(b, 'cid', 'lobby', false);
+      await until(() => ada.changes.length === 2, 3_000, 'join of cid');
+      const cidId = cid.client.connectionId!;
 
       const before = bob.client.connectionId!;
       const rejoined = new Promise((resolve) => bob.room.on('tether:rejoined', resolve));
       connectionOf(b.tether, bob.client).close(CloseCode.InternalError, 'test drop');
       await waitForState(bob.client, 'reconnecting');
       await rejoined;
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      connectionOf(b.tether, cid.client).close(CloseCode.InternalError, 'test drop');
+      // The control's grace period started after bob's, on the same node and room channel: once
+      // its leave reaches ada, bob's grace period is over and anything it announced came first.
+      await until(() => ada.changes.length === 4, 5_000, 'leave of the control member');
       const after = bob.client.connectionId!;
-      expect(ada.changes.slice(1)).toEqual([
+      expect(ada.changes.slice(2)).toEqual([
         { type: 'reconnect', member: { connId: after, data: { user: 'bob' } }, previousConnId: before },
+        { type: 'leave', member: { connId: cidId, data: { user: 'cid' } } },
       ]);
       expect(ids(await a.tether.in('lobby').presence())).toEqual([ada.client.connectionId!, after].sort());
     });
@@ -235,14 +246,21 @@ describe('presence events are opt-in per room', () => {
     const roomA = await a.join('quiet:lobby');
     const changes: unknown[] = [];
     roomA.on('tether:presence', (change) => changes.push(change));
+    roomA.on('fence', (marker) => changes.push(marker));
     const roomB = await b.join('quiet:lobby');
     const members = await roomB.presence();
     expect(
       members.map((m) => m.data).sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y))),
     ).toEqual([{ user: 'ann' }, { user: 'bob' }]);
     roomB.leave();
-    await new Promise((r) => setTimeout(r, 150));
-    expect(changes).toEqual([]);
+    // Once the server has processed the leave, a room message behind it proves no event was sent.
+    await waitFor(async () => (await roomA.presence()).length === 1, { message: 'the leave of bob' });
     expect((await roomA.presence()).map((m) => m.data)).toEqual([{ user: 'ann' }]);
+    await fence({
+      inbox: changes,
+      send: () => server.tether.to('quiet:lobby').emit('fence', 'end'),
+      isMarker: (m) => m === 'end',
+    });
+    expect(changes).toEqual(['end']);
   });
 });

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TetherClient } from '@tether/client';
+import { trackHandles } from '@tether/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, MemoryBus, type TetherServer } from '../src/index.js';
@@ -92,11 +93,21 @@ describe('reconnect', () => {
   it('stays closed with reconnect: false', async () => {
     const server = await node();
     const client = server.client({ reconnect: false });
+    // A control client dropped at the same moment, reconnecting after 200 ms exactly: once it is
+    // back, a reconnect on this node's usual schedule (50 to 200 ms) would have happened too.
+    const control = server.client({ reconnect: { initialDelay: 200, maxDelay: 200, jitter: 0 } });
     await waitForState(client, 'open');
-    firstConnection(server.tether).close(CloseCode.InternalError, 'test drop');
+    await waitForState(control, 'open');
+    const states: string[] = [];
+    client.on('state', (s) => void states.push(s));
+    for (const conn of [...server.tether.connections.values()])
+      conn.close(CloseCode.InternalError, 'test drop');
     await waitForState(client, 'closed');
-    await new Promise((r) => setTimeout(r, 200));
+    await waitForState(control, 'reconnecting');
+    await waitForState(control, 'open');
     expect(client.state).toBe('closed');
+    expect(states).toEqual(['closed']);
+    expect(server.tether.metrics().connectionsOpened).toBe(3); // both clients, then the control again
   });
 });
 
@@ -118,12 +129,19 @@ describe('heartbeat', () => {
   });
 
   it('keeps a healthy client connected across many heartbeat periods', async () => {
-    const server = await node({ heartbeat: { intervalMs: 30, timeoutMs: 30 } });
+    // A client that did not answer would be dropped 180 ms after a ping; it must live through 15.
+    // (A 30 ms timeout made either side call a 60 ms event-loop stall on a loaded machine a death.)
+    const server = await node({ heartbeat: { intervalMs: 30, timeoutMs: 150 } });
+    const reasons: string[] = [];
+    server.tether.on('connection', (conn) => conn.on('close', (reason) => reasons.push(reason)));
     const client = server.client();
     await waitForState(client, 'open');
     const states: string[] = [];
     client.on('state', (s) => states.push(s));
-    await new Promise((r) => setTimeout(r, 400));
+    // Nothing else is sent on this connection: every frame out from here on is a ping.
+    const sentBefore = server.tether.metrics().messages.out;
+    await until(() => server.tether.metrics().messages.out - sentBefore >= 15, 5_000, '15 pings');
+    expect(reasons).toEqual([]);
     expect(states).toEqual([]);
     expect(server.tether.connections.size).toBe(1);
   });
@@ -276,6 +294,7 @@ describe('authentication', () => {
 describe('resources', () => {
   it('leaves no handle behind after 1 000 open/close cycles and close()', async () => {
     const before = new Set(process.getActiveResourcesInfo());
+    const handles = trackHandles();
     const server = await startNode({ heartbeat: { intervalMs: 1_000, timeoutMs: 1_000 } });
     let closes = 0;
     server.tether.on('connection', (conn) => conn.on('close', () => closes++));
@@ -291,7 +310,7 @@ describe('resources', () => {
     expect(server.tether.connections.size).toBe(0);
     expect(server.tether.metrics().rooms).toBe(0);
     await server.close();
-    await new Promise((r) => setTimeout(r, 50));
+    await handles.check(3_000); // closing is asynchronous: waits until the counts are back
     const leaked = process.getActiveResourcesInfo().filter((r) => !before.has(r) && r !== 'TTYWrap');
     expect(leaked).toEqual([]);
   }, 60_000);

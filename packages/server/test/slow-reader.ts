@@ -1,6 +1,7 @@
 import { connect, createServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type Message, PROTOCOL_VERSION } from '@tether/protocol';
+import { waitFor } from '@tether/test-utils';
 import { WebSocket } from 'ws';
 import type { Connection } from '../src/index.js';
 
@@ -31,12 +32,11 @@ export async function rawClient(url: string, subprotocol = 'tether.v1.json'): Pr
     ws.once('error', reject);
   });
   ws.send(JSON.stringify({ t: 'hello' }));
-  const deadline = Date.now() + 5_000;
-  while (!messages.some((m) => m.t === 'welcome')) {
-    if (Date.now() > deadline) throw new Error(`no welcome (protocol v${PROTOCOL_VERSION})`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  const welcome = messages.find((m) => m.t === 'welcome') as Extract<Message, { t: 'welcome' }>;
+  const welcome = (await waitFor(() => messages.find((m) => m.t === 'welcome'), {
+    timeout: 5_000,
+    interval: 5,
+    message: `no welcome (protocol v${PROTOCOL_VERSION})`,
+  })) as Extract<Message, { t: 'welcome' }>;
   const socket = (ws as WebSocket & { _socket: Duplex })._socket;
   return {
     ws,

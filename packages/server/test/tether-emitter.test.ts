@@ -1,5 +1,5 @@
 import { TetherClient } from '@tether/client';
-import { TcpProxy } from '@tether/test-utils';
+import { fence, TcpProxy, waitFor } from '@tether/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Bus,
@@ -121,16 +121,27 @@ describe('TetherEmitter', () => {
     expect(first.duplicate).toBe(false);
     expect(again).toEqual({ epoch: first.epoch, offset: first.offset, duplicate: true });
     await until(() => got.length === 2, 3_000, 'two messages');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(got).toEqual([{ state: 'picked-up' }, { state: 'delivered' }]);
+    await fence({
+      inbox: got,
+      send: () => one.to('order:9').emit('status', { state: 'fence' }),
+      isMarker: (d) => (d as { state: string }).state === 'fence',
+    });
+    expect(got).toEqual([{ state: 'picked-up' }, { state: 'delivered' }, { state: 'fence' }]);
   });
 
   it('honours the dedup window it was given', async () => {
     const bus = sharedBus();
     const emitter = emitterOn(bus, { dedupWindowMs: 30 });
     await emitter.to('jobs').emit('status', { state: 'a' }, { id: 'x' });
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    const later = await emitter.to('jobs').emit('status', { state: 'a' }, { id: 'x' });
+    // Publishing the same id again until it is taken: only the 30 ms window can free it that soon
+    // (the default window is minutes long).
+    const later = await waitFor(
+      async () => {
+        const result = await emitter.to('jobs').emit('status', { state: 'a' }, { id: 'x' });
+        return result.duplicate ? undefined : result;
+      },
+      { timeout: 3_000, interval: 10, message: 'the id was still a duplicate after 3 s' },
+    );
     expect(later).toMatchObject({ duplicate: false, offset: 2 });
   });
 

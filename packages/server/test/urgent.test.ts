@@ -1,5 +1,6 @@
 import { TetherClient } from '@tether/client';
 import type { Message, RoomMessage } from '@tether/protocol';
+import { fence } from '@tether/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode } from '../src/index.js';
 import { startNode, until, waitForState } from './harness.js';
@@ -95,8 +96,12 @@ describe('urgent', () => {
     await waitForState(client, 'open');
     await server.tether.to('ops').emit('task', 10);
     await until(() => seen.length === 12, 5_000, 'the task after the reconnect');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(seen.slice(11)).toEqual(['task:10']);
+    await fence({
+      inbox: seen,
+      send: () => server.tether.to('ops').emit('task', 'end'),
+      isMarker: (s) => s === 'task:end',
+    });
+    expect(seen.slice(11)).toEqual(['task:10', 'task:end']);
     expect(new Set(offsets).size).toBe(offsets.length);
   });
 });

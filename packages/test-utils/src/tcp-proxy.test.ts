@@ -130,14 +130,17 @@ describe('TcpProxy', () => {
 
     proxy.pause();
     expect((await open.closed)?.code).toBe('ECONNRESET');
+    expect(proxy.refusedConnections).toBe(0);
     const refused = await dial(proxy.port);
     expect((await refused.closed)?.code).toBe('ECONNRESET');
     expect(echo.sockets).toHaveLength(1);
+    await waitFor(() => proxy.refusedConnections === 1);
 
     proxy.resume();
     const back = await dial(proxy.port);
     back.socket.write('up');
     await waitFor(() => back.received() === 'up');
+    expect(proxy.refusedConnections).toBe(1);
   });
 
   it('resets the client when the target refuses the connection', async () => {

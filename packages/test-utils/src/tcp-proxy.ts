@@ -70,6 +70,7 @@ export class TcpProxy {
   #closed = false;
   #closing: Promise<void> | undefined;
   #total = 0;
+  #refused = 0;
 
   private constructor(server: Server, host: string, port: number, targets: ProxyTarget[]) {
     this.#server = server;
@@ -148,6 +149,20 @@ export class TcpProxy {
   }
 
   /**
+   * Connections reset on arrival while paused since start: each is a reconnect attempt that failed.
+   *
+   * @example
+   * ```ts
+   * proxy.pause();
+   * await waitFor(() => proxy.refusedConnections >= 3); // the client has tried and failed three times
+   * proxy.resume();
+   * ```
+   */
+  get refusedConnections(): number {
+    return this.#refused;
+  }
+
+  /**
    * Drops every open connection at once, with a TCP reset on both sides, as a broken network or a
    * crashed middlebox would. The proxy keeps listening, so clients can reconnect.
    *
@@ -168,7 +183,7 @@ export class TcpProxy {
    * @example
    * ```ts
    * proxy.pause();
-   * await delay(1000); // the client backs off
+   * await waitFor(() => proxy.refusedConnections >= 2); // the client backs off and retries
    * proxy.resume();
    * ```
    */
@@ -257,6 +272,7 @@ export class TcpProxy {
     client.on('error', noop);
     const target = this.#targets.length > 0 ? this.#targets[this.#next++ % this.#targets.length] : undefined;
     if (this.#paused || this.#closed || !target) {
+      if (this.#paused && !this.#closed) this.#refused++;
       reset(client);
       return;
     }

@@ -35,7 +35,7 @@ describe('waitFor', () => {
 describe('once', () => {
   it('resolves with the event arguments', async () => {
     const emitter = new EventEmitter();
-    setTimeout(() => emitter.emit('tick', 1, 'two'), 5);
+    setImmediate(() => emitter.emit('tick', 1, 'two'));
     expect(await once(emitter, 'tick')).toEqual([1, 'two']);
     expect(emitter.listenerCount('tick')).toBe(0);
     expect(emitter.listenerCount('error')).toBe(0);
@@ -43,7 +43,7 @@ describe('once', () => {
 
   it('rejects on an error emitted first, and on timeout', async () => {
     const emitter = new EventEmitter();
-    setTimeout(() => emitter.emit('error', new Error('boom')), 5);
+    setImmediate(() => emitter.emit('error', new Error('boom')));
     await expect(once(emitter, 'tick')).rejects.toThrow('boom');
     await expect(once(emitter, 'tick', 20)).rejects.toThrow('no "tick" event within 20 ms');
     expect(emitter.listenerCount('tick')).toBe(0);
@@ -52,10 +52,10 @@ describe('once', () => {
   it('awaiting close is not cut short by the error that precedes it', async () => {
     const emitter = new EventEmitter();
     emitter.on('error', () => {});
-    setTimeout(() => {
+    setImmediate(() => {
       emitter.emit('error', new Error('reset'));
       emitter.emit('close', true);
-    }, 5);
+    });
     expect(await once(emitter, 'close')).toEqual([true]);
   });
 });

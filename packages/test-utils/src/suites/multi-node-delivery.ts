@@ -1,17 +1,25 @@
-import { TetherClient } from '@tether/client';
-import { TcpProxy } from '@tether/test-utils';
+import type { Bus } from '@tether/server';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Bus } from '../src/index.js';
-import { startNode, type TestNode, until, waitForState } from './harness.js';
+import { deferred } from '../deferred.js';
+import { TcpProxy } from '../tcp-proxy.js';
+import { startTestNode, type TestNode, type TetherKit, until, waitForState } from '../tether-node.js';
+
+/** A fresh bus for one test (shared by its nodes, or one per node over the same backend), and its cleanup. */
+export type MakeSharedBus = () => Promise<{ bus: Bus; cleanup(): Promise<void> }>;
 
 /**
- * Delivery guarantees when a client comes back on another node. Runs on any bus: MemoryBus
- * shared in-process here; the redis-bus package runs the same function on Redis.
+ * Delivery guarantees when a client comes back on another node. Runs on any bus: the server
+ * package runs it on one MemoryBus shared in-process, the redis-bus package on Redis.
+ *
+ * @example
+ * ```ts
+ * multiNodeDelivery('MemoryBus', kit, async () => {
+ *   const bus = new MemoryBus();
+ *   return { bus, cleanup: () => bus.close() };
+ * });
+ * ```
  */
-export function multiNodeDelivery(
-  name: string,
-  makeBus: () => Promise<{ bus: Bus; cleanup(): Promise<void> }>,
-) {
+export function multiNodeDelivery(name: string, kit: TetherKit, makeBus: MakeSharedBus): void {
   describe(`delivery across nodes (${name})`, () => {
     const resources: Array<() => Promise<void> | void> = [];
     afterEach(async () => {
@@ -23,13 +31,13 @@ export function multiNodeDelivery(
       resources.push(cleanup);
       const nodes: TestNode[] = [];
       for (let i = 0; i < 2; i++) {
-        const node = await startNode({ bus, authorizeJoin: () => true });
+        const node = await startTestNode(kit, { bus, authorizeJoin: () => true });
         resources.push(() => node.close());
         nodes.push(node);
       }
       const proxy = await TcpProxy.start({ target: { host: '127.0.0.1', port: nodes[0]!.port } });
       resources.push(() => proxy.close());
-      const client = new TetherClient(proxy.url('/tether'), {
+      const client = new kit.TetherClient(proxy.url('/tether'), {
         transports: ['websocket'],
         reconnect: { initialDelay: 20, maxDelay: 100 },
       });
@@ -40,21 +48,32 @@ export function multiNodeDelivery(
     it('runs a request once when its retry lands on another node while the first run is in progress', async () => {
       const { nodes, proxy, client } = await twoNodes();
       let runs = 0;
+      const started = deferred();
+      const release = deferred();
+      resources.push(() => release.resolve());
       for (const node of nodes) {
-        node.tether.on('connection', (conn) =>
+        node.tether.on('connection', (conn) => {
           conn.on('charge', async (amount) => {
             runs++;
-            await new Promise((r) => setTimeout(r, 300));
+            started.resolve();
+            await release.promise; // the first run stays in progress until the retry has landed
             return { charged: amount };
-          }),
-        );
+          });
+          conn.on('fence', () => 'ok');
+        });
       }
       await waitForState(client, 'open');
       const sessionId = client.sessionId;
       const reply = client.request('charge', 42, { timeout: 5_000 });
-      await until(() => runs === 1, 2_000, 'first run started');
+      await started.promise;
       proxy.setTarget({ host: '127.0.0.1', port: nodes[1].port });
       proxy.cut();
+      await until(() => nodes[1].tether.connections.size === 1, 3_000, 'the client on the second node');
+      await waitForState(client, 'open');
+      // Sent after the retry on the same socket: once it is answered, node 2 has the retry.
+      await expect(client.request('fence', null, { timeout: 3_000 })).resolves.toBe('ok');
+      expect(runs).toBe(1);
+      release.resolve();
       await expect(reply).resolves.toEqual({ charged: 42 });
       expect(runs).toBe(1);
       expect(client.sessionId).toBe(sessionId);
