@@ -16,3 +16,15 @@ export function base64UrlJson(value: unknown): string {
 export function frameSize(frame: string | Uint8Array): number {
   return typeof frame === 'string' ? new TextEncoder().encode(frame).byteLength : frame.byteLength;
 }
+
+/**
+ * True when a frame is larger than `limit` bytes. UTF-8 takes at most 3 bytes per UTF-16 unit, so
+ * most text frames need no counting at all.
+ *
+ * @example
+ * exceeds('{"t":"evt"}', 1024); // false
+ */
+export function exceeds(frame: string | Uint8Array, limit: number): boolean {
+  if (typeof frame === 'string' && frame.length * 3 <= limit) return false;
+  return frameSize(frame) > limit;
+}

@@ -1,0 +1,59 @@
+import type { Codec } from '@tether/protocol';
+import type { BackoffOptions } from './backoff.js';
+import type { Persistence } from './persistence-types.js';
+import type { TransportKind } from './transports/transport.js';
+
+/** Options of `new TetherClient(url, options)`. */
+export interface TetherClientOptions {
+  /** Sent on every connect attempt; the server's `authenticate` gets it. A function is called each time. */
+  auth?: unknown | (() => unknown | Promise<unknown>);
+  /** Transports to try, in order. Default `['websocket', 'sse']`. */
+  transports?: TransportKind[];
+  /** Reconnect schedule, or `false` to stay closed after a drop. */
+  reconnect?: BackoffOptions | false;
+  /** Connect when constructed. Default true; otherwise call `connect()`. */
+  autoConnect?: boolean;
+  /** Emits kept while offline, sent in order on reconnect. Default 1 000. */
+  maxBufferedEmits?: number;
+  /** Time one transport gets to open and be welcomed, in ms. Default 5 000. */
+  connectTimeout?: number;
+  /** Default per-attempt timeout of `request`, in ms. Default 10 000. */
+  requestTimeout?: number;
+  /** Wire codec; `msgpackCodec` from `@tether/client/msgpack` for binary frames. Default JSON. */
+  codec?: Codec;
+  /** After WebSocket failed and another transport worked, how long to skip WebSocket, in ms. Default 60 000. */
+  upgradeRetryMs?: number;
+  /**
+   * Keeps room positions (and optionally the session) across reloads, so joining a room again
+   * resumes where the last page left it: `persistTo(localStorage)` from `@tether/client/persistence`.
+   */
+  persistence?: Persistence;
+}
+
+/** Options of `client.emit`. */
+export interface ClientEmitOptions {
+  /** Drop instead of buffering while offline (typing indicators). */
+  volatile?: boolean;
+}
+
+/** The options the connection reads, with their defaults filled in. */
+export type ResolvedOptions = Required<
+  Omit<TetherClientOptions, 'auth' | 'reconnect' | 'codec' | 'persistence'>
+>;
+
+/**
+ * Fills in the defaults.
+ *
+ * @example
+ * resolveOptions({}).connectTimeout; // 5000
+ */
+export function resolveOptions(options: TetherClientOptions): ResolvedOptions {
+  return {
+    transports: options.transports?.length ? options.transports : ['websocket', 'sse'],
+    autoConnect: options.autoConnect ?? true,
+    maxBufferedEmits: options.maxBufferedEmits ?? 1_000,
+    connectTimeout: options.connectTimeout ?? 5_000,
+    requestTimeout: options.requestTimeout ?? 10_000,
+    upgradeRetryMs: options.upgradeRetryMs ?? 60_000,
+  };
+}
