@@ -1,7 +1,9 @@
-import type { Codec } from '@tether/protocol';
+import type { Codec, TetherError } from '@tether/protocol';
 import type { BackoffOptions } from './backoff.js';
 import type { Persistence } from './persistence-types.js';
-import type { TransportKind } from './transports/transport.js';
+import type { MessageMeta, PresenceEvent } from './room.js';
+import type { ClientState } from './state.js';
+import type { TransportFactory, TransportKind } from './transports/transport.js';
 
 /** Options of `new TetherClient(url, options)`. */
 export interface TetherClientOptions {
@@ -28,6 +30,21 @@ export interface TetherClientOptions {
    * resumes where the last page left it: `persistTo(localStorage)` from `@tether/client/persistence`.
    */
   persistence?: Persistence;
+}
+
+/** Lifecycle events of the client, beside message events. */
+export type Lifecycle = {
+  state: [ClientState];
+  error: [TetherError];
+  /** A room the server joined this session to could not be recovered after a reconnect. */
+  'tether:recovery-failed': [{ room: string }];
+  /** Members joining and leaving any room this client is in (`meta.room` names it). */
+  'tether:presence': [PresenceEvent, MessageMeta];
+};
+
+/** @internal what an entry point (Node, browser) provides. */
+export interface ClientEnvironment {
+  transports: Partial<Record<TransportKind, TransportFactory>>;
 }
 
 /** Options of `client.emit`. */

@@ -1,4 +1,5 @@
 import { type Codec, ErrorCode, type Frame, TetherError } from '@tether/protocol';
+import type { Emitter } from './emitter.js';
 
 /** Request ids remembered with their replies; the oldest go first. */
 const MEMORY = 1_000;
@@ -9,23 +10,20 @@ const MEMORY = 1_000;
  * answered (or being answered) gets the stored reply again, never a second run.
  *
  * @example
- * const answers = new RequestAnswers(codec, (event) => events.first(event), send);
+ * const answers = new RequestAnswers(codec, events, send);
  * void answers.answer(message.id, message.e, message.d);
  */
 export class RequestAnswers {
   /** Reply per id; null while the handler runs. */
   readonly #answered = new Map<string, Frame | null>();
   readonly #codec: Codec;
-  readonly #handlerOf: (event: string) => ((data: unknown) => unknown) | undefined;
+  /** The first listener of an event answers it. */
+  readonly #listeners: Emitter<Record<string, unknown[]>>;
   readonly #send: (frame: Frame) => void;
 
-  constructor(
-    codec: Codec,
-    handlerOf: (event: string) => ((data: unknown) => unknown) | undefined,
-    send: (frame: Frame) => void,
-  ) {
+  constructor(codec: Codec, listeners: Emitter<Record<string, unknown[]>>, send: (frame: Frame) => void) {
     this.#codec = codec;
-    this.#handlerOf = handlerOf;
+    this.#listeners = listeners;
     this.#send = send;
   }
 
@@ -37,7 +35,7 @@ export class RequestAnswers {
     }
     this.#answered.set(id, null);
     if (this.#answered.size > MEMORY) this.#answered.delete(this.#answered.keys().next().value as string);
-    const handler = this.#handlerOf(event);
+    const handler = this.#listeners.first(event);
     let reply: Frame;
     if (!handler) {
       reply = this.#codec.encode({ t: 'err', id, c: ErrorCode.NoHandler, m: `no handler for "${event}"` });

@@ -26,14 +26,13 @@ export interface RegistryLink {
   isOpen(): boolean;
   send(frame: Frame): void;
   request(event: string, data: unknown): Promise<unknown>;
-  reportError(err: TetherError): void;
   /** The session to keep beside the positions, when persistence keeps it. */
   session(): StoredState['session'];
 }
 
+/** A join in flight: the app's first join has `resolve`/`reject`; a rejoin after a reconnect has neither. */
 interface JoinWaiter {
   room: Room<EventMap>;
-  first: boolean;
   resolve?: (room: Room<EventMap>) => void;
   reject?: (err: Error) => void;
 }
@@ -92,7 +91,7 @@ export class RoomRegistry implements RoomHost {
     const stored = this.#stored.get(name);
     if (stored) room.resumeFrom(stored);
     this.#rooms.set(name, room);
-    return new Promise((resolve, reject) => this.#sendJoin({ room, first: true, resolve, reject }));
+    return new Promise((resolve, reject) => this.#sendJoin({ room, resolve, reject }));
   }
 
   /** Positions of server-joined rooms for `hello`, or undefined when there are none. */
@@ -152,14 +151,16 @@ export class RoomRegistry implements RoomHost {
     if (!join) return false;
     this.#joins.delete(id);
     if (outcome.ok) {
-      join.room.joined(outcome.data as JoinResult, join.first);
+      join.room.joined(outcome.data as JoinResult, join.resolve !== undefined);
       join.resolve?.(join.room);
       return true;
     }
     if (this.#rooms.get(join.room.name) === join.room) this.#rooms.delete(join.room.name);
     if (join.reject) join.reject(new TetherError(outcome.code, outcome.message));
+    // A rejoin nobody awaits: the client's `error` listeners hear of it.
     else
-      this.#link.reportError(
+      this.#events.emit(
+        'error',
         new TetherError(outcome.code, `rejoining "${join.room.name}" failed: ${outcome.message}`),
       );
     return true;
@@ -173,8 +174,7 @@ export class RoomRegistry implements RoomHost {
 
   /** The connection is open (again): rejoin from the last positions, send the joins that waited. */
   resume(): void {
-    for (const room of this.#rooms.values())
-      if (room.state === 'rejoining') this.#sendJoin({ room, first: false });
+    for (const room of this.#rooms.values()) if (room.state === 'rejoining') this.#sendJoin({ room });
     for (const [id, waiter] of this.#joins) if (waiter.resolve) this.#sendJoinFrame(id, waiter.room);
   }
 

@@ -13,37 +13,23 @@ import { nanoid } from 'nanoid';
 import { backoffDelay, type ResolvedBackoff, resolveBackoff } from './backoff.js';
 import {
   type ClientEmitOptions,
+  type ClientEnvironment,
+  type Lifecycle,
   type ResolvedOptions,
   resolveOptions,
   type TetherClientOptions,
 } from './client-options.js';
 import { Emitter, rethrowLater } from './emitter.js';
 import { base64UrlJson, exceeds } from './encoding.js';
-import { HeartbeatWatch } from './heartbeat-watch.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
 import type { PersistenceStore } from './persistence-types.js';
 import { RequestAnswers } from './request-answers.js';
-import type { MessageMeta, PresenceEvent, Room } from './room.js';
+import type { MessageMeta, Room } from './room.js';
 import { type Outcome, RoomRegistry } from './room-registry.js';
 import { type ClientState, type ClientStateEvent, nextState } from './state.js';
-import type { ClientTransport, TransportFactory, TransportKind } from './transports/transport.js';
+import type { ClientTransport, TransportKind } from './transports/transport.js';
 import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
-
-/** Lifecycle events beside message events. */
-type Lifecycle = {
-  state: [ClientState];
-  error: [TetherError];
-  /** A room the server joined this session to could not be recovered after a reconnect. */
-  'tether:recovery-failed': [{ room: string }];
-  /** Members joining and leaving any room this client is in (`meta.room` names it). */
-  'tether:presence': [PresenceEvent, MessageMeta];
-};
-
-/** @internal what an entry point (Node, browser) provides. */
-export interface ClientEnvironment {
-  transports: Partial<Record<TransportKind, TransportFactory>>;
-}
 
 /** Bytes the socket may hold for a volatile emit to be sent rather than dropped. */
 const VOLATILE_LIMIT = 16 * 1024;
@@ -74,10 +60,10 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   readonly #requests = new PendingRequests();
   readonly #answers: RequestAnswers;
   readonly #rooms: RoomRegistry;
-  readonly #heartbeat = new HeartbeatWatch(() =>
-    // The server went silent (half-open TCP, frozen node): drop and reconnect.
-    this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed'),
-  );
+  /** When the last frame arrived, and the silence (ms) after which the server counts as gone. */
+  #lastSeen = 0;
+  #heartbeatDeadline = 0;
+  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
   #transport: ClientTransport | undefined;
   #transportKind: TransportKind | undefined;
   /** Bumped whenever a transport is dropped or replaced: events of older transports are ignored. */
@@ -101,11 +87,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#options = resolveOptions(options);
     this.#outbox = new Outbox(this.#options.maxBufferedEmits);
     const send = (frame: Frame) => this.#send(frame);
-    this.#answers = new RequestAnswers(
-      this.#codec,
-      (event) => this.#events.first(event) as ((data: unknown) => unknown) | undefined,
-      send,
-    );
+    this.#answers = new RequestAnswers(this.#codec, this.#events, send);
     this.#store = options.persistence?.(url);
     const saved = this.#store?.load();
     this.#session = saved?.session;
@@ -115,7 +97,6 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
         isOpen: () => this.#state === 'open',
         send,
         request: (event, data) => this.#request(event, data, {}),
-        reportError: (err) => this.#reportError(err),
         session: () => this.#session,
       },
       this.#events,
@@ -374,23 +355,34 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#connectionId = message.cid;
     this.#maxPayload = message.mp;
     this.#attempt = 0;
-    this.#heartbeat.start(message.hb[0] + message.hb[1]);
+    this.#heartbeatDeadline = message.hb[0] + message.hb[1];
+    this.#armHeartbeat(this.#heartbeatDeadline);
     this.#transition('opened');
     this.#rooms.resume();
     for (const frame of this.#outbox.drain()) this.#send(frame);
     this.#requests.resendAll((frame) => this.#send(frame));
   }
 
+  /** One timer, re-armed for the time left rather than on every frame. */
+  #armHeartbeat(delay: number): void {
+    this.#heartbeatTimer = setTimeout(() => {
+      const silentFor = Date.now() - this.#lastSeen;
+      if (silentFor < this.#heartbeatDeadline) this.#armHeartbeat(this.#heartbeatDeadline - silentFor);
+      // The server went silent (half-open TCP, frozen node): drop and reconnect.
+      else this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed');
+    }, delay);
+  }
+
   #clearTimers(): void {
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#reconnectTimer);
-    this.#heartbeat.stop();
+    clearTimeout(this.#heartbeatTimer);
   }
 
   // ---- frames ----------------------------------------------------------------------------
 
   #onFrame(frame: Frame | ArrayBuffer): void {
-    this.#heartbeat.lastSeen = Date.now();
+    this.#lastSeen = Date.now();
     let message: ServerMessage;
     try {
       message = this.#codec.decode(frame) as ServerMessage;
