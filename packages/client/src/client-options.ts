@@ -32,10 +32,25 @@ export interface TetherClientOptions {
   persistence?: Persistence;
 }
 
+/**
+ * Why the client left `open`, with every such state change (`client.on('tether:disconnect')`,
+ * `client.lastDisconnect`).
+ */
+export interface DisconnectReason {
+  /** The close code (docs/protocol.md): the server's, 1006 for a cut, 4008 for a missed heartbeat, 1000 for `close()`. */
+  code: number;
+  /** The close reason, when one was given. */
+  reason: string;
+  /** True when the client goes on to `reconnecting`, false when it goes to `closed`. */
+  willReconnect: boolean;
+}
+
 /** Lifecycle events of the client, beside message events. */
 export type Lifecycle = {
   state: [ClientState];
   error: [TetherError];
+  /** The client left `open`: why, and whether it reconnects. */
+  'tether:disconnect': [DisconnectReason];
   /** A room the server joined this session to could not be recovered after a reconnect. */
   'tether:recovery-failed': [{ room: string }];
   /** Members joining and leaving any room this client is in (`meta.room` names it). */

@@ -1,3 +1,5 @@
+import { ErrorCode, TetherError } from '@tether/protocol';
+
 /**
  * base64url of a value's JSON: how `auth` travels in a URL. Works the same in browsers and
  * Node (no Buffer).
@@ -27,4 +29,17 @@ export function frameSize(frame: string | Uint8Array): number {
 export function exceeds(frame: string | Uint8Array, limit: number): boolean {
   if (typeof frame === 'string' && frame.length * 3 <= limit) return false;
   return frameSize(frame) > limit;
+}
+
+/**
+ * The error for an event or request larger than the server's limit: it is never sent.
+ *
+ * @example
+ * tooLargeError('chat:send', 1024).code; // 'PAYLOAD_TOO_LARGE'
+ */
+export function tooLargeError(event: string, limit: number): TetherError {
+  return new TetherError(
+    ErrorCode.PayloadTooLarge,
+    `"${event}" is larger than the server's limit of ${limit} bytes`,
+  );
 }

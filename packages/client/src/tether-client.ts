@@ -14,13 +14,14 @@ import { backoffDelay, type ResolvedBackoff, resolveBackoff } from './backoff.js
 import {
   type ClientEmitOptions,
   type ClientEnvironment,
+  type DisconnectReason,
   type Lifecycle,
   type ResolvedOptions,
   resolveOptions,
   type TetherClientOptions,
 } from './client-options.js';
 import { Emitter, rethrowLater } from './emitter.js';
-import { base64UrlJson, exceeds } from './encoding.js';
+import { base64UrlJson, exceeds, tooLargeError } from './encoding.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
 import type { PersistenceStore } from './persistence-types.js';
@@ -75,6 +76,9 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   #session: { sid: string; sk: string } | undefined;
   #connectionId: string | undefined;
   #maxPayload = 1024 * 1024;
+  /** Why the last transport ended, until the next welcome: what a disconnect reports. */
+  #cause: { code: number; reason: string } | undefined;
+  #lastDisconnect: DisconnectReason | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -125,6 +129,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     return this.#connectionId;
   }
 
+  /** Why the client last left `open`: the close code and reason, and whether it reconnects. */
+  get lastDisconnect(): DisconnectReason | undefined {
+    return this.#lastDisconnect;
+  }
+
   /** The transport in use while open. */
   get transport(): TransportKind | undefined {
     return this.#state === 'open' ? this.#transportKind : undefined;
@@ -164,7 +173,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     const frame = this.#codec.encode({ t: 'evt', e: event, d: data });
     if (transport) {
       if (exceeds(frame, this.#maxPayload)) {
-        this.#reportError(this.#tooLargeError(event));
+        this.#reportError(tooLargeError(event, this.#maxPayload));
         return false;
       }
       this.#send(frame);
@@ -226,10 +235,16 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   #transition(event: ClientStateEvent): boolean {
     const next = nextState(this.#state, event);
     if (!next) return false;
-    if (next !== this.#state) {
-      this.#state = next;
-      this.#events.emit('state', next);
+    if (next === this.#state) return true;
+    const left = this.#state === 'open';
+    if (left) {
+      // Set before `state` is emitted, so state listeners can read why.
+      const { code, reason } = this.#cause ?? { code: CloseCode.Normal, reason: 'client closed' };
+      this.#lastDisconnect = { code, reason, willReconnect: next === 'reconnecting' };
     }
+    this.#state = next;
+    this.#events.emit('state', next);
+    if (left) this.#events.emit('tether:disconnect', this.#lastDisconnect);
     return true;
   }
 
@@ -293,6 +308,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   #onTransportClose(code: number, reason: string, status?: number): void {
     const wasOpen = this.#state === 'open';
     const kind = this.#transportKind;
+    this.#cause = { code, reason };
     this.#generation++;
     this.#transport = undefined;
     this.#connectionId = undefined;
@@ -308,6 +324,9 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       this.#shutDown(new TetherError(errorCode, reason || `refused (${status ?? code})`));
       return;
     }
+    // Too many connections for this address or user: said out loud, then retried with backoff.
+    if (status === 429)
+      this.#reportError(new TetherError(ErrorCode.TooManyConnections, reason || 'refused (429)'));
     if (!wasOpen && kind === 'websocket' && this.#pickTransport(this.#transportIndex + 1) !== undefined) {
       // WebSocket did not get through: try the next transport now, not after a backoff.
       this.#transportIndex++;
@@ -350,6 +369,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     } else if (this.#transportKind === 'websocket') {
       this.#skipWebSocketUntil = 0;
     }
+    this.#cause = undefined;
     this.#session = { sid: message.sid, sk: message.sk };
     this.#rooms.persist();
     this.#connectionId = message.cid;
@@ -439,20 +459,13 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     const frame = this.#codec.encode(
       answered ? { t: 'req', id, e: event, d: data, ak: answered } : { t: 'req', id, e: event, d: data },
     );
-    if (exceeds(frame, this.#maxPayload)) return Promise.reject(this.#tooLargeError(event));
+    if (exceeds(frame, this.#maxPayload)) return Promise.reject(tooLargeError(event, this.#maxPayload));
     const resolved = {
       timeout: options.timeout ?? this.#options.requestTimeout,
       retries: options.retries ?? 0,
     };
     const resend = () => this.#codec.encode({ t: 'req', id, e: event, d: data, rt: 1 });
     return this.#requests.add(id, frame, resend, event, resolved, (f) => this.#send(f));
-  }
-
-  #tooLargeError(event: string): TetherError {
-    return new TetherError(
-      ErrorCode.PayloadTooLarge,
-      `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`,
-    );
   }
 
   /** Ends the current transport from this side and goes on as if it had dropped. */
