@@ -1,5 +1,6 @@
 import { CloseCode } from '@tether/protocol';
-import { type ClientEnvironment, TetherClientBase, type TetherClientOptions } from './tether-client.js';
+import type { ClientEnvironment, TetherClientOptions } from './client-options.js';
+import { TetherClientBase } from './tether-client.js';
 import type { ClientTransport, TransportFactory } from './transports/transport.js';
 import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';

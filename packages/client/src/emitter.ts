@@ -9,10 +9,8 @@
  */
 export class Emitter<Events extends { [name: string]: unknown[] }> {
   #listeners = new Map<keyof Events, Array<(...args: never[]) => unknown>>();
-  onListenerError: (err: unknown) => void = (err) =>
-    queueMicrotask(() => {
-      throw err;
-    });
+  /** Gets what a listener threw, and the event it was listening to. Default: rethrown in a microtask. */
+  onListenerError: (err: unknown, event: keyof Events) => void = rethrowLater;
 
   on<K extends keyof Events>(event: K, listener: (...args: Events[K]) => unknown): () => void {
     const list = this.#listeners.get(event);
@@ -43,7 +41,7 @@ export class Emitter<Events extends { [name: string]: unknown[] }> {
       try {
         (listener as (a: unknown, b: unknown, c: unknown) => unknown)(a, b, c);
       } catch (err) {
-        this.onListenerError(err);
+        this.onListenerError(err, event);
       }
     }
   }
@@ -60,4 +58,17 @@ export class Emitter<Events extends { [name: string]: unknown[] }> {
   clear(): void {
     this.#listeners.clear();
   }
+}
+
+/**
+ * Throws `err` from a microtask: it reaches the console (or `unhandledRejection`/`uncaughtException`
+ * in Node) without unwinding the caller.
+ *
+ * @example
+ * rethrowLater(new Error('listener failed'));
+ */
+export function rethrowLater(err: unknown): void {
+  queueMicrotask(() => {
+    throw err;
+  });
 }

@@ -1,5 +1,6 @@
 export { CloseCode, type Codec, ErrorCode, TetherError, type TetherErrorCode } from '@tether/protocol';
 export type { BackoffOptions } from './backoff.js';
+export type { ClientEmitOptions, DisconnectReason, TetherClientOptions } from './client-options.js';
 export type { ClientRequestOptions } from './pending-requests.js';
 export type { Persistence, TetherStorage } from './persistence-types.js';
 export {
@@ -11,6 +12,5 @@ export {
   type RoomState,
 } from './room.js';
 export type { ClientState } from './state.js';
-export type { ClientEmitOptions, TetherClientOptions } from './tether-client.js';
 export type { TransportKind } from './transports/transport.js';
 export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';

@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
-import { type ClientEnvironment, TetherClientBase, type TetherClientOptions } from './tether-client.js';
+import type { ClientEnvironment, TetherClientOptions } from './client-options.js';
+import { TetherClientBase } from './tether-client.js';
 import { sseTransport } from './transports/sse.js';
 import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';

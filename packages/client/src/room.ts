@@ -1,8 +1,9 @@
-import type { PresenceMember } from '@tether/protocol';
 import {
   ErrorCode,
   type JoinResult,
+  type Position,
   type PresenceChange,
+  type PresenceMember,
   type RoomMessage,
   TetherError,
 } from '@tether/protocol';
@@ -39,9 +40,10 @@ export interface RejoinInfo {
 
 export type RoomState = 'joining' | 'joined' | 'rejoining' | 'left';
 
-/** What a room needs from its client. */
+/** What a room needs from the registry that made it. */
 export interface RoomHost {
-  leaveRoom(room: Room<EventMap>): void;
+  /** The handle left: forget it and tell the server. */
+  forget(room: Room<EventMap>): void;
   presenceOf(room: string): Promise<PresenceMember[]>;
 }
 
@@ -67,6 +69,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   readonly #host: RoomHost;
   /** Messages held back until the joiner's `await client.join()` continuation has run. */
   #held: RoomMessage[] | null = null;
+  #releaseTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal created by `client.join`. */
   constructor(name: string, host: RoomHost) {
@@ -78,9 +81,9 @@ export class Room<E extends EventMap = UnknownEvents> {
     return this.#state;
   }
 
-  /** Epoch and offset of the last message seen: where a rejoin resumes. */
-  get position(): { epoch: string; offset: number } {
-    return { epoch: this.#cursor.epoch, offset: this.#cursor.offset };
+  /** Epoch and offset of the last in-order message seen: where a rejoin resumes. */
+  get position(): Position {
+    return [this.#cursor.epoch, this.#cursor.offset];
   }
 
   /** @internal the epoch of the position, without a new object per message. */
@@ -124,17 +127,18 @@ export class Room<E extends EventMap = UnknownEvents> {
   leave(): void {
     if (this.#state === 'left') return;
     this.#state = 'left';
+    clearTimeout(this.#releaseTimer);
     this.#held = null;
     this.#messages.clear();
     this.#lifecycle.clear();
-    this.#host.leaveRoom(this as unknown as Room<EventMap>);
+    this.#host.forget(this as unknown as Room<EventMap>);
   }
 
   // ---- internal: driven by the client ------------------------------------------------------
 
   /** @internal a position kept from an earlier page: the first join resumes from it. */
-  resumeFrom(epoch: string, offset: number): void {
-    this.#cursor.reset(epoch, offset);
+  resumeFrom(position: Position): void {
+    this.#cursor.reset(position[0], position[1]);
   }
 
   /** @internal the join (or rejoin) was answered. */
@@ -153,7 +157,7 @@ export class Room<E extends EventMap = UnknownEvents> {
       // In Node, frames that arrived together are handled in one task, before the joiner's
       // `await` resumes and adds listeners: hold messages until the next task.
       this.#held = [];
-      setTimeout(() => this.#release(), 0);
+      this.#releaseTimer = setTimeout(() => this.#release(), 0);
     }
     if (rejoin && result.rec !== undefined)
       this.#lifecycle.emit('tether:rejoined', { recovered: result.rec === 1 });

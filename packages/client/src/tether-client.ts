@@ -5,90 +5,33 @@ import {
   FATAL_CLOSE_CODES,
   type Frame,
   isReservedEvent,
-  type JoinResult,
-  MAX_NAME_LENGTH,
-  type Position,
-  type RoomMessage,
   type ServerMessage,
   TetherError,
   trustingJsonCodec,
 } from '@tether/protocol';
 import { nanoid } from 'nanoid';
-import { type BackoffOptions, backoffDelay, type ResolvedBackoff, resolveBackoff } from './backoff.js';
-import { Emitter } from './emitter.js';
-import { base64UrlJson, frameSize } from './encoding.js';
+import { backoffDelay, type ResolvedBackoff, resolveBackoff } from './backoff.js';
+import {
+  type ClientEmitOptions,
+  type ClientEnvironment,
+  type DisconnectReason,
+  type Lifecycle,
+  type ResolvedOptions,
+  resolveOptions,
+  type TetherClientOptions,
+} from './client-options.js';
+import { Emitter, rethrowLater } from './emitter.js';
+import { base64UrlJson, exceeds, tooLargeError } from './encoding.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
-import type { Persistence, PersistenceStore, StoredState } from './persistence-types.js';
-import {
-  type MessageMeta,
-  metaOf,
-  type PresenceEvent,
-  type PresenceMember,
-  Room,
-  type RoomHost,
-} from './room.js';
-import { RoomCursor } from './room-cursor.js';
+import type { PersistenceStore } from './persistence-types.js';
+import { RequestAnswers } from './request-answers.js';
+import type { MessageMeta, Room } from './room.js';
+import { type Outcome, RoomRegistry } from './room-registry.js';
 import { type ClientState, type ClientStateEvent, nextState } from './state.js';
-import type { ClientTransport, TransportFactory, TransportKind } from './transports/transport.js';
+import type { ClientTransport, TransportKind } from './transports/transport.js';
 import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
 
-/** Options of `new TetherClient(url, options)`. */
-export interface TetherClientOptions {
-  /** Sent on every connect attempt; the server's `authenticate` gets it. A function is called each time. */
-  auth?: unknown | (() => unknown | Promise<unknown>);
-  /** Transports to try, in order. Default `['websocket', 'sse']`. */
-  transports?: TransportKind[];
-  /** Reconnect schedule, or `false` to stay closed after a drop. */
-  reconnect?: BackoffOptions | false;
-  /** Connect when constructed. Default true; otherwise call `connect()`. */
-  autoConnect?: boolean;
-  /** Emits kept while offline, sent in order on reconnect. Default 1 000. */
-  maxBufferedEmits?: number;
-  /** Time one transport gets to open and be welcomed, in ms. Default 5 000. */
-  connectTimeout?: number;
-  /** Default per-attempt timeout of `request`, in ms. Default 10 000. */
-  requestTimeout?: number;
-  /** Wire codec; `msgpackCodec` from `@tether/client/msgpack` for binary frames. Default JSON. */
-  codec?: Codec;
-  /** After WebSocket failed and another transport worked, how long to skip WebSocket, in ms. Default 60 000. */
-  upgradeRetryMs?: number;
-  /**
-   * Keeps room positions (and optionally the session) across reloads, so joining a room again
-   * resumes where the last page left it: `persistTo(localStorage)` from `@tether/client/persistence`.
-   */
-  persistence?: Persistence;
-}
-
-/** Options of `client.emit`. */
-export interface ClientEmitOptions {
-  /** Drop instead of buffering while offline (typing indicators). */
-  volatile?: boolean;
-}
-
-/** Lifecycle events beside message events. */
-type Lifecycle = {
-  state: [ClientState];
-  error: [TetherError];
-  /** A room the server joined this session to could not be recovered after a reconnect. */
-  'tether:recovery-failed': [{ room: string }];
-  /** Members joining and leaving any room this client is in (`meta.room` names it). */
-  'tether:presence': [PresenceEvent, MessageMeta];
-};
-
-/** @internal what an entry point (Node, browser) provides. */
-export interface ClientEnvironment {
-  transports: Partial<Record<TransportKind, TransportFactory>>;
-}
-
-interface JoinWaiter {
-  room: Room<EventMap>;
-  first: boolean;
-  resolve?: (room: Room<EventMap>) => void;
-  reject?: (err: Error) => void;
-}
-
-const ANSWERED_MEMORY = 1_000;
 /** Bytes the socket may hold for a volatile emit to be sent rather than dropped. */
 const VOLATILE_LIMIT = 16 * 1024;
 
@@ -104,13 +47,11 @@ const VOLATILE_LIMIT = 16 * 1024;
  * room.on('message', (msg, meta) => show(msg, meta.offset));
  * const reply = await client.request('chat:send', { text: 'hi' }, { retries: 3 });
  */
-export class TetherClientBase<E extends EventMap = UnknownEvents> implements RoomHost {
+export class TetherClientBase<E extends EventMap = UnknownEvents> {
   readonly url: string;
-  #state: ClientState;
-  readonly #options: Required<Omit<TetherClientOptions, 'auth' | 'reconnect' | 'codec' | 'persistence'>>;
+  #state: ClientState = 'closed';
+  readonly #options: ResolvedOptions;
   readonly #store: PersistenceStore | undefined;
-  /** Positions from storage for rooms not joined yet in this page. */
-  readonly #storedRooms = new Map<string, Position>();
   readonly #auth: TetherClientOptions['auth'];
   readonly #backoff: ResolvedBackoff | false;
   readonly #codec: Codec;
@@ -118,13 +59,15 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   readonly #events = new Emitter<Record<string, unknown[]>>();
   readonly #outbox: Outbox<Frame>;
   readonly #requests = new PendingRequests();
-  readonly #answered = new Map<string, Frame | null>();
-  readonly #rooms = new Map<string, Room<EventMap>>();
-  readonly #joins = new Map<string, JoinWaiter>();
-  /** Rooms the server joined this client to, with where each stands (sent in `hello`). */
-  readonly #serverRooms = new Map<string, RoomCursor>();
+  readonly #answers: RequestAnswers;
+  readonly #rooms: RoomRegistry;
+  /** When the last frame arrived, and the silence (ms) after which the server counts as gone. */
+  #lastSeen = 0;
+  #heartbeatDeadline = 0;
+  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
   #transport: ClientTransport | undefined;
   #transportKind: TransportKind | undefined;
+  /** Bumped whenever a transport is dropped or replaced: events of older transports are ignored. */
   #generation = 0;
   #attempt = 0;
   #transportIndex = 0;
@@ -133,11 +76,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   #session: { sid: string; sk: string } | undefined;
   #connectionId: string | undefined;
   #maxPayload = 1024 * 1024;
-  #lastSeen = 0;
-  #heartbeatDeadline = 0;
+  /** Why the last transport ended, until the next welcome: what a disconnect reports. */
+  #cause: { code: number; reason: string } | undefined;
+  #lastDisconnect: DisconnectReason | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(url: string, options: TetherClientOptions, env: ClientEnvironment) {
     this.url = url;
@@ -145,25 +88,29 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     this.#auth = options.auth;
     this.#codec = options.codec ?? trustingJsonCodec;
     this.#backoff = options.reconnect === false ? false : resolveBackoff(options.reconnect);
-    this.#options = {
-      transports: options.transports?.length ? options.transports : ['websocket', 'sse'],
-      autoConnect: options.autoConnect ?? true,
-      maxBufferedEmits: options.maxBufferedEmits ?? 1_000,
-      connectTimeout: options.connectTimeout ?? 5_000,
-      requestTimeout: options.requestTimeout ?? 10_000,
-      upgradeRetryMs: options.upgradeRetryMs ?? 60_000,
-    };
+    this.#options = resolveOptions(options);
     this.#outbox = new Outbox(this.#options.maxBufferedEmits);
-    if (options.persistence) {
-      this.#store = options.persistence(url);
-      const saved = this.#store.load();
-      for (const [room, position] of Object.entries(saved.rooms)) this.#storedRooms.set(room, position);
-      for (const [room, [epoch, offset]] of Object.entries(saved.serverRooms))
-        this.#serverCursor(room).reset(epoch, offset);
-      this.#session = saved.session;
-    }
-    this.#events.onListenerError = (err) => this.#reportError(err);
-    this.#state = 'closed';
+    const send = (frame: Frame) => this.#send(frame);
+    this.#answers = new RequestAnswers(this.#codec, this.#events, send);
+    this.#store = options.persistence?.(url);
+    const saved = this.#store?.load();
+    this.#session = saved?.session;
+    this.#rooms = new RoomRegistry(
+      {
+        codec: this.#codec,
+        isOpen: () => this.#state === 'open',
+        send,
+        request: (event, data) => this.#request(event, data, {}),
+        session: () => this.#session,
+      },
+      this.#events,
+      this.#store,
+      saved,
+    );
+    // A throwing `error` listener is not told of its own throw (that would recurse): it goes to
+    // the console through a microtask instead.
+    this.#events.onListenerError = (err, event) =>
+      event === 'error' ? rethrowLater(err) : this.#reportError(err);
     if (this.#options.autoConnect) this.connect();
   }
 
@@ -180,6 +127,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   /** The current connection's id (`conn.id` on the server), while open. */
   get connectionId(): string | undefined {
     return this.#connectionId;
+  }
+
+  /** Why the client last left `open`: the close code and reason, and whether it reconnects. */
+  get lastDisconnect(): DisconnectReason | undefined {
+    return this.#lastDisconnect;
   }
 
   /** The transport in use while open. */
@@ -219,7 +171,14 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     // Volatile: sent now or never; not while offline, not behind a congested socket.
     if (options.volatile && (!transport || (transport.bufferedAmount ?? 0) >= VOLATILE_LIMIT)) return false;
     const frame = this.#codec.encode({ t: 'evt', e: event, d: data });
-    if (transport) return this.#sendChecked(frame, event);
+    if (transport) {
+      if (exceeds(frame, this.#maxPayload)) {
+        this.#reportError(tooLargeError(event, this.#maxPayload));
+        return false;
+      }
+      this.#send(frame);
+      return true;
+    }
     if (this.#outbox.push(frame)) return true;
     this.#reportError(
       new TetherError(
@@ -252,27 +211,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   join<R extends EventMap = E>(room: string): Promise<Room<R>> {
     if (this.#state === 'closed')
       return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
-    // The wire carries 1-256 characters; sending more would get the connection closed, and the
-    // rejoin after the reconnect would do it again.
-    if (typeof room !== 'string' || room.length === 0 || room.length > MAX_NAME_LENGTH) {
-      return Promise.reject(
-        new TetherError(ErrorCode.InvalidRoom, `room names are 1-${MAX_NAME_LENGTH} characters`),
-      );
-    }
-    const existing = this.#rooms.get(room);
-    if (existing && existing.state !== 'left') return Promise.resolve(existing as unknown as Room<R>);
-    const handle = new Room<EventMap>(room, this);
-    const stored = this.#storedRooms.get(room);
-    if (stored) handle.resumeFrom(stored[0], stored[1]);
-    this.#rooms.set(room, handle);
-    return new Promise((resolve, reject) => {
-      this.#sendJoin(handle, {
-        room: handle,
-        first: true,
-        resolve: resolve as (r: Room<EventMap>) => void,
-        reject,
-      });
-    });
+    return this.#rooms.join(room) as unknown as Promise<Room<R>>;
   }
 
   /** Closes for good: state `closed`, every timer cleared, pending requests rejected with CLOSED. */
@@ -285,43 +224,27 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     this.#connectionId = undefined;
     const closed = new TetherError(ErrorCode.Closed, 'client closed');
     this.#requests.rejectAll(closed);
-    for (const waiter of this.#joins.values()) waiter.reject?.(closed);
-    this.#joins.clear();
-    // Save positions before the handles go: a later page resumes from them.
-    this.#store?.dispose();
-    const rooms = [...this.#rooms.values()];
-    this.#rooms.clear();
-    for (const room of rooms) room.leave();
-    this.#serverRooms.clear();
+    this.#rooms.close(closed);
     this.#outbox.clear();
     this.#transition('closed');
   }
 
-  // ---- RoomHost ------------------------------------------------------------------------------
-
-  /** @internal */
-  leaveRoom(room: Room<EventMap>): void {
-    if (this.#rooms.get(room.name) !== room) return;
-    this.#rooms.delete(room.name);
-    this.#storedRooms.delete(room.name);
-    this.#store?.schedule(this.#snapshot);
-    if (this.#state === 'open') this.#send(this.#codec.encode({ t: 'leave', r: room.name }));
-  }
-
-  /** @internal */
-  presenceOf(room: string): Promise<PresenceMember[]> {
-    return this.#request('tether:presence', { room }, {}) as Promise<PresenceMember[]>;
-  }
-
   // ---- connection lifecycle ------------------------------------------------------------------
 
+  /** The one writer of `#state`: every change goes through the table in state.ts. */
   #transition(event: ClientStateEvent): boolean {
     const next = nextState(this.#state, event);
     if (!next) return false;
-    if (next !== this.#state) {
-      this.#state = next;
-      this.#events.emit('state', next);
+    if (next === this.#state) return true;
+    const left = this.#state === 'open';
+    if (left) {
+      // Set before `state` is emitted, so state listeners can read why.
+      const { code, reason } = this.#cause ?? { code: CloseCode.Normal, reason: 'client closed' };
+      this.#lastDisconnect = { code, reason, willReconnect: next === 'reconnecting' };
     }
+    this.#state = next;
+    this.#events.emit('state', next);
+    if (left) this.#events.emit('tether:disconnect', this.#lastDisconnect);
     return true;
   }
 
@@ -371,20 +294,26 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
   }
 
   #onTransportOpen(): void {
-    const rooms = this.#serverRooms.size > 0 ? this.#serverPositions() : undefined;
-    this.#send(this.#codec.encode({ t: 'hello', sid: this.#session?.sid, sk: this.#session?.sk, rooms }));
+    const session = this.#session;
+    this.#send(
+      this.#codec.encode({
+        t: 'hello',
+        sid: session?.sid,
+        sk: session?.sk,
+        rooms: this.#rooms.serverPositions(),
+      }),
+    );
   }
 
   #onTransportClose(code: number, reason: string, status?: number): void {
     const wasOpen = this.#state === 'open';
     const kind = this.#transportKind;
+    this.#cause = { code, reason };
     this.#generation++;
     this.#transport = undefined;
     this.#connectionId = undefined;
     this.#clearTimers();
-    for (const room of this.#rooms.values()) room.suspend();
-    // Joins in flight get no answer now; the rejoin after reconnect answers them.
-    for (const [id, waiter] of this.#joins) if (!waiter.resolve) this.#joins.delete(id);
+    this.#rooms.suspend();
     if (FATAL_CLOSE_CODES.has(code) || status === 401 || status === 403) {
       const errorCode =
         code === CloseCode.SessionReplaced
@@ -395,6 +324,9 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       this.#shutDown(new TetherError(errorCode, reason || `refused (${status ?? code})`));
       return;
     }
+    // Too many connections for this address or user: said out loud, then retried with backoff.
+    if (status === 429)
+      this.#reportError(new TetherError(ErrorCode.TooManyConnections, reason || 'refused (429)'));
     if (!wasOpen && kind === 'websocket' && this.#pickTransport(this.#transportIndex + 1) !== undefined) {
       // WebSocket did not get through: try the next transport now, not after a backoff.
       this.#transportIndex++;
@@ -437,31 +369,27 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     } else if (this.#transportKind === 'websocket') {
       this.#skipWebSocketUntil = 0;
     }
+    this.#cause = undefined;
     this.#session = { sid: message.sid, sk: message.sk };
-    this.#store?.schedule(this.#snapshot);
+    this.#rooms.persist();
     this.#connectionId = message.cid;
     this.#maxPayload = message.mp;
     this.#attempt = 0;
     this.#heartbeatDeadline = message.hb[0] + message.hb[1];
     this.#armHeartbeat(this.#heartbeatDeadline);
     this.#transition('opened');
-    for (const room of this.#rooms.values())
-      if (room.state === 'rejoining') this.#sendJoin(room, { room, first: false });
-    for (const [id, waiter] of this.#joins) if (waiter.resolve) this.#sendJoinFrame(id, waiter.room);
+    this.#rooms.resume();
     for (const frame of this.#outbox.drain()) this.#send(frame);
     this.#requests.resendAll((frame) => this.#send(frame));
   }
 
+  /** One timer, re-armed for the time left rather than on every frame. */
   #armHeartbeat(delay: number): void {
-    clearTimeout(this.#heartbeatTimer);
     this.#heartbeatTimer = setTimeout(() => {
       const silentFor = Date.now() - this.#lastSeen;
-      if (silentFor < this.#heartbeatDeadline) {
-        this.#armHeartbeat(this.#heartbeatDeadline - silentFor);
-        return;
-      }
+      if (silentFor < this.#heartbeatDeadline) this.#armHeartbeat(this.#heartbeatDeadline - silentFor);
       // The server went silent (half-open TCP, frozen node): drop and reconnect.
-      this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed');
+      else this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed');
     }, delay);
   }
 
@@ -484,17 +412,17 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
       return;
     }
     switch (message.t) {
+      case 'msg':
+        this.#rooms.onMessage(message);
+        return;
       case 'welcome':
         this.#onWelcome(message);
         return;
       case 'evt':
         this.#events.emit(message.e, message.d);
         return;
-      case 'msg':
-        this.#onRoomMessage(message);
-        return;
       case 'req':
-        void this.#answerServerRequest(message.id, message.e, message.d);
+        void this.#answers.answer(message.id, message.e, message.d);
         return;
       case 'res':
         this.#onReply(message.id, { ok: true, data: message.d });
@@ -503,10 +431,10 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
         this.#onReply(message.id, { ok: false, code: message.c, message: message.m });
         return;
       case 'joined':
-        this.#onServerJoined(message.r, message);
+        this.#rooms.onJoined(message.r, message);
         return;
       case 'left':
-        this.#serverRooms.delete(message.r);
+        this.#rooms.onLeft(message.r);
         return;
       case 'ping':
         this.#send(this.#codec.encode({ t: 'pong' }));
@@ -517,105 +445,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     }
   }
 
-  #onRoomMessage(message: RoomMessage): void {
-    this.#store?.schedule(this.#snapshot);
-    const room = this.#rooms.get(message.r);
-    let epoch: string;
-    if (room) {
-      if (!room.accept(message)) return;
-      epoch = room.epoch;
-    } else if (message.v) {
-      // Volatile messages never name an epoch: they take no position.
-      epoch = this.#serverRooms.get(message.r)?.epoch ?? '';
-    } else {
-      // A room the server joined us to: track its position for recovery on the next connection.
-      const cursor = this.#serverCursor(message.r);
-      if (!cursor.admit(message)) return;
-      epoch = cursor.epoch;
-    }
-    this.#events.emit(message.e, message.d, metaOf(message, epoch));
-  }
-
-  #serverCursor(room: string): RoomCursor {
-    let cursor = this.#serverRooms.get(room);
-    if (!cursor) this.#serverRooms.set(room, (cursor = new RoomCursor()));
-    return cursor;
-  }
-
-  #serverPositions(): Record<string, Position> {
-    const positions: Record<string, Position> = {};
-    for (const [room, cursor] of this.#serverRooms) positions[room] = [cursor.epoch, cursor.offset];
-    return positions;
-  }
-
-  readonly #snapshot = (): StoredState => {
-    const rooms: Record<string, Position> = Object.fromEntries(this.#storedRooms);
-    for (const room of this.#rooms.values()) {
-      const { epoch, offset } = room.position;
-      if (epoch) rooms[room.name] = [epoch, offset];
-    }
-    return { rooms, serverRooms: this.#serverPositions(), session: this.#session };
-  };
-
-  #onServerJoined(room: string, result: JoinResult): void {
-    this.#store?.schedule(this.#snapshot);
-    if (result.rec === 1) return; // missed messages follow; the known position stays valid
-    if (result.rec === 0) this.#events.emit('tether:recovery-failed', { room });
-    this.#serverCursor(room).reset(result.ep, result.off);
-  }
-
-  #onReply(
-    id: string,
-    outcome: { ok: true; data: unknown } | { ok: false; code: string; message: string },
-  ): void {
-    const join = this.#joins.get(id);
-    if (join) {
-      this.#joins.delete(id);
-      if (outcome.ok) {
-        join.room.joined(outcome.data as JoinResult, join.first);
-        join.resolve?.(join.room);
-      } else {
-        if (this.#rooms.get(join.room.name) === join.room) this.#rooms.delete(join.room.name);
-        join.reject?.(new TetherError(outcome.code, outcome.message));
-        if (!join.reject)
-          this.#reportError(
-            new TetherError(outcome.code, `rejoining "${join.room.name}" failed: ${outcome.message}`),
-          );
-      }
-      return;
-    }
-    this.#requests.settle(id, outcome);
-  }
-
-  async #answerServerRequest(id: string, event: string, data: unknown): Promise<void> {
-    if (this.#answered.has(id)) {
-      // A retry of a request already answered (or being answered): ack again, never run twice.
-      const reply = this.#answered.get(id);
-      if (reply) this.#send(reply);
-      return;
-    }
-    this.#answered.set(id, null);
-    if (this.#answered.size > ANSWERED_MEMORY)
-      this.#answered.delete(this.#answered.keys().next().value as string);
-    const handler = this.#events.first(event);
-    let reply: Frame;
-    if (!handler) {
-      reply = this.#codec.encode({ t: 'err', id, c: ErrorCode.NoHandler, m: `no handler for "${event}"` });
-    } else {
-      try {
-        reply = this.#codec.encode({ t: 'res', id, d: await handler(data) });
-      } catch (err) {
-        const code = err instanceof TetherError ? err.code : ErrorCode.HandlerError;
-        reply = this.#codec.encode({
-          t: 'err',
-          id,
-          c: code,
-          m: err instanceof Error ? err.message : String(err),
-        });
-      }
-    }
-    if (this.#answered.has(id)) this.#answered.set(id, reply);
-    this.#send(reply);
+  #onReply(id: string, outcome: Outcome): void {
+    if (!this.#rooms.settle(id, outcome)) this.#requests.settle(id, outcome);
   }
 
   // ---- sending -----------------------------------------------------------------------------
@@ -628,14 +459,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     const frame = this.#codec.encode(
       answered ? { t: 'req', id, e: event, d: data, ak: answered } : { t: 'req', id, e: event, d: data },
     );
-    if (this.#tooLarge(frame)) {
-      return Promise.reject(
-        new TetherError(
-          ErrorCode.PayloadTooLarge,
-          `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`,
-        ),
-      );
-    }
+    if (exceeds(frame, this.#maxPayload)) return Promise.reject(tooLargeError(event, this.#maxPayload));
     const resolved = {
       timeout: options.timeout ?? this.#options.requestTimeout,
       retries: options.retries ?? 0,
@@ -644,46 +468,10 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> implements Roo
     return this.#requests.add(id, frame, resend, event, resolved, (f) => this.#send(f));
   }
 
-  #sendJoin(room: Room<EventMap>, waiter: JoinWaiter): void {
-    const id = nanoid();
-    this.#joins.set(id, waiter);
-    if (this.#state === 'open') this.#sendJoinFrame(id, room);
-  }
-
-  #sendJoinFrame(id: string, room: Room<EventMap>): void {
-    const { epoch, offset } = room.position;
-    this.#send(
-      this.#codec.encode(
-        epoch ? { t: 'join', id, r: room.name, ep: epoch, off: offset } : { t: 'join', id, r: room.name },
-      ),
-    );
-  }
-
-  #sendChecked(frame: Frame, event: string): boolean {
-    if (this.#tooLarge(frame)) {
-      this.#reportError(
-        new TetherError(
-          ErrorCode.PayloadTooLarge,
-          `"${event}" is larger than the server's limit of ${this.#maxPayload} bytes`,
-        ),
-      );
-      return false;
-    }
-    this.#send(frame);
-    return true;
-  }
-
   /** Ends the current transport from this side and goes on as if it had dropped. */
   #drop(code: number, reason: string): void {
     this.#transport?.close(code, reason);
     this.#onTransportClose(code, reason);
-  }
-
-  /** UTF-8 takes at most 3 bytes per UTF-16 unit: most frames need no counting at all. */
-
-  #tooLarge(frame: Frame): boolean {
-    if (typeof frame === 'string' && frame.length * 3 <= this.#maxPayload) return false;
-    return frameSize(frame) > this.#maxPayload;
   }
 
   #send(frame: Frame): void {

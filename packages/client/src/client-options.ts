@@ -1,0 +1,91 @@
+import type { Codec, TetherError } from '@tether/protocol';
+import type { BackoffOptions } from './backoff.js';
+import type { Persistence } from './persistence-types.js';
+import type { MessageMeta, PresenceEvent } from './room.js';
+import type { ClientState } from './state.js';
+import type { TransportFactory, TransportKind } from './transports/transport.js';
+
+/** Options of `new TetherClient(url, options)`. */
+export interface TetherClientOptions {
+  /** Sent on every connect attempt; the server's `authenticate` gets it. A function is called each time. */
+  auth?: unknown | (() => unknown | Promise<unknown>);
+  /** Transports to try, in order. Default `['websocket', 'sse']`. */
+  transports?: TransportKind[];
+  /** Reconnect schedule, or `false` to stay closed after a drop. */
+  reconnect?: BackoffOptions | false;
+  /** Connect when constructed. Default true; otherwise call `connect()`. */
+  autoConnect?: boolean;
+  /** Emits kept while offline, sent in order on reconnect. Default 1 000. */
+  maxBufferedEmits?: number;
+  /** Time one transport gets to open and be welcomed, in ms. Default 5 000. */
+  connectTimeout?: number;
+  /** Default per-attempt timeout of `request`, in ms. Default 10 000. */
+  requestTimeout?: number;
+  /** Wire codec; `msgpackCodec` from `@tether/client/msgpack` for binary frames. Default JSON. */
+  codec?: Codec;
+  /** After WebSocket failed and another transport worked, how long to skip WebSocket, in ms. Default 60 000. */
+  upgradeRetryMs?: number;
+  /**
+   * Keeps room positions (and optionally the session) across reloads, so joining a room again
+   * resumes where the last page left it: `persistTo(localStorage)` from `@tether/client/persistence`.
+   */
+  persistence?: Persistence;
+}
+
+/**
+ * Why the client left `open`, with every such state change (`client.on('tether:disconnect')`,
+ * `client.lastDisconnect`).
+ */
+export interface DisconnectReason {
+  /** The close code (docs/protocol.md): the server's, 1006 for a cut, 4008 for a missed heartbeat, 1000 for `close()`. */
+  code: number;
+  /** The close reason, when one was given. */
+  reason: string;
+  /** True when the client goes on to `reconnecting`, false when it goes to `closed`. */
+  willReconnect: boolean;
+}
+
+/** Lifecycle events of the client, beside message events. */
+export type Lifecycle = {
+  state: [ClientState];
+  error: [TetherError];
+  /** The client left `open`: why, and whether it reconnects. */
+  'tether:disconnect': [DisconnectReason];
+  /** A room the server joined this session to could not be recovered after a reconnect. */
+  'tether:recovery-failed': [{ room: string }];
+  /** Members joining and leaving any room this client is in (`meta.room` names it). */
+  'tether:presence': [PresenceEvent, MessageMeta];
+};
+
+/** @internal what an entry point (Node, browser) provides. */
+export interface ClientEnvironment {
+  transports: Partial<Record<TransportKind, TransportFactory>>;
+}
+
+/** Options of `client.emit`. */
+export interface ClientEmitOptions {
+  /** Drop instead of buffering while offline (typing indicators). */
+  volatile?: boolean;
+}
+
+/** The options the connection reads, with their defaults filled in. */
+export type ResolvedOptions = Required<
+  Omit<TetherClientOptions, 'auth' | 'reconnect' | 'codec' | 'persistence'>
+>;
+
+/**
+ * Fills in the defaults.
+ *
+ * @example
+ * resolveOptions({}).connectTimeout; // 5000
+ */
+export function resolveOptions(options: TetherClientOptions): ResolvedOptions {
+  return {
+    transports: options.transports?.length ? options.transports : ['websocket', 'sse'],
+    autoConnect: options.autoConnect ?? true,
+    maxBufferedEmits: options.maxBufferedEmits ?? 1_000,
+    connectTimeout: options.connectTimeout ?? 5_000,
+    requestTimeout: options.requestTimeout ?? 10_000,
+    upgradeRetryMs: options.upgradeRetryMs ?? 60_000,
+  };
+}
