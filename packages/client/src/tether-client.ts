@@ -199,12 +199,13 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     data?: EventData<E, K>,
     options: ClientRequestOptions = {},
   ): Promise<EventReply<E, K>> {
+    // A bad name or a payload the codec refuses (bytes on JSON) rejects like any other failure.
     try {
       this.#assertUsable(event);
+      return this.#request(event, data, options) as Promise<EventReply<E, K>>;
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#request(event, data, options) as Promise<EventReply<E, K>>;
   }
 
   /** Joins a room (the server's `authorizeJoin` decides). Rejects with JOIN_REFUSED (or another code) if refused. */

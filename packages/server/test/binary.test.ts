@@ -63,12 +63,12 @@ describe('binary payloads', () => {
     server.tether.on('connection', (conn) => conn.on('upload', (data) => seen.push(data)));
     const client = server.client();
     await waitForState(client, 'open');
-    let error: unknown;
-    try {
-      await client.request('upload', { file: bytes });
-    } catch (err) {
-      error = err;
-    }
+    // request() returns a rejected promise: it does not throw.
+    const pending = client.request('upload', { file: bytes });
+    const error = await pending.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(error).toBeInstanceOf(TetherError);
     expect((error as TetherError).code).toBe('BAD_MESSAGE');
     expect((error as TetherError).message).toMatch(/JSON cannot carry binary data/);
