@@ -1,7 +1,7 @@
 // `pnpm test`: every test of the repository, then one plain closing line
 // ("tests: N passed, N failed") that any CI can read, whatever the runners print.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -28,15 +28,29 @@ function readJson(file) {
 if (run('system programs', process.execPath, [join(root, 'scripts/system-deps.mjs')]) !== 0) process.exit(1);
 if (run('build', 'pnpm', ['build']) !== 0) process.exit(1);
 
+// Deno and Bun for the runtime smoke test (packages/testing/test/runtimes.test.ts): both ship
+// their binaries inside npm packages, so they install like any dependency, into .tmp/ where they
+// stay between runs. Pinned, so a new release cannot change what the smoke test means.
+const runtimes = join(root, '.tmp', 'runtimes');
+const denoBin = join(runtimes, 'node_modules', 'deno', 'deno');
+const bunBin = join(runtimes, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun');
+if (process.platform === 'linux' && process.arch === 'x64' && !(existsSync(denoBin) && existsSync(bunBin))) {
+  mkdirSync(runtimes, { recursive: true });
+  const args = ['install', '--no-audit', '--no-fund', '--no-save', '--prefix', runtimes];
+  if (run('deno and bun', 'npm', [...args, 'deno@2.9.6', '@oven/bun-linux-x64@1.4.5']) !== 0)
+    console.log('deno and bun did not install: the runtime smoke test will say it was skipped');
+}
+const runtimeEnv = {};
+if (existsSync(denoBin)) runtimeEnv.TETHER_DENO = denoBin;
+if (existsSync(bunBin)) runtimeEnv.TETHER_BUN = bunBin;
+
 const vitestFile = join(out, 'vitest.json');
-const vitestStatus = run('vitest', 'pnpm', [
-  'exec',
+const vitestStatus = run(
   'vitest',
-  'run',
-  '--reporter=default',
-  '--reporter=json',
-  `--outputFile.json=${vitestFile}`,
-]);
+  'pnpm',
+  ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestFile}`],
+  runtimeEnv,
+);
 const playwrightFile = join(out, 'playwright.json');
 const playwrightStatus = run('playwright', 'pnpm', ['exec', 'playwright', 'test', '--reporter=list,json'], {
   PLAYWRIGHT_JSON_OUTPUT_NAME: playwrightFile,
