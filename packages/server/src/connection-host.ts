@@ -4,6 +4,7 @@ import type {
   Frame,
   JoinMessage,
   JoinResult,
+  Logger,
   ReplyMessage,
   RequestMessage,
 } from '@tether/protocol';
@@ -12,7 +13,7 @@ import type { RoomPosition } from './bus.js';
 import type { Connection, RequestOptions } from './connection.js';
 import type { CoarseClock } from './heartbeat.js';
 import type { Metrics } from './metrics.js';
-import type { Logger, ResolvedOptions } from './options.js';
+import type { ResolvedOptions } from './options.js';
 import type { EventMap } from './typed-events.js';
 
 /**

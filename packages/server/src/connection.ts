@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import {
   CloseCode,
   type Codec,
@@ -14,6 +13,7 @@ import {
 import type { BroadcastOperator } from './broadcast.js';
 import type { Delivery } from './bus.js';
 import type { ConnectionHost } from './connection-host.js';
+import type { ConnectionHandshake, Handshake } from './handshake.js';
 import type { HeartbeatTarget } from './heartbeat.js';
 import type { Admitted } from './limits/admission.js';
 import { countsAgainstRateLimit, type InboundRateLimiter } from './limits/rate-limiter.js';
@@ -46,21 +46,11 @@ export interface RequestOptions {
   retries?: number;
 }
 
-/** Request details the app can inspect, taken from the HTTP request that opened the connection. */
-export interface Handshake {
-  headers: IncomingHttpHeaders;
-  url: string;
-  address: string | undefined;
-}
-
-/**
- * What a connection keeps of its handshake. Headers are not kept (about half a kilobyte per idle
- * connection): read what you need in `authenticate(req)` and return it as part of `conn.data`.
- */
-export type ConnectionHandshake = Pick<Handshake, 'url' | 'address'>;
-
 type Handler<D, R> = (data: D) => R | Promise<R>;
 type HandlerList = Array<Handler<unknown, unknown>>;
+
+export type { ConnectionHandshake, Handshake };
+
 type CloseListener = (reason: string, code: number) => void;
 
 interface RoomMembership {

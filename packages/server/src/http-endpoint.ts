@@ -2,7 +2,7 @@ import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node
 import { STATUS_CODES } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { Handshake } from './connection.js';
+import type { Handshake } from './handshake.js';
 
 type AnyServer = HttpServer | HttpsServer;
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;

@@ -1,5 +1,3 @@
-import type { Bus } from './bus.js';
-
 /** How a request ended: the reply, or an error reply. Stored so a retry gets the same answer. */
 export type Outcome = { ok: true; data: unknown } | { ok: false; code: string; message: string };
 
@@ -112,27 +110,3 @@ export class LocalOutcomeStore implements OutcomeStore {
     return entry;
   }
 }
-
-/**
- * Outcomes as JSON strings in the bus's shared values (`bus.get` / `bus.set`): what every bus
- * offers, and what a bus across processes needs.
- *
- * @example
- * const store = busOutcomeStore(redisBus);
- */
-export function busOutcomeStore(bus: Bus): OutcomeStore {
-  const storeKey = (sessionId: string, requestId: string) => `req:${sessionId}:${requestId}`;
-  return {
-    claim: (sessionId, requestId, ttlMs) =>
-      bus.set(storeKey(sessionId, requestId), PENDING, ttlMs, { ifAbsent: true }),
-    save: (sessionId, requestId, outcome, ttlMs) =>
-      bus.set(storeKey(sessionId, requestId), JSON.stringify(outcome), ttlMs).then(noop),
-    async load(sessionId, requestId) {
-      const stored = await bus.get(storeKey(sessionId, requestId));
-      if (stored === undefined || stored === PENDING) return stored;
-      return JSON.parse(stored) as Outcome;
-    },
-  };
-}
-
-function noop(): void {}

@@ -21,6 +21,7 @@ import {
 import { WebSocketServer, type Server as WsServer } from 'ws';
 import { BroadcastOperator, type BroadcastOptions, publishBroadcast } from './broadcast.js';
 import type { Bus, BusLink, Delivery, PresenceMember, PublishResult, RoomPosition } from './bus.js';
+import { busOutcomeStore } from './bus-outcome-store.js';
 import { Connection, type Handshake, type RequestOptions, roomMessage } from './connection.js';
 import type { ConnectionHost } from './connection-host.js';
 import { type CoarseClock, HeartbeatSweep } from './heartbeat.js';
@@ -38,7 +39,7 @@ import type { ResolvedLimits } from './limits/limit-options.js';
 import { MemoryBus } from './memory-bus.js';
 import { Metrics, type MetricsSnapshot } from './metrics.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
-import { busOutcomeStore, type Outcome } from './outcome-store.js';
+import type { Outcome } from './outcome-store.js';
 import { OutgoingRequests, type UndeliveredMessage } from './outgoing-requests.js';
 import { PresenceTracker } from './presence.js';
 import { RequestDedup } from './request-dedup.js';

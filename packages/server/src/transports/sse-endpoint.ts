@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '@tether/protocol';
 import {
   CloseCode,
   type Codec,
@@ -9,10 +10,11 @@ import {
   jsonCodec,
 } from '@tether/protocol';
 import type { Bus, RoomPosition } from '../bus.js';
-import type { Connection, Handshake } from '../connection.js';
+import type { Connection } from '../connection.js';
+import type { Handshake } from '../handshake.js';
 import { decodeAuthParam, handshakeOf, refuseRequest } from '../http-endpoint.js';
 import type { Metrics } from '../metrics.js';
-import type { Logger, ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from '../options.js';
 import { validateRoomName } from '../room-name.js';
 import type { EventMap } from '../typed-events.js';
 import { SseTransport } from './sse.js';
