@@ -4,6 +4,11 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Handshake } from './handshake.js';
 
+/** What admission and `authenticate` made of a request: the connection's data, or the HTTP refusal. */
+export type Authenticated =
+  | { ok: true; data: unknown }
+  | { ok: false; status: number; code: string; message: string };
+
 type AnyServer = HttpServer | HttpsServer;
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;

@@ -8,7 +8,7 @@ import type { Handshake } from './handshake.js';
 import type { RateLimitOptions, ResolvedLimits, UserKey } from './limits/limit-options.js';
 import { resolveLimits } from './limits/limit-options.js';
 import type { AllowedOrigins } from './origin.js';
-import type { SseOptions } from './transports/sse-endpoint.js';
+import type { SseOptions } from './transports/sse-options.js';
 import type { EventMap } from './typed-events.js';
 
 /** Structured logger: pino's method shape, so a pino instance fits as it is. */
