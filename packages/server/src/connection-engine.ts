@@ -2,28 +2,21 @@ import {
   CloseCode,
   type Codec,
   ErrorCode,
-  type ErrorReplyMessage,
   type Frame,
   isReservedEvent,
-  type JoinMessage,
-  type JoinResult,
-  type Logger,
   type Message,
   type Position,
   ProtocolError,
-  type ReplyMessage,
-  type RequestMessage,
-  type RoomPosition,
   type ServerMessage,
 } from '@tether/protocol';
-import type { BroadcastOperator } from './broadcast.js';
 import type { Delivery } from './bus.js';
+import type { ConnectionContext as Context } from './connection-context.js';
 import { addHandler, type Handler, type HandlerTable, handlersOf, removeHandler } from './handler-table.js';
 import type { ConnectionHandshake, Handshake } from './handshake.js';
-import type { CoarseClock, HeartbeatTarget } from './heartbeat.js';
+import type { HeartbeatTarget } from './heartbeat.js';
 import type { Admitted } from './limits/admission.js';
 import { countsAgainstRateLimit, type InboundRateLimiter } from './limits/rate-limiter.js';
-import { frameBytes, type Metrics } from './metrics.js';
+import { frameBytes } from './metrics.js';
 import { OutgoingQueue } from './outgoing-queue.js';
 import {
   addMembership,
@@ -34,10 +27,8 @@ import {
   roomCount,
   roomNames,
 } from './room-memberships.js';
-import type { RequestOptions } from './send-options.js';
 import { describeClose, roomMessage } from './server-messages.js';
 import type { ServerTransport, TransportEvents } from './transports/transport.js';
-import type { EventMap } from './typed-events.js';
 
 /** Most frames a client may send while one of its joins is pending. */
 const MAX_FRAMES_BEHIND_JOIN = 1_024;
@@ -47,47 +38,8 @@ const MAX_QUEUED_FRAMES = 10_000;
 
 type CloseListener = (reason: string, code: number) => void;
 
-/**
- * What an engine asks of the server's parts: a small object the server builds once and shares
- * with every connection (the rooms, requests and registry parts answer behind it). Tests build
- * their own.
- */
-export interface ConnectionContext {
-  /** Below this many buffered bytes a frame goes straight to the transport. */
-  readonly lowWaterBytes: number;
-  /** A congested connection past 4x this is a slow consumer. */
-  readonly maxBufferedBytes: number;
-  readonly counters: Metrics;
-  readonly logger: Logger;
-  /** Coarse clock kept by the heartbeat sweep. */
-  readonly clock: CoarseClock;
-  /** The ping frame of a codec, encoded once. */
-  pingFrame(codec: Codec): Frame;
-  /** A client request: dispatched to the handler, deduplicated, answered. */
-  request(engine: ConnectionEngine, message: RequestMessage): void;
-  /** The client's reply to a server request. */
-  reply(message: ReplyMessage | ErrorReplyMessage): void;
-  /** A client join, answered by the join policy; resolves once answered (never rejects). */
-  clientJoin(engine: ConnectionEngine, message: JoinMessage): Promise<void>;
-  /** Joins without authorization (server-side joins, and joins the policy allowed). */
-  join(
-    engine: ConnectionEngine,
-    room: string,
-    since: RoomPosition | undefined,
-    announce: (result: JoinResult) => void,
-  ): Promise<JoinResult>;
-  leave(engine: ConnectionEngine, room: string): Promise<void>;
-  /** A server-to-client request with ack and retries. */
-  requestClient(
-    engine: ConnectionEngine,
-    event: string,
-    data: unknown,
-    options: RequestOptions,
-  ): Promise<unknown>;
-  broadcast(room: string): BroadcastOperator<EventMap>;
-  /** The transport is gone: forget the connection everywhere. */
-  closed(engine: ConnectionEngine, code: number): void;
-}
+/** What an engine asks of the server's parts (see `connection-context.ts`). */
+export type ConnectionContext = Context<ConnectionEngine>;
 
 /** What the gateway knows when it makes an engine. */
 export interface EngineInit {

@@ -28,8 +28,14 @@ import { SessionStore } from './sessions.js';
 import { SseEndpoint } from './transports/sse-endpoint.js';
 import type { SseOptions } from './transports/sse-options.js';
 import type { ServerTransport } from './transports/transport.js';
-import { deflateOptions, TransportSocket, WebSocketTransport } from './transports/websocket.js';
+import {
+  deflateOptions,
+  TransportSocket,
+  WebSocketTransport,
+  type WsShared,
+} from './transports/websocket.js';
 import { WriteBatcher } from './transports/write-batcher.js';
+import { WsInternals } from './transports/ws-internals.js';
 import type { EventMap } from './typed-events.js';
 
 /** What the gateway needs from the server. */
@@ -66,7 +72,8 @@ export class Gateway {
   readonly #context: GatewayContext;
   readonly #codecs: readonly Codec[];
   readonly #wss: WsServer<typeof TransportSocket>;
-  readonly #batcher = new WriteBatcher();
+  /** The write batcher and the `ws` internals, checked once here, shared by every WebSocket. */
+  readonly #ws: WsShared = { batcher: new WriteBatcher(), internals: WsInternals.detect() };
   /** Frames of at least this many bytes are deflated when the client negotiated compression. */
   readonly #compressThreshold: number;
   /** Origin check, connection caps and rate limits (docs/security.md). */
@@ -136,7 +143,7 @@ export class Gateway {
       socket.off('error', destroyOnError);
       const codec = negotiate([ws.protocol], this.#codecs) ?? jsonCodec;
       void this.acceptTransport(
-        new WebSocketTransport(ws, codec, this.#batcher, this.#compressThreshold),
+        new WebSocketTransport(ws, codec, this.#ws, this.#compressThreshold),
         codec,
         auth.data,
         handshakeOf(req),
