@@ -117,5 +117,7 @@ export const HttpErrorCode = {
   MethodNotAllowed: 'METHOD_NOT_ALLOWED',
   /** Nothing at this URL under `path`. HTTP 404. */
   NotFound: 'NOT_FOUND',
+  /** A plain HTTP request where a WebSocket upgrade (or `?transport=sse`) was expected. HTTP 426. */
+  UpgradeRequired: 'UPGRADE_REQUIRED',
 } as const;
 export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];

@@ -12,7 +12,9 @@ export { CloseCode, ErrorCode, FATAL_CLOSE_CODES, HttpErrorCode } from './codes.
 export { PROTOCOL_VERSION, QUERY } from './constants.js';
 export { ProtocolError, TetherError, type TetherErrorCode } from './errors.js';
 export { isReservedEvent, PRESENCE_EVENT, RESERVED_EVENT_PREFIX } from './events.js';
+export type { Logger } from './logger.js';
 export type * from './messages.js';
+export { fromWirePosition, type RoomPosition, toWirePosition } from './position.js';
 export type { PresenceMember } from './presence.js';
 export { parseTagged, stringifyTagged } from './tagged-json.js';
 export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';

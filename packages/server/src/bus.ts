@@ -1,4 +1,4 @@
-import type { PresenceMember } from '@tether/protocol';
+import type { PresenceMember, RoomPosition } from '@tether/protocol';
 /**
  * The `Bus` interface: everything a Tether node shares with other nodes. `MemoryBus` implements
  * it inside one process (the single-node default, and several nodes in one test process);
@@ -12,11 +12,7 @@ import type { PresenceMember } from '@tether/protocol';
 
 import type { OutcomeStore } from './outcome-store.js';
 
-/** A room's history lineage and a place in it. Offsets start at 1; 0 means "before the first message". */
-export interface RoomPosition {
-  epoch: string;
-  offset: number;
-}
+export type { RoomPosition };
 
 /** How much history a room keeps. `false` in a `Publication` keeps none (offsets still advance). */
 export interface HistoryPolicy {

@@ -1,8 +1,9 @@
 import { type Frame, jsonCodec, type Message } from '@tether/protocol';
 import { describe, expect, it, vi } from 'vitest';
+import { BroadcastOperator } from './broadcast.js';
 import type { Delivery } from './bus.js';
-import { Connection } from './connection.js';
-import type { ConnectionHost } from './connection-host.js';
+import { type Connection, handleFor } from './connection.js';
+import { type ConnectionContext, ConnectionEngine } from './connection-engine.js';
 import type { Admitted } from './limits/admission.js';
 import type { InboundRateLimiter } from './limits/rate-limiter.js';
 import { Metrics } from './metrics.js';
@@ -24,14 +25,28 @@ function fakeTransport() {
   return transport;
 }
 
-function fakeHost(): ConnectionHost {
+/** A complete context, as the server builds one: the parts behind it are stand-ins that record. */
+function testContext(calls: string[] = []): ConnectionContext {
   return {
-    options: { lowWaterBytes: 64 * 1024, maxBufferedBytes: 1024 * 1024 },
+    lowWaterBytes: 64 * 1024,
+    maxBufferedBytes: 1024 * 1024,
     counters: new Metrics(),
     logger: silent,
     clock: { now: 0, elapsed: 0 },
-    connectionClosed() {},
-  } as unknown as ConnectionHost;
+    pingFrame: (codec) => codec.encode({ t: 'ping' }),
+    request: (_engine, message) => void calls.push(`request:${message.e}`),
+    reply: (message) => void calls.push(`reply:${message.id}`),
+    clientJoin: async (_engine, message) => void calls.push(`join:${message.r}`),
+    join: async (_engine, room) => {
+      calls.push(`server-join:${room}`);
+      return { ep: 'e', off: 0 };
+    },
+    leave: async (_engine, room) => void calls.push(`leave:${room}`),
+    requestClient: async (_engine, event) => calls.push(`request-client:${event}`),
+    broadcast: (room) =>
+      new BroadcastOperator(async () => ({ epoch: 'e', offset: 1, duplicate: false }), room),
+    closed: (_engine, code) => void calls.push(`closed:${code}`),
+  };
 }
 
 function fakeAdmitted(limiter?: Partial<InboundRateLimiter>) {
@@ -42,19 +57,21 @@ function fakeAdmitted(limiter?: Partial<InboundRateLimiter>) {
   return admitted;
 }
 
-function connection(admitted: Admitted = fakeAdmitted()) {
+function connection(admitted: Admitted = fakeAdmitted(), calls: string[] = []) {
   const transport = fakeTransport();
-  const conn = new Connection({
+  const engine = new ConnectionEngine({
     id: 'n.1',
     sessionId: 's',
     data: undefined,
     transport,
     codec: jsonCodec,
-    host: fakeHost(),
+    context: testContext(calls),
     handshake: { headers: {}, url: '/tether', address: '127.0.0.1' },
     admitted,
   });
-  return { conn, transport };
+  const handle: Connection = handleFor(engine);
+  engine.handle = handle;
+  return { conn: engine, handle, transport, calls };
 }
 
 const frame = (message: Message): Frame => jsonCodec.encode(message);
@@ -65,29 +82,29 @@ function delivery(room: string, offset: number): Delivery {
 
 describe('Connection', () => {
   it('keeps handlers per event in registration order; off removes one or all of them', () => {
-    const { conn } = connection();
+    const { conn: engine, handle: conn } = connection();
     const calls: string[] = [];
     const a1 = (d: unknown) => void calls.push(`a1:${d}`);
     const a2 = (d: unknown) => void calls.push(`a2:${d}`);
     const b = (d: unknown) => void calls.push(`b:${d}`);
     conn.on('a', a1).on('b', b).on('a', a2);
-    expect(conn.handlersOf('a')).toEqual([a1, a2]);
-    conn.onFrame(frame({ t: 'evt', e: 'a', d: 1 }));
-    conn.onFrame(frame({ t: 'evt', e: 'b', d: 2 }));
+    expect(engine.handlersOf('a')).toEqual([a1, a2]);
+    engine.onFrame(frame({ t: 'evt', e: 'a', d: 1 }));
+    engine.onFrame(frame({ t: 'evt', e: 'b', d: 2 }));
     expect(calls).toEqual(['a1:1', 'a2:1', 'b:2']);
     conn.off('a', a1);
-    expect(conn.handlersOf('a')).toEqual([a2]);
+    expect(engine.handlersOf('a')).toEqual([a2]);
     conn.off('b');
-    expect(conn.handlersOf('b')).toBeUndefined();
-    expect(conn.handlersOf('a')).toEqual([a2]);
+    expect(engine.handlersOf('b')).toBeUndefined();
+    expect(engine.handlersOf('a')).toEqual([a2]);
     conn.off('a', a2);
-    expect(conn.handlersOf('a')).toBeUndefined();
+    expect(engine.handlersOf('a')).toBeUndefined();
     conn.on('b', b);
-    expect(conn.handlersOf('b')).toEqual([b]);
+    expect(engine.handlersOf('b')).toEqual([b]);
   });
 
   it('calls every close listener once, except those removed', () => {
-    const { conn } = connection();
+    const { conn: engine, handle: conn, calls: seen } = connection();
     const calls: string[] = [];
     const kept = (reason: string) => void calls.push(`kept:${reason}`);
     const removed = () => void calls.push('removed');
@@ -96,28 +113,29 @@ describe('Connection', () => {
       .on('close', removed)
       .on('close', (_reason, code) => void calls.push(`code:${code}`));
     conn.off('close', removed);
-    conn.onClose(1006, '');
-    conn.onClose(1006, '');
+    engine.onClose(1006, '');
+    engine.onClose(1006, '');
     expect(calls).toEqual(['kept:connection lost', 'code:1006']);
+    expect(seen).toEqual(['closed:1006']);
   });
 
   it('tracks rooms past the length of its short room list, delivering once per offset', () => {
-    const { conn, transport } = connection();
+    const { conn, handle, transport } = connection();
     const rooms = Array.from({ length: 12 }, (_, i) => `room-${i}`);
     for (const room of rooms) {
       expect(conn.beginJoin(room)).toBe(true);
       conn.completeJoin(room, 'e', 0, []);
     }
     expect(conn.beginJoin('room-3')).toBe(false);
-    expect([...conn.memberships()]).toEqual(rooms);
+    expect([...conn.roomNames()]).toEqual(rooms);
     for (const room of rooms) conn.deliver(delivery(room, 1), `frame:${room}`);
     conn.deliver(delivery('room-11', 1), 'again'); // seen already
     conn.deliver(delivery('elsewhere', 1), 'not a member');
     expect(transport.sent).toEqual(rooms.map((room) => `frame:${room}`));
     expect(conn.endMembership('room-0')).toBe(true);
     expect(conn.endMembership('room-0')).toBe(false);
-    expect(conn.rooms.has('room-0')).toBe(false);
-    expect(conn.rooms.size).toBe(11);
+    expect(handle.rooms.has('room-0')).toBe(false);
+    expect(handle.rooms.size).toBe(11);
   });
 
   it('in a few rooms: joins, delivers and leaves each on its own', () => {
@@ -134,9 +152,9 @@ describe('Connection', () => {
     expect(conn.endMembership('a')).toBe(true);
     conn.deliver(delivery('a', 2), 'a2');
     expect(transport.sent.slice(1)).toEqual(['b1']);
-    expect([...conn.memberships()]).toEqual(['b']);
+    expect([...conn.roomNames()]).toEqual(['b']);
     expect(conn.endMembership('b')).toBe(true);
-    expect([...conn.memberships()]).toEqual([]);
+    expect([...conn.roomNames()]).toEqual([]);
   });
 
   it('makes its rate limiter at the first message that counts, not before, and disposes it on close', () => {
@@ -156,10 +174,26 @@ describe('Connection', () => {
 
   it('handles nothing a refusing rate limiter refused', () => {
     const limiter = { admit: vi.fn(() => false), dispose: vi.fn() };
-    const { conn } = connection(fakeAdmitted(limiter));
+    const { conn, handle } = connection(fakeAdmitted(limiter));
     const handler = vi.fn();
-    conn.on('x', handler);
+    handle.on('x', handler);
     conn.onFrame(frame({ t: 'evt', e: 'x' }));
     expect(handler).not.toHaveBeenCalled();
+  });
+
+  it('hands requests, replies, joins and leaves to its context, and a join holds later frames', async () => {
+    const { conn, handle, calls } = connection();
+    conn.beginJoin('a');
+    conn.completeJoin('a', 'e', 0, []);
+    conn.onFrame(frame({ t: 'join', id: 'j1', r: 'b' }));
+    conn.onFrame(frame({ t: 'req', id: 'r1', e: 'ask' }));
+    conn.onFrame(frame({ t: 'res', id: 'n.9', d: 1 }));
+    conn.onFrame(frame({ t: 'leave', r: 'a' }));
+    conn.onFrame(frame({ t: 'leave', r: 'not-a-member' }));
+    expect(calls).toEqual(['join:b']); // the rest waits for the join
+    await vi.waitFor(() => expect(calls).toEqual(['join:b', 'request:ask', 'reply:n.9', 'leave:a']));
+    await handle.join('c');
+    await handle.request('confirm');
+    expect(calls.slice(4)).toEqual(['server-join:c', 'request-client:confirm']);
   });
 });

@@ -2,7 +2,12 @@ import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node
 import { STATUS_CODES } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { Handshake } from './connection.js';
+import type { Handshake } from './handshake.js';
+
+/** What admission and `authenticate` made of a request: the connection's data, or the HTTP refusal. */
+export type Authenticated =
+  | { ok: true; data: unknown }
+  | { ok: false; status: number; code: string; message: string };
 
 type AnyServer = HttpServer | HttpsServer;
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;

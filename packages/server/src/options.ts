@@ -1,22 +1,18 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { type Codec, jsonCodec } from '@tether/protocol';
+import { type Codec, jsonCodec, type Logger } from '@tether/protocol';
 import { msgpackCodec } from '@tether/protocol/msgpack';
 import type { Bus, HistoryPolicy } from './bus.js';
-import type { Connection, Handshake } from './connection.js';
+import type { Connection } from './connection.js';
+import type { Handshake } from './handshake.js';
 import type { RateLimitOptions, ResolvedLimits, UserKey } from './limits/limit-options.js';
 import { resolveLimits } from './limits/limit-options.js';
 import type { AllowedOrigins } from './origin.js';
-import type { SseOptions } from './transports/sse-endpoint.js';
+import type { SseOptions } from './transports/sse-options.js';
 import type { EventMap } from './typed-events.js';
 
 /** Structured logger: pino's method shape, so a pino instance fits as it is. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type { Logger };
 
 /** Options of `new TetherServer(options)`. Every field is optional. */
 export interface TetherServerOptions<E extends EventMap = EventMap, Data = unknown> {

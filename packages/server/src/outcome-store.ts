@@ -1,6 +1,3 @@
-import { parseTagged, stringifyTagged } from '@tether/protocol';
-import type { Bus } from './bus.js';
-
 /** How a request ended: the reply, or an error reply. Stored so a retry gets the same answer. */
 export type Outcome = { ok: true; data: unknown } | { ok: false; code: string; message: string };
 
@@ -113,27 +110,3 @@ export class LocalOutcomeStore implements OutcomeStore {
     return entry;
   }
 }
-
-/**
- * Outcomes as JSON strings in the bus's shared values (`bus.get` / `bus.set`): what every bus
- * offers, and what a bus across processes needs.
- *
- * @example
- * const store = busOutcomeStore(redisBus);
- */
-export function busOutcomeStore(bus: Bus): OutcomeStore {
-  const storeKey = (sessionId: string, requestId: string) => `req:${sessionId}:${requestId}`;
-  return {
-    claim: (sessionId, requestId, ttlMs) =>
-      bus.set(storeKey(sessionId, requestId), PENDING, ttlMs, { ifAbsent: true }),
-    save: (sessionId, requestId, outcome, ttlMs) =>
-      bus.set(storeKey(sessionId, requestId), stringifyTagged(outcome), ttlMs).then(noop),
-    async load(sessionId, requestId) {
-      const stored = await bus.get(storeKey(sessionId, requestId));
-      if (stored === undefined || stored === PENDING) return stored;
-      return parseTagged(stored) as Outcome;
-    },
-  };
-}
-
-function noop(): void {}

@@ -1,7 +1,7 @@
 import { ErrorCode, type ErrorReplyMessage, type ReplyMessage, TetherError } from '@tether/protocol';
-import type { Connection, RequestOptions } from './connection.js';
+import type { ConnectionEngine } from './connection-engine.js';
 import type { Metrics } from './metrics.js';
-import type { EventMap } from './typed-events.js';
+import type { RequestOptions } from './send-options.js';
 
 /** What `undelivered` carries: the message, whom it was for, and why it was given up. */
 export interface UndeliveredMessage {
@@ -13,7 +13,7 @@ export interface UndeliveredMessage {
   reason: 'timeout' | 'session-closed' | 'server-closing';
 }
 
-type AnyConnection = Connection<EventMap, unknown>;
+type AnyConnection = ConnectionEngine;
 
 interface Pending {
   id: string;

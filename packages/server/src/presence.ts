@@ -1,6 +1,5 @@
-import type { PresenceChange } from '@tether/protocol';
+import type { Logger, PresenceChange } from '@tether/protocol';
 import type { Bus, PresenceMember } from './bus.js';
-import type { Logger } from './options.js';
 
 /** What the tracker needs from its server. */
 export interface PresenceHost {

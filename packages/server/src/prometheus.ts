@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, register as defaultRegistry, Gauge, Histogram, type Registry } from 'prom-client';
 import type { MetricsSnapshot } from './metrics.js';
 import type { TetherServer } from './tether-server.js';
+import type { EventMap } from './typed-events.js';
 
 /** Options of `exposeMetrics`. */
 export interface PrometheusOptions {
@@ -13,8 +14,8 @@ export interface PrometheusOptions {
   labels?: Record<string, string>;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: any event map and data type can be exported.
-type AnyServer = TetherServer<any, any>;
+/** Exporters read counters and observers only, the same for every event map and data type. */
+type AnyServer = Pick<TetherServer<EventMap, unknown>, 'counters' | 'observers' | 'metrics' | 'health'>;
 
 type CounterSpec = [name: string, help: string, read: (m: MetricsSnapshot) => number];
 

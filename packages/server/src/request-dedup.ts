@@ -1,4 +1,4 @@
-import type { Logger } from './options.js';
+import type { Logger } from '@tether/protocol';
 import { type Outcome, type OutcomeStore, PENDING } from './outcome-store.js';
 
 export type { Outcome } from './outcome-store.js';

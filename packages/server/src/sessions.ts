@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Logger } from '@tether/protocol';
 import type { Bus } from './bus.js';
-import type { Logger } from './options.js';
 
 export interface Session {
   sessionId: string;

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
+import type { Logger } from '@tether/protocol';
 import { ErrorCode } from '@tether/protocol';
 import type { Bus } from '../bus.js';
-import type { Handshake } from '../connection.js';
-import type { Logger } from '../options.js';
+import type { Handshake } from '../handshake.js';
 import { type AllowedOrigins, type OriginCheck, originCheck } from '../origin.js';
 import { type CapLease, ConnectionCaps, UNCOUNTED_LEASE } from './connection-caps.js';
 import type { ConnectionInfo, ResolvedLimits } from './limit-options.js';

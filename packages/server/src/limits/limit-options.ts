@@ -1,4 +1,4 @@
-import type { Handshake } from '../connection.js';
+import type { Handshake } from '../handshake.js';
 
 /** What identifies a connection's user or address before and after it opened. */
 export interface ConnectionInfo<Data = unknown> {

@@ -1,5 +1,5 @@
+import type { Logger } from '@tether/protocol';
 import type { Bus } from '../bus.js';
-import type { Logger } from '../options.js';
 
 /** Key prefix of the shared per-user counters in the bus. */
 const KEY_PREFIX = 'rate:user:';

@@ -4,57 +4,49 @@ import {
   CloseCode,
   type Codec,
   ErrorCode,
+  fromWirePosition,
   HttpErrorCode,
   type JoinResult,
   jsonCodec,
+  type Logger,
+  type RoomPosition,
+  type TetherError,
 } from '@tether/protocol';
-import type { Bus, RoomPosition } from '../bus.js';
-import type { Connection, Handshake } from '../connection.js';
-import { decodeAuthParam, handshakeOf, refuseRequest } from '../http-endpoint.js';
-import type { Metrics } from '../metrics.js';
-import type { Logger, ResolvedOptions } from '../options.js';
+import type { Bus } from '../bus.js';
+import type { ConnectionEngine } from '../connection-engine.js';
+import type { Handshake } from '../handshake.js';
+import { type Authenticated, decodeAuthParam, handshakeOf, refuseRequest } from '../http-endpoint.js';
+import type { ResolvedOptions } from '../options.js';
 import { validateRoomName } from '../room-name.js';
 import type { EventMap } from '../typed-events.js';
 import { SseTransport } from './sse.js';
 import { type Handover, PostForwarder, type StreamPost } from './sse-forward.js';
 import { decodePositions, NativeEvent, NativeSseTransport } from './sse-native.js';
+import type { SseOptions } from './sse-options.js';
 import { formatToken, parseToken, readBody, splitFrames } from './sse-post.js';
 import { acceptsGzip, SseStream } from './sse-stream.js';
 import type { ServerTransport } from './transport.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: the endpoint serves connections of every event map and data type.
-type AnyConnection = Connection<EventMap, any>;
+export type { SseOptions };
 
-/** Options of the SSE endpoints (`sse` in the server options). */
-export interface SseOptions {
-  /**
-   * gzip event streams for requests that accept it. `'native'` (default): only the plain
-   * EventSource endpoint (`{path}/events`); `true`: the client transport's stream too; `false`: never.
-   */
-  compress?: boolean | 'native';
-}
-
-/** What the endpoint needs from `TetherServer`. */
-export interface SseHost {
+/** What the endpoint needs from the server: the gateway's accept path and the rooms' join policy. */
+export interface SseContext {
   readonly nodeId: string;
-  // biome-ignore lint/suspicious/noExplicitAny: see AnyConnection.
-  readonly options: ResolvedOptions<EventMap, any>;
+  readonly options: ResolvedOptions<EventMap, unknown>;
   readonly logger: Logger;
-  readonly counters: Metrics;
-  readonly closing: boolean;
   readonly bus: Bus;
-  authenticateRequest(
-    req: IncomingMessage,
-    auth: unknown,
-  ): Promise<{ ok: true; data: unknown } | { ok: false; status: number; code: string; message: string }>;
+  closing(): boolean;
+  authenticateRequest(req: IncomingMessage, auth: unknown): Promise<Authenticated>;
   acceptTransport(
     transport: ServerTransport,
     codec: Codec,
     data: unknown,
     handshake: Handshake,
-  ): Promise<AnyConnection | undefined>;
-  joinRoom(
-    conn: AnyConnection,
+  ): Promise<ConnectionEngine | undefined>;
+  /** The join policy every client join goes through. */
+  authorize(engine: ConnectionEngine, room: string): Promise<TetherError | undefined>;
+  join(
+    engine: ConnectionEngine,
     room: string,
     since: RoomPosition | undefined,
     announce: (result: JoinResult) => void,
@@ -87,7 +79,7 @@ const REFUSALS: Record<Exclude<Handover, 'ok'>, [status: number, code: string, m
  * tether.requestHandler = sse.handle;
  */
 export class SseEndpoint {
-  readonly #host: SseHost;
+  readonly #host: SseContext;
   readonly #compress: boolean | 'native';
   readonly #streams = new Map<number, { transport: SseTransport; secret: Buffer }>();
   readonly #open = new Set<SseTransport | NativeSseTransport>();
@@ -95,7 +87,7 @@ export class SseEndpoint {
   #streamCounter = 0;
   #closed = false;
 
-  constructor(host: SseHost, options: SseOptions = {}) {
+  constructor(host: SseContext, options: SseOptions = {}) {
     this.#host = host;
     this.#compress = options.compress ?? 'native';
     this.#forwarder = new PostForwarder(host, (post) => this.#handOver(post));
@@ -121,7 +113,12 @@ export class SseEndpoint {
       return;
     }
     if (url.searchParams.get('transport') !== 'sse') {
-      refuseRequest(res, 426, 'UPGRADE_REQUIRED', 'connect with a WebSocket upgrade, or add ?transport=sse');
+      refuseRequest(
+        res,
+        426,
+        HttpErrorCode.UpgradeRequired,
+        'connect with a WebSocket upgrade, or add ?transport=sse',
+      );
       return;
     }
     switch (req.method) {
@@ -263,18 +260,21 @@ export class SseEndpoint {
     if (!conn) return refuseRequest(res, 503, ErrorCode.ServerClosing, 'the stream could not be opened');
 
     for (const room of rooms) {
-      let allowed = false;
-      try {
-        allowed = (await this.#host.options.authorizeJoin(conn, room)) === true;
-      } catch (err) {
-        this.#host.logger.debug({ err, room }, 'authorizeJoin threw');
-      }
-      if (conn.state !== 'open')
+      const refused = await this.#host.authorize(conn, room);
+      if (conn.closed)
         return refuseRequest(res, 503, ErrorCode.ServerClosing, 'the stream closed while opening');
-      if (!allowed) {
-        this.#host.counters.joinsRefused++;
-        conn.close(CloseCode.Forbidden, `joining "${room}" is not allowed`);
-        return refuseRequest(res, 403, ErrorCode.JoinRefused, `joining "${room}" is not allowed`);
+      if (refused?.code === ErrorCode.JoinRefused) {
+        conn.close(CloseCode.Forbidden, refused.message);
+        return refuseRequest(res, 403, ErrorCode.JoinRefused, refused.message);
+      }
+      if (refused) {
+        conn.close(CloseCode.ServerClosing, refused.message);
+        return refuseRequest(
+          res,
+          refused.code === ErrorCode.ServerClosing ? 503 : 400,
+          refused.code,
+          refused.message,
+        );
       }
     }
 
@@ -282,16 +282,11 @@ export class SseEndpoint {
     for (const room of rooms) {
       const since = positions.get(room);
       try {
-        await this.#host.joinRoom(
-          conn,
-          room,
-          since ? { epoch: since[0], offset: since[1] } : undefined,
-          (result) => {
-            if (since && result.rec === 1) return; // the missed messages follow, each moving the position on
-            transport.setPosition(room, result.ep, result.off);
-            if (since) transport.writeControl(NativeEvent.recoveryFailed, { room });
-          },
-        );
+        await this.#host.join(conn, room, fromWirePosition(since), (result) => {
+          if (since && result.rec === 1) return; // the missed messages follow, each moving the position on
+          transport.setPosition(room, result.ep, result.off);
+          if (since) transport.writeControl(NativeEvent.recoveryFailed, { room });
+        });
       } catch (err) {
         this.#host.logger.warn({ err, room }, 'EventSource join failed');
         conn.close(CloseCode.InternalError, 'join failed');
@@ -312,7 +307,7 @@ export class SseEndpoint {
   }
 
   #refuseWhileClosing(res: ServerResponse): boolean {
-    if (!this.#closed && !this.#host.closing) return false;
+    if (!this.#closed && !this.#host.closing()) return false;
     refuseRequest(res, 503, ErrorCode.ServerClosing, 'server is shutting down');
     return true;
   }

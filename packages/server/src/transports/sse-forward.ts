@@ -1,5 +1,5 @@
+import type { Logger } from '@tether/protocol';
 import type { Bus } from '../bus.js';
-import type { Logger } from '../options.js';
 
 /** Outcome of handing a POST's frames to the stream its token names. */
 export type Handover = 'ok' | 'unknown' | 'gone' | 'timeout' | 'unavailable' | 'closing';

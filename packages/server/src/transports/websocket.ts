@@ -1,10 +1,9 @@
-import type { Duplex } from 'node:stream';
 import type { Codec, Frame } from '@tether/protocol';
-import * as wsModule from 'ws';
 import { type PerMessageDeflateOptions, type RawData, WebSocket } from 'ws';
 import type { CompressionOptions } from '../options.js';
 import type { ServerTransport, TransportEvents } from './transport.js';
 import type { WriteBatcher } from './write-batcher.js';
+import { WsInternals } from './ws-internals.js';
 
 /** How a codec's frames go out: what ws.send gets (shared objects, not one per frame) and the opcode. */
 interface SendMode {
@@ -24,47 +23,24 @@ const BINARY: SendMode = {
   opcode: 2,
 };
 
-// ws exports its frame builder (ESM and CJS), but @types/ws does not declare it.
-const { Sender } = wsModule as unknown as {
-  Sender: {
-    frame(
-      data: Buffer,
-      options: { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean },
-    ): Buffer[];
-  };
-};
-
-/** ws's Sender state when nothing is queued in it (no compression or Blob read in progress). */
-const SENDER_IDLE = 0;
-
-// A broadcast hands the same payload Buffer to every member in a row: its WebSocket frame is built
-// for the first and reused for the rest, as one Buffer (header and payload copied together once),
-// so each member costs one socket write and one chunk of its batched writev, not two.
-let framedPayload: Uint8Array | undefined;
-let framedOpcode = 0;
-let framed: Buffer[] = [];
-
-function frameOnce(payload: Buffer, opcode: 1 | 2): Buffer[] {
-  if (payload !== framedPayload || opcode !== framedOpcode) {
-    framedPayload = payload;
-    framedOpcode = opcode;
-    const parts = Sender.frame(payload, { fin: true, rsv1: false, opcode, mask: false, readOnly: false });
-    framed = parts.length === 1 ? parts : [Buffer.concat(parts)];
-  }
-  return framed;
-}
-
 /**
  * The WebSocket class Tether's server gives ws (its `WebSocket` option): each socket knows its
  * transport, so the socket's listeners below are shared functions, not closures per connection.
  */
 export class TransportSocket extends WebSocket {
   transport: WebSocketTransport | undefined;
-  // ws keeps its net.Socket and its Sender in private fields: corking the socket is the only way
-  // to batch frames, and handing the Sender a ready frame is how one broadcast is framed once, not
-  // once per receiver. Both are what ws's own broadcast examples lean on; ws is pinned to 8.x.
-  declare readonly _socket?: Duplex;
-  declare readonly _sender: { _state: number; sendFrame(list: Buffer[]): void };
+}
+
+/**
+ * What every WebSocket transport of one server shares: the per-tick write batcher and the `ws`
+ * internals found at start-up (undefined where `ws` lacks them: the public API is used then).
+ *
+ * @example
+ * const shared: WsShared = { batcher: new WriteBatcher(), internals: WsInternals.detect() };
+ */
+export interface WsShared {
+  readonly batcher: WriteBatcher;
+  readonly internals: WsInternals | undefined;
 }
 
 // `this` is the socket (ws emits on it). Shared by every socket: an idle connection carries no
@@ -89,12 +65,12 @@ function ignoreSocketError(): void {}
  * Kept small: thousands of idle connections each hold one.
  *
  * @example
- * const transport = new WebSocketTransport(socket, jsonCodec, batcher);
+ * const transport = new WebSocketTransport(socket, jsonCodec, shared);
  * transport.events = { onFrame, onClose, onDrain };
  */
 export class WebSocketTransport implements ServerTransport {
   readonly #ws: TransportSocket;
-  readonly #batcher: WriteBatcher;
+  readonly #shared: WsShared;
   readonly #mode: SendMode;
   /** Undefined when the client did not negotiate compression (not Infinity: a double is boxed per object). */
   readonly #compressThreshold: number | undefined;
@@ -105,11 +81,11 @@ export class WebSocketTransport implements ServerTransport {
   constructor(
     ws: TransportSocket,
     codec: Codec,
-    batcher: WriteBatcher,
+    shared: WsShared,
     compressThreshold = Number.POSITIVE_INFINITY,
   ) {
     this.#ws = ws;
-    this.#batcher = batcher;
+    this.#shared = shared;
     this.#mode = codec.binary ? BINARY : TEXT;
     // ws applies its own threshold only without context takeover; this one always applies.
     this.#compressThreshold =
@@ -132,12 +108,15 @@ export class WebSocketTransport implements ServerTransport {
 
   send(frame: Frame): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
-    const socket = this.#ws._socket;
-    if (socket) this.#batcher.cork(socket);
+    const shared = this.#shared;
+    const socket = WsInternals.socketOf(this.#ws);
+    if (socket) shared.batcher.cork(socket);
     const compress = this.#compressThreshold !== undefined && frame.length >= this.#compressThreshold;
-    const sender = this.#ws._sender;
-    if (typeof frame !== 'string' && !compress && sender._state === SENDER_IDLE) {
-      sender.sendFrame(frameOnce(frame as Buffer, this.#mode.opcode));
+    if (
+      typeof frame !== 'string' &&
+      !compress &&
+      shared.internals?.sendPrepared(this.#ws, frame as Buffer, this.#mode.opcode) === true
+    ) {
       return;
     }
     this.#ws.send(frame, compress ? this.#mode.deflate : this.#mode.plain);
@@ -147,10 +126,12 @@ export class WebSocketTransport implements ServerTransport {
     if (this.#drainRequested) return;
     this.#drainRequested = true;
     // One listener per socket, added the first time it is congested: idle connections carry none.
-    if (this.#drainedListener === undefined) this.#ws._socket?.on('drain', this.#drained);
+    const socket = WsInternals.socketOf(this.#ws);
+    if (this.#drainedListener === undefined) socket?.on('drain', this.#drained);
     // Without a full socket buffer no 'drain' comes: the bytes sit in ws's compressor, or the
-    // buffer is below the socket's high-water mark. Look again after this turn's I/O.
-    if (!this.#ws._socket?.writableNeedDrain) setImmediate(this.#drained);
+    // buffer is below the socket's high-water mark (or there is no socket to watch). Look again
+    // after this turn's I/O.
+    if (!socket?.writableNeedDrain) setImmediate(this.#drained);
   }
 
   // Made on first congestion (and added to the socket then), not per connection: idle

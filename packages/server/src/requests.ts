@@ -1,0 +1,250 @@
+import {
+  ErrorCode,
+  type ErrorReplyMessage,
+  isReservedEvent,
+  type Logger,
+  type ReplyMessage,
+  type RequestMessage,
+  TetherError,
+} from '@tether/protocol';
+import type { Bus } from './bus.js';
+import { busOutcomeStore } from './bus-outcome-store.js';
+import type { ConnectionEngine } from './connection-engine.js';
+import type { ConnectionRegistry } from './connection-registry.js';
+import type { Handler } from './handler-table.js';
+import type { Metrics } from './metrics.js';
+import type { NodeMessages } from './node-messages.js';
+import type { Outcome } from './outcome-store.js';
+import { OutgoingRequests, type UndeliveredMessage } from './outgoing-requests.js';
+import { RequestDedup } from './request-dedup.js';
+import type { RequestOptions } from './send-options.js';
+import { errorReply, reply } from './server-messages.js';
+
+/** The built-in request behind `room.presence()` on the client. */
+const PRESENCE_REQUEST = 'tether:presence';
+
+/** What the requests part needs from the server. */
+export interface RequestsContext {
+  readonly nodeId: string;
+  readonly bus: Bus;
+  readonly dedupWindowMs: number;
+  readonly counters: Metrics;
+  readonly logger: Logger;
+  readonly registry: ConnectionRegistry;
+  readonly nodeMessages: NodeMessages;
+  /** Timing observers of request handling (metrics exporters), in ms. */
+  readonly observers: Array<(ms: number) => void>;
+  onUndelivered(message: UndeliveredMessage): void;
+  closing(): boolean;
+}
+
+/**
+ * Requests both ways. Inbound: a client request runs its connection's first handler once per
+ * id (dedup across retries and nodes) and the outcome goes to the session's current connection.
+ * Outbound: `conn.request` with acks and retries across reconnects. `drain` waits for the inbound
+ * requests under way.
+ *
+ * @example
+ * const requests = new Requests(context);
+ * requests.handle(engine, message); // a client's `req`
+ * await requests.drain(5_000);       // on shutdown
+ */
+export class Requests {
+  readonly #context: RequestsContext;
+  readonly #dedup: RequestDedup;
+  readonly #outgoing: OutgoingRequests;
+  /** Handlers that have not answered yet: what a graceful shutdown waits for. */
+  readonly #running = new Set<Promise<void>>();
+
+  constructor(context: RequestsContext) {
+    this.#context = context;
+    const { bus, registry } = context;
+    this.#dedup = new RequestDedup(bus.outcomes ?? busOutcomeStore(bus), {
+      windowMs: context.dedupWindowMs,
+      logger: context.logger,
+    });
+    this.#outgoing = new OutgoingRequests({
+      nodeId: context.nodeId,
+      currentConnection: (sessionId) => registry.current(sessionId),
+      onUndelivered: (message) => context.onUndelivered(message),
+      metrics: context.counters,
+    });
+    context.nodeMessages.register('reply', (payload) =>
+      this.#outgoing.settle(payload.message as ReplyMessage),
+    );
+  }
+
+  /** A client's request. Nothing a client sends may become an unhandled rejection. */
+  handle(engine: ConnectionEngine, message: RequestMessage): void {
+    try {
+      this.#run(engine, message);
+    } catch (err) {
+      this.#context.logger.error({ err }, 'request failed');
+    }
+  }
+
+  /** A client's reply to a server request; one for another node's request is sent home. */
+  reply(message: ReplyMessage | ErrorReplyMessage): void {
+    if (this.#outgoing.settle(message)) return;
+    // A reply to another node's request (the client reconnected here): send it home.
+    const { nodeId, bus, logger } = this.#context;
+    const origin = message.id.slice(0, message.id.lastIndexOf('.'));
+    if (origin && origin !== nodeId) {
+      bus
+        .sendToNode(origin, { kind: 'reply', message })
+        .catch((err) => logger.debug({ err }, 'reply not forwarded'));
+    }
+  }
+
+  /** `conn.request`: waits across the session's reconnects; refused once the session has ended. */
+  requestClient(
+    engine: ConnectionEngine,
+    event: string,
+    data: unknown,
+    options: RequestOptions,
+  ): Promise<unknown> {
+    // A dropped connection's session may come back (here): the request waits for it and retries.
+    // A deliberate close ends the session, so nothing could ever ack.
+    if (engine.closed && (engine.endedByClient || this.#context.closing())) {
+      return Promise.reject(new TetherError(ErrorCode.Closed, 'the session has ended'));
+    }
+    return this.#outgoing.request(engine, event, data, options);
+  }
+
+  sessionResumed(sessionId: string): void {
+    this.#outgoing.sessionResumed(sessionId);
+  }
+
+  /** A deliberate close ends the session: its pending acks can no longer be delivered. */
+  sessionEnded(sessionId: string): void {
+    this.#outgoing.sessionEnded(sessionId);
+  }
+
+  /** Waits until every handler under way has answered, or `ms` have passed. */
+  async drain(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (this.#running.size > 0) {
+      const left = until - Date.now();
+      if (left <= 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, left);
+      });
+      await Promise.race([Promise.allSettled([...this.#running]), timeout]);
+      clearTimeout(timer);
+    }
+  }
+
+  /** Rejects every server request still waiting for an ack. */
+  close(): void {
+    this.#outgoing.closeAll();
+  }
+
+  #run(engine: ConnectionEngine, message: RequestMessage): void {
+    const { counters } = this.#context;
+    if (message.ak) this.#dedup.release(engine.sessionId, message.ak);
+    if (message.e === PRESENCE_REQUEST) {
+      this.#presenceOf(engine, message.d)
+        .then((outcome) => this.#answer(engine, message.id, outcome))
+        .catch((err) => this.#context.logger.error({ err }, 'request failed'));
+      return;
+    }
+    if (isReservedEvent(message.e)) {
+      counters.rejected++;
+      this.#answer(engine, message.id, {
+        ok: false,
+        code: ErrorCode.ReservedEvent,
+        message: `"${message.e}" is a reserved event name`,
+      });
+      return;
+    }
+    const handler = engine.handlersOf(message.e)?.[0];
+    if (!handler) {
+      this.#answer(engine, message.id, {
+        ok: false,
+        code: ErrorCode.NoHandler,
+        message: `no handler for "${message.e}"`,
+      });
+      return;
+    }
+    const started = this.#context.observers.length > 0 ? performance.now() : 0;
+    const outcome = this.#dedup.run(
+      engine.sessionId,
+      message.id,
+      () => runHandler(handler, message.d),
+      this.#countDedupHit,
+      message.rt === 1,
+    );
+    if (!(outcome instanceof Promise)) {
+      this.#finish(engine, message.id, outcome, started);
+      return;
+    }
+    const running = outcome
+      .then((settled) => this.#finish(engine, message.id, settled, started))
+      .catch((err) => this.#context.logger.error({ err }, 'request failed'))
+      .finally(() => this.#running.delete(running));
+    this.#running.add(running);
+  }
+
+  readonly #countDedupHit = () => {
+    this.#context.counters.dedupHits++;
+  };
+
+  #finish(engine: ConnectionEngine, id: string, outcome: Outcome, started: number): void {
+    this.#context.counters.requestsHandled++;
+    for (const observe of this.#context.observers) observe(performance.now() - started);
+    this.#answer(engine, id, outcome);
+  }
+
+  /** The reply goes to the session's current connection: the client may have reconnected meanwhile. */
+  #answer(engine: ConnectionEngine, id: string, outcome: Outcome): void {
+    const target = this.#context.registry.current(engine.sessionId) ?? engine;
+    if (!outcome.ok) {
+      target.send(errorReply(id, outcome.code, outcome.message), false);
+      return;
+    }
+    try {
+      target.send(reply(id, outcome.data), false);
+    } catch (err) {
+      // A reply the codec cannot carry (a BigInt or a cycle for JSON): an error now, not a timeout later.
+      this.#context.logger.error({ err, id }, 'a request handler returned a reply that cannot be encoded');
+      target.send(errorReply(id, ErrorCode.Internal, 'the reply could not be encoded'), false);
+    }
+  }
+
+  /** The answer to `tether:presence`: the room's members, for members of the room only. */
+  async #presenceOf(engine: ConnectionEngine, data: unknown): Promise<Outcome> {
+    const room = (data as { room?: unknown } | undefined)?.room;
+    if (typeof room !== 'string' || !engine.isMember(room)) {
+      return { ok: false, code: ErrorCode.JoinRefused, message: 'presence is visible to room members only' };
+    }
+    try {
+      return { ok: true, data: await this.#context.bus.members(room) };
+    } catch (err) {
+      return { ok: false, code: ErrorCode.BusUnavailable, message: (err as Error).message };
+    }
+  }
+}
+
+/** Runs a request handler; a handler that answers synchronously gets a synchronous outcome. */
+function runHandler(handler: Handler, data: unknown): Outcome | Promise<Outcome> {
+  let result: unknown;
+  try {
+    result = handler(data);
+  } catch (err) {
+    return failure(err);
+  }
+  if (isThenable(result))
+    return Promise.resolve(result).then((value) => ({ ok: true, data: value }), failure);
+  return { ok: true, data: result };
+}
+
+function failure(err: unknown): Outcome {
+  const code = err instanceof TetherError ? err.code : ErrorCode.HandlerError;
+  const message = err instanceof Error ? err.message : String(err);
+  return { ok: false, code, message };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
