@@ -1,8 +1,9 @@
 // A RedisBus in its own process for the capacity measurements, driven over IPC: either a
 // publisher (closed loops of RedisBus.publish) or a subscriber (a node subscribed to rooms,
-// counting what arrives). Environment as node-proc.mjs: BUS = redis | cluster, REDIS_URL,
-// CLUSTER_NODES.
+// counting what arrives), or a backend emitting a numbered room stream through TetherEmitter.
+// Environment as node-proc.mjs: BUS = redis | cluster, REDIS_URL, CLUSTER_NODES.
 import { RedisBus } from '@tether/redis-bus';
+import { TetherEmitter } from '@tether/server';
 import { percentile, serve } from './lib.mjs';
 
 const bus =
@@ -13,6 +14,7 @@ const bus =
 const received = { count: 0, latency: [] };
 const rand = (n) => Math.floor(Math.random() * n);
 let link;
+let stream;
 
 serve({
   /** Subscribes a node to `rooms` rooms named `<prefix>0`, `<prefix>1`, ... */
@@ -133,7 +135,41 @@ serve({
     await Promise.all(inflight);
     return { sent, errors, seconds: (Date.now() - began) / 1000 };
   },
+  /**
+   * Starts a stream of `tick` events `{ seq, ts }` (seq 1, 2, ...) to `room` at `rate` per second,
+   * each publish awaited before the next (so the order is the publish order), through
+   * TetherEmitter with the servers' history policy for the room. `streamStop` ends it.
+   */
+  streamStart({ room, rate, history }) {
+    const emitter = new TetherEmitter({ bus, history, closeBus: false });
+    const state = { seq: 0, errors: 0, stopped: false, began: Date.now() };
+    state.done = (async () => {
+      while (!state.stopped) {
+        const due = Math.floor(((Date.now() - state.began) * rate) / 1000);
+        while (state.seq < due && !state.stopped) {
+          const seq = state.seq + 1;
+          try {
+            await emitter.to(room).emit('tick', { seq, ts: Date.now() });
+            state.seq = seq;
+          } catch {
+            state.errors++;
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await emitter.close();
+    })();
+    stream = state;
+    return { began: state.began };
+  },
+  async streamStop() {
+    if (!stream) return { lastSeq: 0, errors: 0 };
+    stream.stopped = true;
+    await stream.done;
+    return { lastSeq: stream.seq, errors: stream.errors, seconds: (Date.now() - stream.began) / 1000 };
+  },
   async close() {
+    if (stream) stream.stopped = true;
     await link?.detach();
     await bus.close();
   },

@@ -49,6 +49,8 @@ export function worker(script, args = [], { env = {}, execArgv = [] } = {}) {
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
+  // A send racing the child's exit fails here; the pending calls are rejected on 'exit'.
+  child.on('error', () => {});
   let seq = 0;
   const pending = new Map();
   child.on('message', (msg) => {
@@ -73,6 +75,11 @@ export function worker(script, args = [], { env = {}, execArgv = [] } = {}) {
           pending.delete(id);
           reject(new Error(`${script}: ${cmd} timed out after ${timeoutMs} ms`));
         }, timeoutMs);
+        if (!child.connected) {
+          clearTimeout(timer);
+          reject(new Error(`${script}: not running`));
+          return;
+        }
         pending.set(id, { resolve, reject, timer });
         child.send({ id, cmd, payload });
       });
@@ -112,6 +119,17 @@ export function cpuSeconds(pid) {
 export function rssBytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+/**
+ * Resident memory of a process split as the kernel counts it, in bytes: `anon` is its own
+ * (heap, stacks, buffers), `file` is mapped files (mostly the node binary's code, the same
+ * physical pages in every Node process), `rss` their sum.
+ */
+export function memoryOf(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
 }
 
 /** Share of the whole machine's CPU used between two `/proc/stat` readings. */
