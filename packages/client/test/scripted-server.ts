@@ -103,6 +103,9 @@ export class ScriptedServer {
     this.url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/tether`;
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.upgrades++;
+      // A refused client may reset the socket while the answer is on its way; that is not a
+      // failure of the test, and an unhandled 'error' would crash the test process.
+      socket.on('error', () => {});
       if (this.refuseWith !== undefined) {
         const body = JSON.stringify({ error: { code: 'REFUSED', message: `refused ${this.refuseWith}` } });
         socket.end(
