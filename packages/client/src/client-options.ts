@@ -51,7 +51,11 @@ export type Lifecycle = {
   error: [TetherError];
   /** The client left `open`: why, and whether it reconnects. */
   'tether:disconnect': [DisconnectReason];
-  /** A room the server joined this session to could not be recovered after a reconnect. */
+  /**
+   * Messages of a room this client is in (joined by it or by the server) were lost and could not
+   * be recovered: after a reconnect, or while connected (the server's bus missed them and its
+   * history no longer had them). Fires before the first message after the gap.
+   */
   'tether:recovery-failed': [{ room: string }];
   /** Members joining and leaving any room this client is in (`meta.room` names it). */
   'tether:presence': [PresenceEvent, MessageMeta];

@@ -33,6 +33,8 @@ export interface RegistryLink {
 /** A join in flight: the app's first join has `resolve`/`reject`; a rejoin after a reconnect has neither. */
 interface JoinWaiter {
   room: Room<EventMap>;
+  /** A resume asked for while connected (offsets jumped): a failure keeps the room. */
+  resync?: true;
   resolve?: (room: Room<EventMap>) => void;
   reject?: (err: Error) => void;
 }
@@ -60,6 +62,8 @@ export class RoomRegistry implements RoomHost {
   readonly #serverRooms = new Map<string, RoomCursor>();
   /** Positions from storage for rooms not joined yet in this page. */
   readonly #stored = new Map<string, Position>();
+  /** Server-joined rooms resuming after a gap, by the resume's request id; their messages wait. */
+  readonly #resyncs = new Map<string, string>();
 
   constructor(
     link: RegistryLink,
@@ -118,6 +122,12 @@ export class RoomRegistry implements RoomHost {
     const room = this.#rooms.get(message.r);
     let epoch: string;
     if (room) {
+      if (room.jumps(message)) {
+        // Offsets jumped: resume from the position (the replay brings this one again).
+        room.suspend();
+        this.#sendJoin({ room, resync: true });
+        return;
+      }
       if (!room.accept(message)) return;
       epoch = room.epoch;
     } else if (message.v) {
@@ -126,6 +136,11 @@ export class RoomRegistry implements RoomHost {
     } else {
       // A room the server joined us to: track its position for recovery on the next connection.
       const cursor = this.#serverCursor(message.r);
+      if (this.#resyncing(message.r)) return;
+      if (cursor.gapBefore(message)) {
+        this.#resyncServerRoom(message.r, cursor);
+        return;
+      }
       if (!cursor.admit(message)) return;
       epoch = cursor.epoch;
     }
@@ -140,6 +155,19 @@ export class RoomRegistry implements RoomHost {
     this.#serverCursor(room).reset(result.ep, result.off);
   }
 
+  /**
+   * The server found messages of a room lost while this client stayed connected (its bus missed
+   * them and history no longer had them): told before the first message after the gap.
+   */
+  onGap(name: string): void {
+    const room = this.#rooms.get(name);
+    if (room) {
+      if (room.state !== 'joined') return; // a (re)join in flight reports for itself
+      room.lost();
+    } else if (!this.#serverRooms.has(name) || this.#resyncing(name)) return;
+    this.#events.emit('tether:recovery-failed', { room: name });
+  }
+
   /** The server removed this connection from a room. */
   onLeft(room: string): void {
     this.#serverRooms.delete(room);
@@ -147,12 +175,27 @@ export class RoomRegistry implements RoomHost {
 
   /** Settles a join waiting for this reply id; false when the id is not a join's. */
   settle(id: string, outcome: Outcome): boolean {
+    const serverRoom = this.#resyncs.get(id);
+    if (serverRoom !== undefined) {
+      this.#resyncs.delete(id);
+      if (outcome.ok) this.onJoined(serverRoom, outcome.data as JoinResult);
+      else this.#resyncFailed(serverRoom, outcome);
+      return true;
+    }
     const join = this.#joins.get(id);
     if (!join) return false;
     this.#joins.delete(id);
     if (outcome.ok) {
-      join.room.joined(outcome.data as JoinResult, join.resolve !== undefined);
+      const result = outcome.data as JoinResult;
+      join.room.joined(result, join.resolve !== undefined);
+      if (result.rec === 0) this.#events.emit('tether:recovery-failed', { room: join.room.name });
       join.resolve?.(join.room);
+      return true;
+    }
+    if (join.resync) {
+      // The room stays joined; what was missed is lost, and the app hears of it.
+      join.room.lost();
+      this.#resyncFailed(join.room.name, outcome);
       return true;
     }
     if (this.#rooms.get(join.room.name) === join.room) this.#rooms.delete(join.room.name);
@@ -170,6 +213,8 @@ export class RoomRegistry implements RoomHost {
   suspend(): void {
     for (const room of this.#rooms.values()) room.suspend();
     for (const [id, waiter] of this.#joins) if (!waiter.resolve) this.#joins.delete(id);
+    // Server-joined rooms resume through `hello` on the next connection.
+    this.#resyncs.clear();
   }
 
   /** The connection is open (again): rejoin from the last positions, send the joins that waited. */
@@ -220,6 +265,28 @@ export class RoomRegistry implements RoomHost {
       this.#link.codec.encode(
         epoch ? { t: 'join', id, r: room.name, ep: epoch, off: offset } : { t: 'join', id, r: room.name },
       ),
+    );
+  }
+
+  #resyncing(room: string): boolean {
+    for (const name of this.#resyncs.values()) if (name === room) return true;
+    return false;
+  }
+
+  /** Asks the server to resume a server-joined room from the cursor (a `join` of a room it is in). */
+  #resyncServerRoom(room: string, cursor: RoomCursor): void {
+    const id = nanoid();
+    this.#resyncs.set(id, room);
+    this.#link.send(
+      this.#link.codec.encode({ t: 'join', id, r: room, ep: cursor.epoch, off: cursor.offset }),
+    );
+  }
+
+  #resyncFailed(room: string, outcome: Outcome & { ok: false }): void {
+    this.#events.emit('tether:recovery-failed', { room });
+    this.#events.emit(
+      'error',
+      new TetherError(outcome.code, `resuming "${room}" failed: ${outcome.message}`),
     );
   }
 

@@ -169,9 +169,28 @@ export class Room<E extends EventMap = UnknownEvents> {
     if (this.#state === 'joined') this.#state = 'rejoining';
   }
 
-  /** @internal a message for this room; returns false when it is a duplicate (already seen). */
+  /** @internal true when in-order offsets were skipped before this message: a gap to fill. */
+  jumps(message: RoomMessage): boolean {
+    return this.#state === 'joined' && this.#cursor.gapBefore(message);
+  }
+
+  /**
+   * @internal messages were lost and could not be recovered (the server said so, or a resume
+   * failed): the room goes on from the next message and its listeners are told.
+   */
+  lost(): void {
+    if (this.#state === 'left') return;
+    this.#state = 'joined';
+    this.#recovered = false;
+    this.#lifecycle.emit('tether:rejoined', { recovered: false });
+  }
+
+  /**
+   * @internal a message for this room; returns false when it is a duplicate (already seen), or
+   * while the room is rejoining (the rejoin's replay brings it again).
+   */
   accept(message: RoomMessage): boolean {
-    if (this.#state === 'left' || !this.#cursor.admit(message)) return false;
+    if (this.#state === 'left' || this.#state === 'rejoining' || !this.#cursor.admit(message)) return false;
     if (this.#held) this.#held.push(message);
     else this.#dispatch(message);
     return true;

@@ -437,6 +437,9 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       case 'left':
         this.#rooms.onLeft(message.r);
         return;
+      case 'gap':
+        this.#rooms.onGap(message.r);
+        return;
       case 'ping':
         this.#send(this.#codec.encode({ t: 'pong' }));
         return;

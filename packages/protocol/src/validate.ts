@@ -28,12 +28,23 @@ const SHAPES: Record<Message['t'], Shape> = {
   err: { id: 'name', c: 'str', m: 'str' },
   join: { id: 'name', r: 'name', ep: 'str?', off: 'int?' },
   leave: { r: 'name' },
-  msg: { r: 'name', e: 'name', d: 'any', ep: 'str?', off: 'int', v: 'flag?', o: 'flag?', k: 'str?' },
+  msg: {
+    r: 'name',
+    e: 'name',
+    d: 'any',
+    ep: 'str?',
+    off: 'int',
+    v: 'flag?',
+    o: 'flag?',
+    k: 'str?',
+    p: 'int?',
+  },
   joined: { r: 'name', ep: 'str', off: 'int', rec: 'flag?' },
   left: { r: 'name' },
   ping: {},
   pong: {},
   bye: { c: 'int', m: 'str', rt: 'int?' },
+  gap: { r: 'name', ep: 'str', off: 'int' },
 };
 
 function bad(message: string): ProtocolError {

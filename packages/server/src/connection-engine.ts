@@ -18,10 +18,10 @@ import type { Admitted } from './limits/admission.js';
 import { countsAgainstRateLimit, type InboundRateLimiter } from './limits/rate-limiter.js';
 import { frameBytes } from './metrics.js';
 import { OutgoingQueue } from './outgoing-queue.js';
+import { roomFrame } from './room-frame.js';
 import {
   addMembership,
   findMembership,
-  type RoomMembership,
   type RoomMemberships,
   removeMembership,
   roomCount,
@@ -200,19 +200,6 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     );
   }
 
-  /**
-   * The frame a room message goes out as: the shared broadcast frame, or one of this
-   * connection's own when the message overtook older ones of its room (`o: 1`, or the client
-   * would take its offset for its resume position and drop the older ones as duplicates) or
-   * when its epoch is news to the client (`ep`).
-   */
-  #roomFrame(membership: RoomMembership, delivery: Delivery, shared: Frame, overtook: boolean): Frame {
-    const newEpoch = !delivery.volatile && membership.told !== delivery.epoch;
-    if (!newEpoch && !overtook) return shared;
-    if (newEpoch) membership.told = delivery.epoch;
-    return this.codec.encode(roomMessage(delivery, overtook, newEpoch));
-  }
-
   #write(frame: Frame): void {
     this.#transport.send(frame);
     const counters = this.#context.counters;
@@ -271,9 +258,8 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     while (queue.length > 0 && this.#transport.bufferedAmount < lowWater) {
       const entry = queue.shift()!;
       const membership = entry.delivery && findMembership(this.#rooms, entry.delivery.room);
-      this.#write(
-        membership ? this.#roomFrame(membership, entry.delivery!, entry.frame, entry.overtakes) : entry.frame,
-      );
+      const { frame, delivery, overtakes } = entry;
+      this.#write(membership ? roomFrame(this.codec, membership, delivery!, frame, overtakes) : frame);
     }
   }
 
@@ -293,7 +279,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
       membership.offset = delivery.offset;
     }
     if (this.closed) return;
-    if (this.#canWriteNow()) this.#write(this.#roomFrame(membership, delivery, frame, false));
+    if (this.#canWriteNow()) this.#write(roomFrame(this.codec, membership, delivery, frame, false));
     else
       this.#sendCongested(frame, delivery.volatile === true, delivery.urgent === true, undefined, delivery);
   }
@@ -311,8 +297,14 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   /** Starts a membership whose live messages wait until `completeJoin`; false if already a member. */
   beginJoin(room: string): boolean {
     if (findMembership(this.#rooms, room)) return false;
-    this.#rooms = addMembership(this.#rooms, { room, offset: 0, epoch: '', told: '', pending: [] });
+    this.#rooms = addMembership(this.#rooms, { room, offset: 0, epoch: '', told: '', sent: 0, pending: [] });
     return true;
+  }
+
+  /** Holds a joined room's live messages again until `completeJoin` (a resync); false if not possible. */
+  holdRoom(room: string): boolean {
+    const membership = findMembership(this.#rooms, room);
+    return membership !== undefined && !membership.pending && (membership.pending = []) !== null;
   }
 
   /**
@@ -326,7 +318,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     membership.pending = null;
     membership.epoch = epoch;
     membership.told = epoch; // the client got it in `joined`, sent before this
-    membership.offset = baseline;
+    membership.offset = membership.sent = baseline;
     for (const delivery of replay) this.deliver(delivery, this.codec.encode(roomMessage(delivery)));
     for (const delivery of waiting) this.deliver(delivery, this.codec.encode(roomMessage(delivery)));
   }

@@ -96,7 +96,10 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       nodeId: this.nodeId,
       onRoomMessage: (delivery) => rooms.fanOut(delivery),
       onNodeMessage: (payload) => nodeMessages.dispatch(payload),
-      onStatus: (status) => this.#emit('bus:status', status),
+      onStatus: (status) => {
+        rooms.busStatus(status);
+        this.#emit('bus:status', status);
+      },
     }));
     link.catch((err) => logger.error({ err }, 'could not attach to the bus'));
     const rooms = (this.#rooms = new Rooms({
