@@ -50,7 +50,10 @@ async function setUp(
   );
   const proxy = options.proxied ? await FaultProxy.start({ host: redis.host, port: redis.port }) : undefined;
   const aUrl = proxy ? `redis://127.0.0.1:${proxy.port}` : redis.url;
-  const [a, b] = await Promise.all([ChaosNode.start('a', aUrl), ChaosNode.start('b', redis.url)]);
+  const [a, b] = await Promise.all([
+    ChaosNode.start('a', aUrl, options.env),
+    ChaosNode.start('b', redis.url, options.env),
+  ]);
   const lb = options.balanced
     ? await TcpProxy.start({ target: { host: '127.0.0.1', port: a.port } })
     : undefined;
@@ -137,7 +140,9 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
     const setup = await setUp({ proxied: true });
     const { reports } = await underStream('partition 3 s', setup, async () => {
       const downs = setup.a.downs;
-      setup.proxy!.pause();
+      // Every connection between A and Redis is reset and new ones are refused, for 3 s.
+      setup.proxy!.cut();
+      setup.proxy!.refuse();
       await waitFor(() => setup.a.downs > downs, { timeout: 10_000, message: 'A never noticed' });
       await new Promise((resolve) => setTimeout(resolve, 3_000)); // the fault lasts 3 s
       const ups = setup.a.ups;
@@ -187,7 +192,11 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
   });
 
   it("node A's subscriber is dropped by client-output-buffer-limit while A stalls", async () => {
-    const setup = await setUp();
+    // 64 KiB messages fill the kernel's socket buffers quickly; history keeps 64 MiB of them.
+    const setup = await setUp({ env: { CHAOS_HISTORY_BYTES: String(64 * 1024 * 1024) } });
+    const subscribers = async () =>
+      (await redisCli(setup.redis.port, ['CLIENT', 'LIST', 'TYPE', 'pubsub'])).split('\n').filter(Boolean)
+        .length;
     const { reports } = await underStream(
       'client-output-buffer-limit',
       setup,
@@ -196,12 +205,19 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
           'CONFIG',
           'SET',
           'client-output-buffer-limit',
-          'pubsub 64kb 32kb 1',
+          'pubsub 256kb 128kb 1',
         ]);
+        const before = await subscribers();
         const ups = setup.a.ups;
         setup.a.signal('SIGSTOP');
-        await new Promise((resolve) => setTimeout(resolve, 1_500)); // the stall lasts 1.5 s
+        // A reads nothing: its subscriber's output buffer grows until Redis drops it.
+        let now = before;
+        for (let i = 0; i < 300 && now >= before; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          now = await subscribers();
+        }
         setup.a.signal('SIGCONT');
+        expect(now, 'Redis dropped a subscriber').toBeLessThan(before);
         await cameBack(setup.a, ups);
         await redisCli(setup.redis.port, [
           'CONFIG',
@@ -210,7 +226,7 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
           'pubsub 32mb 8mb 60',
         ]);
       },
-      2_048,
+      64 * 1024,
     );
     expect(reports.every((n) => n === 0)).toBe(true);
   });
@@ -237,7 +253,8 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
           await redisCli(setup.redis.port, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
         } else if (pick === 1) {
           faults.push('partition');
-          setup.proxy!.pause();
+          setup.proxy!.cut();
+          setup.proxy!.refuse();
           await new Promise((resolve) => setTimeout(resolve, 1_000 + random() * 2_000));
           setup.proxy!.resume();
         } else if (pick === 2) {

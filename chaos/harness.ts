@@ -29,10 +29,10 @@ export class ChaosNode {
   #next = 0;
   readonly exited: Promise<void>;
 
-  private constructor(name: string, redisUrl: string) {
+  private constructor(name: string, redisUrl: string, env: Record<string, string>) {
     this.name = name;
     this.#child = fork(nodeScript, [], {
-      env: { ...process.env, CHAOS_NODE: name, CHAOS_REDIS_URL: redisUrl },
+      env: { ...process.env, ...env, CHAOS_NODE: name, CHAOS_REDIS_URL: redisUrl },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     children.add(this.#child);
@@ -60,8 +60,8 @@ export class ChaosNode {
   }
 
   /** Forks the node and resolves once it listens. */
-  static async start(name: string, redisUrl: string): Promise<ChaosNode> {
-    const node = new ChaosNode(name, redisUrl);
+  static async start(name: string, redisUrl: string, env: Record<string, string> = {}): Promise<ChaosNode> {
+    const node = new ChaosNode(name, redisUrl, env);
     const ready = await node.#expect('ready', 20_000);
     node.port = ready.port as number;
     return node;
@@ -97,6 +97,7 @@ export class ChaosNode {
 
   /** Messages its rooms got from history after a gap, and gaps it reported. */
   async counters(): Promise<{ repaired: number; lost: number; bus: string }> {
+    if (!this.#child.connected) throw new Error(`${this.name} has exited`);
     const id = `c${++this.#next}`;
     const waiting = this.#expect(id, 10_000);
     this.#child.send({ type: 'counters', id });

@@ -32,7 +32,10 @@ const bus = new RedisBus({
   probeTimeoutMs: 500,
   onError: (err) => logger.error({ err }, 'bus callback threw'),
 });
-const tether = new TetherServer({ server: http, bus, logger, authorizeJoin: () => true });
+// CHAOS_HISTORY_BYTES: a larger byte budget than the default, for faults that publish a lot.
+const maxBytes = Number(process.env.CHAOS_HISTORY_BYTES ?? 0);
+const history = maxBytes > 0 ? { size: 10_000, ttlMs: 5 * 60_000, maxBytes } : undefined;
+const tether = new TetherServer({ server: http, bus, logger, history, authorizeJoin: () => true });
 tether.on('bus:status', (status) => process.send?.({ type: 'bus', status }));
 
 let stream;
