@@ -42,7 +42,7 @@ afterEach(async () => {
 
 /** Redis (with AOF when `persist`), node A (through a fault proxy when `proxied`), node B, clients on A. */
 async function setUp(
-  options: { persist?: boolean; proxied?: boolean; balanced?: boolean } = {},
+  options: { persist?: boolean; proxied?: boolean; balanced?: boolean; env?: Record<string, string> } = {},
 ): Promise<Setup> {
   const dir = options.persist ? await mkdtemp(join(tmpdir(), 'tether-chaos-')) : undefined;
   const redis = await RedisServer.start(

@@ -162,10 +162,13 @@ export class RoomRegistry implements RoomHost {
   onGap(name: string): void {
     const room = this.#rooms.get(name);
     if (room) {
-      if (room.state !== 'joined') return; // a (re)join in flight reports for itself
-      room.lost();
-    } else if (!this.#serverRooms.has(name) || this.#resyncing(name)) return;
-    this.#events.emit('tether:recovery-failed', { room: name });
+      // A (re)join in flight reports for itself.
+      if (room.state === 'joined')
+        room.lost(() => this.#events.emit('tether:recovery-failed', { room: name }));
+      return;
+    }
+    if (this.#serverRooms.has(name) && !this.#resyncing(name))
+      this.#events.emit('tether:recovery-failed', { room: name });
   }
 
   /** The server removed this connection from a room. */
@@ -194,8 +197,7 @@ export class RoomRegistry implements RoomHost {
     }
     if (join.resync) {
       // The room stays joined; what was missed is lost, and the app hears of it.
-      join.room.lost();
-      this.#resyncFailed(join.room.name, outcome);
+      join.room.lost(() => this.#resyncFailed(join.room.name, outcome));
       return true;
     }
     if (this.#rooms.get(join.room.name) === join.room) this.#rooms.delete(join.room.name);

@@ -68,7 +68,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo] }>();
   readonly #host: RoomHost;
   /** Messages held back until the joiner's `await client.join()` continuation has run. */
-  #held: RoomMessage[] | null = null;
+  #held: Array<RoomMessage | (() => void)> | null = null;
   #releaseTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal created by `client.join`. */
@@ -178,11 +178,17 @@ export class Room<E extends EventMap = UnknownEvents> {
    * @internal messages were lost and could not be recovered (the server said so, or a resume
    * failed): the room goes on from the next message and its listeners are told.
    */
-  lost(): void {
+  lost(report: () => void): void {
     if (this.#state === 'left') return;
     this.#state = 'joined';
     this.#recovered = false;
-    this.#lifecycle.emit('tether:rejoined', { recovered: false });
+    const tell = () => {
+      this.#lifecycle.emit('tether:rejoined', { recovered: false });
+      report();
+    };
+    // Behind messages still held for the joiner: the report keeps its place among them.
+    if (this.#held) this.#held.push(tell);
+    else tell();
   }
 
   /**
@@ -199,7 +205,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   #release(): void {
     const held = this.#held;
     this.#held = null;
-    for (const message of held ?? []) this.#dispatch(message);
+    for (const item of held ?? []) typeof item === 'function' ? item() : this.#dispatch(item);
   }
 
   #dispatch(message: RoomMessage): void {

@@ -22,6 +22,7 @@ import { roomFrame } from './room-frame.js';
 import {
   addMembership,
   findMembership,
+  newMembership,
   type RoomMemberships,
   removeMembership,
   roomCount,
@@ -284,6 +285,12 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
       this.#sendCongested(frame, delivery.volatile === true, delivery.urgent === true, undefined, delivery);
   }
 
+  /** Offsets of `room` up to `offset` are left out on purpose (`except`, a reported loss). */
+  passOver(room: string, offset: number): void {
+    const membership = findMembership(this.#rooms, room);
+    if (membership && membership.skipped < offset) membership.skipped = offset;
+  }
+
   isMember(room: string): boolean {
     return findMembership(this.#rooms, room) !== undefined;
   }
@@ -297,7 +304,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   /** Starts a membership whose live messages wait until `completeJoin`; false if already a member. */
   beginJoin(room: string): boolean {
     if (findMembership(this.#rooms, room)) return false;
-    this.#rooms = addMembership(this.#rooms, { room, offset: 0, epoch: '', told: '', sent: 0, pending: [] });
+    this.#rooms = addMembership(this.#rooms, newMembership(room));
     return true;
   }
 
@@ -318,7 +325,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     membership.pending = null;
     membership.epoch = epoch;
     membership.told = epoch; // the client got it in `joined`, sent before this
-    membership.offset = membership.sent = baseline;
+    membership.offset = membership.sent = membership.skipped = baseline;
     for (const delivery of replay) this.deliver(delivery, this.codec.encode(roomMessage(delivery)));
     for (const delivery of waiting) this.deliver(delivery, this.codec.encode(roomMessage(delivery)));
   }

@@ -11,8 +11,8 @@ export interface ContinuityContext {
   /** Hands an in-order message to the room's local members. */
   fanOut(delivery: Delivery): void;
   /**
-   * Messages of `room` after the last one handed over and before the next one are lost (history
-   * did not hold them): the members are told before that next message. `at` is where the room is now.
+   * Messages of `room` after the last one handed over and up to `at.offset` are lost (history did
+   * not hold them): the members are told before the next message, which follows `at`.
    */
   lost(room: string, at: RoomPosition): void;
 }
@@ -233,14 +233,20 @@ export class RoomContinuity {
     }
   }
 
-  #loss(room: string, track: Track, at: { epoch?: string; offset: number }, why: string): void {
+  /** `at`: the first message after the gap (the loss ends right before it), or a position. */
+  #loss(
+    room: string,
+    track: Track,
+    at: { epoch?: string; offset: number; event?: string },
+    why: string,
+  ): void {
     this.#context.counters.gapsLost++;
-    const position = { epoch: at.epoch ?? track.epoch ?? '', offset: at.offset };
+    const offset = at.event !== undefined ? at.offset - 1 : at.offset;
     this.#context.logger.warn(
-      { room, after: track.offset, upTo: at.offset, why },
+      { room, after: track.offset, upTo: offset, why },
       'room messages lost: members are told recovery failed',
     );
-    this.#context.lost(room, position);
+    this.#context.lost(room, { epoch: at.epoch ?? track.epoch ?? '', offset });
   }
 
   /** One history page after the track's position, retried while the bus cannot answer. */

@@ -66,7 +66,10 @@ export class Rooms {
       counters: context.counters,
       fanOut: (delivery) => this.#fanOut(delivery),
       lost: (room, at) => {
-        for (const engine of this.#index.members(room) ?? []) engine.send(gapNotice(room, at), false);
+        for (const engine of this.#index.members(room) ?? []) {
+          engine.send(gapNotice(room, at), false);
+          engine.passOver(room, at.offset);
+        }
       },
     });
     this.#presence = new PresenceTracker(
@@ -265,7 +268,10 @@ export class Rooms {
     let frames: Map<Codec, Frame> | undefined;
     let jsonFrame: Frame | undefined;
     for (const engine of members) {
-      if (except && except.length > 0 && except.includes(engine.id)) continue;
+      if (except && except.length > 0 && except.includes(engine.id)) {
+        if (!delivery.volatile) engine.passOver(delivery.room, delivery.offset);
+        continue;
+      }
       let frame: Frame | undefined;
       if (engine.codec === jsonCodec)
         frame = jsonFrame ??= Buffer.from(jsonCodec.encode(roomMessage(delivery)) as string);
