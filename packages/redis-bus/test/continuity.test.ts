@@ -30,11 +30,17 @@ async function pair(history: HistoryPolicy | false): Promise<Pair> {
   const keyPrefix = `c${randomUUID().slice(0, 6)}:`;
   const busA = new RedisBus({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix });
   const busB = new RedisBus({ url: redis.url, keyPrefix });
-  cleanups.push(() => busA.close(), () => busB.close());
+  cleanups.push(
+    () => busA.close(),
+    () => busB.close(),
+  );
   const options = { authorizeJoin: () => true, history };
   const a = await startTestNode(kit, { ...options, bus: busA });
   const b = await startTestNode(kit, { ...options, bus: busB });
-  cleanups.push(() => a.close(), () => b.close());
+  cleanups.push(
+    () => a.close(),
+    () => b.close(),
+  );
   const statuses: string[] = [];
   a.tether.on('bus:status', (status) => statuses.push(status));
   return { a, b, proxy, statuses };
@@ -89,7 +95,7 @@ describe('continuity while connected, one Redis', () => {
     expect(nodes.a.tether.counters.gapsLost).toBe(1);
   });
 
-  it("leaves the sender of an except broadcast out without making it resume (p marks the skip)", async () => {
+  it('leaves the sender of an except broadcast out without making it resume (p marks the skip)', async () => {
     const nodes = await pair({ size: 1_000, ttlMs: 60_000 });
     const room = `r-${randomUUID().slice(0, 8)}`;
     nodes.a.tether.on('connection', (conn) =>

@@ -15,6 +15,8 @@ export interface ContinuityContext {
    * not hold them): the members are told before the next message, which follows `at`.
    */
   lost(room: string, at: RoomPosition): void;
+  /** Subscribes the room again (the bus lost the subscription without noticing). */
+  resubscribe(room: string): void;
 }
 
 /** Where one subscribed room stands on this node. */
@@ -34,6 +36,8 @@ interface Track {
   again: boolean;
   /** History was read up to here and lacked some messages: a jump below it is a known loss. */
   lostThrough: number;
+  /** A publish of this node at this offset must come back through the bus by `due` (ms). */
+  echo: { offset: number; due: number } | undefined;
 }
 
 /** Messages read per history call. */
@@ -42,6 +46,8 @@ const PAGE = 1_000;
 const MAX_PAGES = 20;
 /** History reads tried per repair while the bus cannot answer, with a growing pause between them. */
 const ATTEMPTS = 8;
+/** How long a message this node published may take to come back through the bus, in ms. */
+const ECHO_MS = 3_000;
 
 /**
  * Keeps every room this node is subscribed to gap-free, whatever the bus: the node remembers the
@@ -66,6 +72,9 @@ export class RoomContinuity {
   readonly #sleepers = new Set<() => void>();
   /** Tracks whose repair is running. */
   readonly #running = new Set<Track>();
+  /** Rooms waiting for the echo of a publish of this node; checked by one sweep. */
+  readonly #echoes = new Set<string>();
+  #sweep: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   constructor(context: ContinuityContext) {
@@ -82,6 +91,7 @@ export class RoomContinuity {
       held: undefined,
       again: false,
       lostThrough: 0,
+      echo: undefined,
     });
   }
 
@@ -112,6 +122,21 @@ export class RoomContinuity {
     this.#accept(delivery.room, track, delivery);
   }
 
+  /**
+   * A publish of this node resolved at `at`. The node is subscribed, so the bus must bring the
+   * message back; when it does not within `ECHO_MS` (a subscription the bus lost without
+   * noticing), the room is subscribed again and its missed messages read from history.
+   */
+  published(room: string, at: RoomPosition): void {
+    const track = this.#rooms.get(room);
+    if (!track || track.epoch !== at.epoch || track.offset >= at.offset) return;
+    if (track.echo && track.echo.offset >= at.offset) return;
+    track.echo = { offset: at.offset, due: Date.now() + ECHO_MS };
+    this.#echoes.add(room);
+    this.#sweep ??= setInterval(() => this.#checkEchoes(), ECHO_MS / 2);
+    this.#sweep.unref?.();
+  }
+
   /** The bus is (back) up: every room may have missed messages while it was away. */
   busUp(): void {
     for (const [room, track] of this.#rooms) if (track.epoch !== undefined) this.#repair(room, track);
@@ -120,6 +145,9 @@ export class RoomContinuity {
   /** Ends pending repairs (the server is closing). */
   dispose(): void {
     this.#closed = true;
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+    this.#echoes.clear();
     this.#rooms.clear();
     for (const wake of [...this.#sleepers]) wake();
   }
@@ -151,6 +179,32 @@ export class RoomContinuity {
     // Offsets skipped, or another epoch: hold it and read what is missing.
     track.held = [delivery];
     this.#repair(room, track);
+  }
+
+  #checkEchoes(): void {
+    const now = Date.now();
+    for (const room of this.#echoes) {
+      const track = this.#rooms.get(room);
+      const echo = track?.echo;
+      if (!track || !echo || track.offset >= echo.offset) {
+        if (track) track.echo = undefined;
+        this.#echoes.delete(room);
+        continue;
+      }
+      if (now < echo.due) continue;
+      track.echo = undefined;
+      this.#echoes.delete(room);
+      this.#context.logger.warn(
+        { room, offset: echo.offset, delivered: track.offset },
+        'a message this node published did not come back through the bus: subscribing again, reading history',
+      );
+      this.#context.resubscribe(room);
+      this.#repair(room, track);
+    }
+    if (this.#echoes.size === 0) {
+      clearInterval(this.#sweep);
+      this.#sweep = undefined;
+    }
   }
 
   #repair(room: string, track: Track): void {

@@ -71,6 +71,14 @@ export class Rooms {
           engine.passOver(room, at.offset);
         }
       },
+      resubscribe: (room) => {
+        void context.link
+          .then(async (link) => {
+            await link.unsubscribe(room);
+            if (this.#index.has(room)) await link.subscribe(room);
+          })
+          .catch((err) => logger.warn({ err, room }, 'subscribing again failed'));
+      },
     });
     this.#presence = new PresenceTracker(
       {
@@ -225,6 +233,11 @@ export class Rooms {
   /** A room message from the bus: in order, once, gaps repaired first (see `RoomContinuity`). */
   fanOut(delivery: Delivery): void {
     this.continuity.receive(delivery);
+  }
+
+  /** A publish of this node resolved: its message must come back through the bus (see `RoomContinuity`). */
+  published(room: string, at: RoomPosition): void {
+    this.continuity.published(room, at);
   }
 
   /** The bus lost or regained its store: once up again, every room reads what it missed. */

@@ -312,6 +312,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   ): Promise<PublishResult> => {
     this.counters.publishes++;
     const published = publishBroadcast(this.#bus, this.options, room, event, data, except, options);
+    if (!options.volatile) void published.then((at) => this.#rooms.published(room, at), noop);
     const observers = this.observers.publish;
     if (observers.length > 0) {
       const started = performance.now();
