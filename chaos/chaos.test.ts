@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RedisServer, redisCli, TcpProxy, waitFor } from '@tether/test-utils';
+import { RedisCluster, RedisServer, redisCli, TcpProxy, waitFor } from '@tether/test-utils';
 import { FaultProxy } from '@tether/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChaosNode, problems, reached, record, type StreamResult, Watcher } from './harness.js';
@@ -278,5 +278,78 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
     });
     record({ fault: 'random mix: faults applied', seed: firstSeed, faults });
     expect(reports.every((n) => n === 0)).toBe(true);
+  });
+});
+
+describe('chaos on a Redis Cluster (3 masters, 1 replica each)', () => {
+  /** The master index serving `room`'s slot, from `CLUSTER NODES` of a running node. */
+  async function ownerOf(cluster: RedisCluster, room: string): Promise<number> {
+    const first = cluster.nodes[0]!;
+    const slot = Number(await redisCli(first.port, ['CLUSTER', 'KEYSLOT', `{${room}}`]));
+    const lines = (await redisCli(first.port, ['CLUSTER', 'NODES'])).split('\n');
+    for (const line of lines) {
+      const [, address, flags, , , , , , ...ranges] = line.split(' ');
+      if (!flags?.includes('master') || flags.includes('fail')) continue;
+      const serves = ranges.some((range) => {
+        const [from, to = from] = range.split('-').map(Number);
+        return slot >= from! && slot <= to!;
+      });
+      if (!serves) continue;
+      const port = Number(address!.split('@')[0]!.split(':')[1]);
+      return cluster.nodes.findIndex((n) => n.port === port);
+    }
+    throw new Error(`no master serves slot ${slot}`);
+  }
+
+  it("the master of the room's slot is killed: nothing is lost silently, and delivery resumes", async () => {
+    const cluster = await RedisCluster.start({ masters: 3, replicasPerMaster: 1 });
+    const env = {
+      CHAOS_REDIS_CLUSTER: JSON.stringify(cluster.nodes.map((n) => ({ host: n.host, port: n.port }))),
+    };
+    let a: ChaosNode | undefined;
+    let b: ChaosNode | undefined;
+    const watchers: Watcher[] = [];
+    try {
+      [a, b] = await Promise.all([ChaosNode.start('a', '', env), ChaosNode.start('b', '', env)]);
+      for (let i = 0; i < CLIENTS; i++) watchers.push(new Watcher(a.url));
+      await Promise.all(watchers.map((w) => w.join(ROOM)));
+      const victim = await ownerOf(cluster, ROOM);
+      const nodeA = a;
+      const before = await nodeA.counters();
+      b.start(ROOM, INTERVAL_MS);
+      await reached(watchers, 20);
+      const started = Date.now();
+      const ups = nodeA.ups;
+      await cluster.killNode(victim);
+      await cluster.waitUntilHealthy(30_000);
+      await cameBack(nodeA, ups);
+      const ended = Date.now();
+      const now = Math.max(...watchers.map((w) => w.last));
+      await reached(watchers, now + 20, 60_000);
+      const stream = await b.stop();
+      const nodeB = b;
+      const fenceSeq = (stream.resolved.at(-1)?.[0] ?? 0) + 1_000_000;
+      for (let attempt = 0; attempt < 50; attempt++) if (await nodeB.publish(ROOM, fenceSeq)) break;
+      await reached(watchers, fenceSeq);
+      const resolved = stream.resolved.map(([seq]) => seq);
+      for (const w of watchers) expect(problems(w.log, resolved), 'cluster failover').toEqual([]);
+      for (const w of watchers) expect(w.handleReports).toBe(w.reports);
+      const after = await nodeA.counters();
+      record({
+        fault: 'cluster: master killed',
+        published: stream.resolved.length,
+        publishFailed: stream.failed.length,
+        publishedDuringFault: stream.resolved.filter(([, at]) => at >= started && at <= ended).length,
+        faultMs: ended - started,
+        nodeRepaired: after.repaired - before.repaired,
+        nodeGapsReported: after.lost - before.lost,
+        clientReports: watchers.map((w) => w.reports),
+        clientsReceived: watchers.map((w) => w.log.filter((e) => e !== 'lost').length),
+      });
+    } finally {
+      for (const w of watchers) w.close();
+      await Promise.all([a?.close(), b?.close()]);
+      await cluster.stop();
+    }
   });
 });

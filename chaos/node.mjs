@@ -26,8 +26,12 @@ function replacer(_key, value) {
 }
 
 const http = createServer((_req, res) => res.end('chaos node'));
+// CHAOS_REDIS_CLUSTER: JSON startup nodes of a Redis Cluster, instead of CHAOS_REDIS_URL.
+const cluster = process.env.CHAOS_REDIS_CLUSTER
+  ? { nodes: JSON.parse(process.env.CHAOS_REDIS_CLUSTER) }
+  : undefined;
 const bus = new RedisBus({
-  url: process.env.CHAOS_REDIS_URL,
+  ...(cluster ? { cluster } : { url: process.env.CHAOS_REDIS_URL }),
   commandTimeoutMs: 1_000,
   probeTimeoutMs: 500,
   onError: (err) => logger.error({ err }, 'bus callback threw'),
