@@ -2,6 +2,7 @@ import { waitFor } from '@tether/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type BusNode, type Delivery, MemoryBus } from '../src/index.js';
 import { startNode, type TestNode } from './harness.js';
+import { openStream } from './sse-helpers.js';
 
 // A node's own gaps (room-continuity.ts) on any bus: a MemoryBus whose deliveries to the node can
 // be lost on purpose, as a pub/sub subscription loses them, stands in for a faulty transport.
@@ -88,5 +89,24 @@ describe("a node's own gaps", () => {
     await waitFor(() => log.includes('3'));
     expect(log).toEqual(['1', '2', '3']);
     expect(node.tether.counters.gapMessagesRepaired).toBe(1);
+  });
+
+  it('tells a plain EventSource with tether:recovery-failed before the next event', async () => {
+    const bus = new LossyBus();
+    const node = await startNode({ bus, authorizeJoin: () => true });
+    nodes.push(node);
+    const stream = await openStream(`${node.url}/events?room=r`);
+    try {
+      await stream.next((e) => e.event === 'tether:ready');
+      await node.tether.to('r').emit('n', 1);
+      bus.dropping = 1;
+      await bus.publish({ room: 'r', event: 'n', data: 2, history: false });
+      await node.tether.to('r').emit('n', 3);
+      await stream.next((e) => e.event === 'n' && e.data === '3');
+      const seen = stream.events.filter((e) => e.event !== 'tether:ready').map((e) => `${e.event}:${e.data}`);
+      expect(seen).toEqual(['n:1', 'tether:recovery-failed:{"room":"r"}', 'n:3']);
+    } finally {
+      stream.close();
+    }
   });
 });
