@@ -84,7 +84,7 @@ async function underStream(
   fault: () => Promise<void>,
   pad = 0,
 ): Promise<{ stream: StreamResult; reports: number[] }> {
-  const before = await setup.a.counters().catch(() => ({ repaired: 0, lost: 0, bus: 'gone' }));
+  const before = await setup.a.counters().catch(() => ({ repaired: 0, lost: 0 }));
   setup.b.start(ROOM, INTERVAL_MS, pad);
   await reached(setup.watchers, 20);
   const started = Date.now();
@@ -100,9 +100,7 @@ async function underStream(
   for (const w of setup.watchers) expect(problems(w.log, resolved), name).toEqual([]);
   for (const w of setup.watchers)
     expect(w.handleReports, `${name}: handle and client reports`).toBe(w.reports);
-  const after = await setup.a
-    .counters()
-    .catch(() => ({ repaired: before.repaired, lost: before.lost, bus: 'gone' }));
+  const after = await setup.a.counters().catch(() => before);
   const reports = setup.watchers.map((w) => w.reports);
   record({
     fault: name,
@@ -179,15 +177,19 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
 
   it('node A is killed (SIGKILL): its clients move to node B and recover from history', async () => {
     const setup = await setUp({ balanced: true });
+    const rejoins = await setup.b.counters();
     const { reports } = await underStream('node SIGKILL', setup, async () => {
       setup.lb!.setTarget({ host: '127.0.0.1', port: setup.b.port });
       setup.a.signal('SIGKILL');
       await setup.a.exited;
-      await waitFor(() => setup.watchers.every((w) => w.client.state === 'open'), {
+      await waitFor(() => setup.watchers.every((w) => w.drops > 0 && w.client.state === 'open'), {
         timeout: 30_000,
         message: 'clients did not reconnect to B',
       });
     });
+    const recovered = (await setup.b.counters()).rejoinsRecovered - rejoins.rejoinsRecovered;
+    record({ fault: 'node SIGKILL: rejoins on B that recovered everything', recovered });
+    expect(recovered).toBe(CLIENTS);
     expect(reports.every((n) => n === 0)).toBe(true);
   });
 

@@ -96,13 +96,18 @@ export class ChaosNode {
   }
 
   /** Messages its rooms got from history after a gap, and gaps it reported. */
-  async counters(): Promise<{ repaired: number; lost: number; bus: string }> {
+  async counters(): Promise<{ repaired: number; lost: number; rejoinsRecovered: number; bus: string }> {
     if (!this.#child.connected) throw new Error(`${this.name} has exited`);
     const id = `c${++this.#next}`;
     const waiting = this.#expect(id, 10_000);
     this.#child.send({ type: 'counters', id });
     const answer = await waiting;
-    return { repaired: answer.repaired as number, lost: answer.lost as number, bus: answer.bus as string };
+    return {
+      repaired: answer.repaired as number,
+      lost: answer.lost as number,
+      rejoinsRecovered: answer.rejoinsRecovered as number,
+      bus: answer.bus as string,
+    };
   }
 
   signal(signal: NodeJS.Signals): void {
@@ -143,7 +148,13 @@ export class Watcher {
   constructor(url: string) {
     this.client = new TetherClient(url, { reconnect: { initialDelay: 50, maxDelay: 300 } });
     this.client.on('tether:recovery-failed', () => this.log.push(LOST));
+    this.client.on('state', (state) => {
+      if (state === 'reconnecting') this.drops++;
+    });
   }
+
+  /** Times the connection dropped. */
+  drops = 0;
 
   async join(name: string): Promise<void> {
     const room = (this.room = await this.client.join(name));

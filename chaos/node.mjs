@@ -92,6 +92,7 @@ process.on('message', async (message) => {
         id: message.id,
         repaired: c.gapMessagesRepaired,
         lost: c.gapsLost,
+        rejoinsRecovered: c.recoveriesOk,
         bus: bus.status,
       });
       return;
