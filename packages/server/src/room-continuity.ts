@@ -38,6 +38,8 @@ interface Track {
   lostThrough: number;
   /** A publish of this node at this offset must come back through the bus by `due` (ms). */
   echo: { offset: number; due: number } | undefined;
+  /** Epochs history proved ended (the last few): late messages of theirs are dropped, already reported. */
+  dead: string[];
 }
 
 /** Messages read per history call. */
@@ -92,6 +94,7 @@ export class RoomContinuity {
       again: false,
       lostThrough: 0,
       echo: undefined,
+      dead: [],
     });
   }
 
@@ -130,7 +133,9 @@ export class RoomContinuity {
   published(room: string, at: RoomPosition): void {
     const track = this.#rooms.get(room);
     if (!track || track.epoch !== at.epoch || track.offset >= at.offset) return;
-    if (track.echo && track.echo.offset >= at.offset) return;
+    // One echo at a time: the oldest still missing keeps its deadline (a busy publisher's later
+    // ones would otherwise push it out for ever).
+    if (track.echo && track.offset < track.echo.offset) return;
     track.echo = { offset: at.offset, due: Date.now() + ECHO_MS };
     this.#echoes.add(room);
     this.#sweep ??= setInterval(() => this.#checkEchoes(), ECHO_MS / 2);
@@ -158,6 +163,7 @@ export class RoomContinuity {
       return;
     }
     const { epoch, offset } = delivery;
+    if (track.dead.includes(epoch)) return;
     if (track.epoch === undefined || (epoch === track.epoch && offset === track.offset + 1)) {
       track.epoch = epoch;
       track.offset = offset;
@@ -247,6 +253,7 @@ export class RoomContinuity {
     if (page.epoch !== track.epoch) {
       // The lineage ended (Redis lost the room, or a new epoch): nothing of the old one comes back.
       this.#loss(room, track, page, 'the room has a new epoch');
+      if (track.epoch !== undefined) track.dead = [...track.dead.slice(-7), track.epoch];
       track.epoch = page.epoch;
       track.offset = track.floor = page.offset;
       track.lostThrough = 0;
