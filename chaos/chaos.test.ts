@@ -17,7 +17,8 @@ const CLIENTS = 4;
 const INTERVAL_MS = 10;
 
 interface Setup {
-  redis: RedisServer;
+  redis?: RedisServer;
+  cluster?: RedisCluster;
   a: ChaosNode;
   b: ChaosNode;
   watchers: Watcher[];
@@ -36,7 +37,8 @@ afterEach(async () => {
   await Promise.all([setup.a.close(), setup.b.close()]);
   await setup.proxy?.close();
   await setup.lb?.close();
-  await setup.redis.stop();
+  await setup.redis?.stop();
+  await setup.cluster?.stop();
   if (setup.dir) await rm(setup.dir, { recursive: true, force: true });
 });
 
@@ -84,6 +86,7 @@ async function underStream(
   fault: () => Promise<void>,
   pad = 0,
 ): Promise<{ stream: StreamResult; reports: number[] }> {
+  for (const w of setup.watchers) w.reset();
   const before = await setup.a.counters().catch(() => ({ repaired: 0, lost: 0 }));
   setup.b.start(ROOM, INTERVAL_MS, pad);
   await reached(setup.watchers, 20);
@@ -128,7 +131,7 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
     const setup = await setUp();
     const { reports } = await underStream('subscriber killed', setup, async () => {
       const ups = setup.a.ups;
-      await redisCli(setup.redis.port, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+      await redisCli(setup.redis!.port, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
       await cameBack(setup.a, ups);
     });
     expect(reports.every((n) => n === 0)).toBe(true);
@@ -154,9 +157,9 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
     const setup = await setUp({ persist: true });
     const { reports } = await underStream('redis restart, AOF', setup, async () => {
       const ups = setup.a.ups;
-      await setup.redis.kill();
+      await setup.redis!.kill();
       await waitFor(() => setup.a.status === 'down', { timeout: 10_000, message: 'A never noticed' });
-      await setup.redis.restart();
+      await setup.redis!.restart();
       await cameBack(setup.a, ups);
     });
     expect(reports.every((n) => n === 0)).toBe(true);
@@ -166,9 +169,9 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
     const setup = await setUp();
     const { reports } = await underStream('redis restart, no persistence', setup, async () => {
       const ups = setup.a.ups;
-      await setup.redis.kill();
+      await setup.redis!.kill();
       await waitFor(() => setup.a.status === 'down', { timeout: 10_000, message: 'A never noticed' });
-      await setup.redis.restart();
+      await setup.redis!.restart();
       await cameBack(setup.a, ups);
     });
     // A new epoch: nothing proves the old one ended where the clients are, so each is told.
@@ -197,13 +200,13 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
     // 64 KiB messages fill the kernel's socket buffers quickly; history keeps 64 MiB of them.
     const setup = await setUp({ env: { CHAOS_HISTORY_BYTES: String(64 * 1024 * 1024) } });
     const subscribers = async () =>
-      (await redisCli(setup.redis.port, ['CLIENT', 'LIST', 'TYPE', 'pubsub'])).split('\n').filter(Boolean)
+      (await redisCli(setup.redis!.port, ['CLIENT', 'LIST', 'TYPE', 'pubsub'])).split('\n').filter(Boolean)
         .length;
     const { reports } = await underStream(
       'client-output-buffer-limit',
       setup,
       async () => {
-        await redisCli(setup.redis.port, [
+        await redisCli(setup.redis!.port, [
           'CONFIG',
           'SET',
           'client-output-buffer-limit',
@@ -221,7 +224,7 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
         setup.a.signal('SIGCONT');
         expect(now, 'Redis dropped a subscriber').toBeLessThan(before);
         await cameBack(setup.a, ups);
-        await redisCli(setup.redis.port, [
+        await redisCli(setup.redis!.port, [
           'CONFIG',
           'SET',
           'client-output-buffer-limit',
@@ -252,7 +255,7 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
         const pick = Math.floor(random() * 4);
         if (pick === 0) {
           faults.push('pubsub-kill');
-          await redisCli(setup.redis.port, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+          await redisCli(setup.redis!.port, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
         } else if (pick === 1) {
           faults.push('partition');
           setup.proxy!.cut();
@@ -266,8 +269,8 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
           setup.a.signal('SIGCONT');
         } else {
           faults.push('redis-restart-aof');
-          await setup.redis.kill();
-          await setup.redis.restart();
+          await setup.redis!.kill();
+          await setup.redis!.restart();
         }
         // Each fault ends with both nodes up and the clients moving again.
         await waitFor(() => setup.a.status === 'up' && setup.b.status === 'up', {
@@ -303,55 +306,37 @@ describe('chaos on a Redis Cluster (3 masters, 1 replica each)', () => {
     throw new Error(`no master serves slot ${slot}`);
   }
 
-  it("the master of the room's slot is killed: nothing is lost silently, and delivery resumes", async () => {
+  it("the master of the room's slot is killed, then every master drops its subscribers", async () => {
     const cluster = await RedisCluster.start({ masters: 3, replicasPerMaster: 1 });
     const env = {
       CHAOS_REDIS_CLUSTER: JSON.stringify(cluster.nodes.map((n) => ({ host: n.host, port: n.port }))),
     };
-    let a: ChaosNode | undefined;
-    let b: ChaosNode | undefined;
-    const watchers: Watcher[] = [];
+    let nodes: ChaosNode[];
     try {
-      [a, b] = await Promise.all([ChaosNode.start('a', '', env), ChaosNode.start('b', '', env)]);
-      for (let i = 0; i < CLIENTS; i++) watchers.push(new Watcher(a.url));
-      await Promise.all(watchers.map((w) => w.join(ROOM)));
-      const victim = await ownerOf(cluster, ROOM);
-      const nodeA = a;
-      const before = await nodeA.counters();
-      b.start(ROOM, INTERVAL_MS);
-      await reached(watchers, 20);
-      const started = Date.now();
-      const ups = nodeA.ups;
+      nodes = await Promise.all([ChaosNode.start('a', '', env), ChaosNode.start('b', '', env)]);
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    const setup: Setup = { cluster, a: nodes[0]!, b: nodes[1]!, watchers: [] };
+    current = setup;
+    for (let i = 0; i < CLIENTS; i++) setup.watchers.push(new Watcher(setup.a.url));
+    await Promise.all(setup.watchers.map((w) => w.join(ROOM)));
+    const victim = await ownerOf(cluster, ROOM);
+    const failover = await underStream('cluster: master killed', setup, async () => {
+      const ups = setup.a.ups;
       await cluster.killNode(victim);
       await cluster.waitUntilHealthy(30_000);
-      await cameBack(nodeA, ups);
-      const ended = Date.now();
-      const now = Math.max(...watchers.map((w) => w.last));
-      await reached(watchers, now + 20, 60_000);
-      const stream = await b.stop();
-      const nodeB = b;
-      const fenceSeq = (stream.resolved.at(-1)?.[0] ?? 0) + 1_000_000;
-      for (let attempt = 0; attempt < 50; attempt++) if (await nodeB.publish(ROOM, fenceSeq)) break;
-      await reached(watchers, fenceSeq);
-      const resolved = stream.resolved.map(([seq]) => seq);
-      for (const w of watchers) expect(problems(w.log, resolved), 'cluster failover').toEqual([]);
-      for (const w of watchers) expect(w.handleReports).toBe(w.reports);
-      const after = await nodeA.counters();
-      record({
-        fault: 'cluster: master killed',
-        published: stream.resolved.length,
-        publishFailed: stream.failed.length,
-        publishedDuringFault: stream.resolved.filter(([, at]) => at >= started && at <= ended).length,
-        faultMs: ended - started,
-        nodeRepaired: after.repaired - before.repaired,
-        nodeGapsReported: after.lost - before.lost,
-        clientReports: watchers.map((w) => w.reports),
-        clientsReceived: watchers.map((w) => w.log.filter((e) => e !== 'lost').length),
-      });
-    } finally {
-      for (const w of watchers) w.close();
-      await Promise.all([a?.close(), b?.close()]);
-      await cluster.stop();
-    }
+      await cameBack(setup.a, ups);
+    });
+    // Replication is asynchronous: a write acknowledged just before the kill may be gone, and is
+    // then reported. Nothing may go missing without a report (checked in underStream).
+    expect(failover.reports.every((n) => n <= 1)).toBe(true);
+    await underStream('cluster: subscribers killed on every master', setup, async () => {
+      const ups = setup.a.ups;
+      for (const master of await cluster.masters())
+        await redisCli(master.port, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+      await cameBack(setup.a, ups);
+    });
   });
 });

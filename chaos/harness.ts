@@ -164,6 +164,12 @@ export class Watcher {
     });
   }
 
+  /** Forgets what was recorded (a new phase of a test starts its stream from seq 1). */
+  reset(): void {
+    this.log.length = 0;
+    this.handleReports = 0;
+  }
+
   get last(): number {
     for (let i = this.log.length - 1; i >= 0; i--) if (this.log[i] !== LOST) return this.log[i] as number;
     return 0;
