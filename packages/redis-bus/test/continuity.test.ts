@@ -78,7 +78,8 @@ describe('continuity while connected, one Redis', () => {
     await waitFor(() => log.includes('22'), { timeout: 10_000 });
     expect(log).toEqual(Array.from({ length: 22 }, (_, i) => String(i + 1)));
     expect(client.state).toBe('open');
-    expect(nodes.a.tether.counters.gapMessagesRepaired).toBe(20);
+    // 2-21 at least (22 too, when it was stored before the repair read history).
+    expect(nodes.a.tether.counters.gapMessagesRepaired).toBeGreaterThanOrEqual(20);
   });
 
   it('tells the clients before the next message when history does not hold the missed ones', async () => {
