@@ -91,7 +91,7 @@ export class Room<E extends EventMap = UnknownEvents> {
     return this.#cursor.epoch;
   }
 
-  /** The last rejoin's outcome; undefined until a rejoin with a position happened. */
+  /** The last rejoin's or resume's outcome (false after a reported loss); undefined until one happened. */
   get recovered(): boolean | undefined {
     return this.#recovered;
   }
