@@ -38,10 +38,14 @@ export class RoomCursor {
    * precedes it on this connection (`p`, else `off - 1`), and this client has not reached it.
    * Volatile, overtaking and new-epoch messages never count; neither does a cursor with no position.
    */
-  gapBefore(message: RoomMessage): boolean {
-    if (message.v || message.o || this.epoch === '') return false;
-    if (message.ep !== undefined && message.ep !== this.epoch) return false;
-    return this.offset < (message.p ?? message.off - 1);
+  gapBefore(m: RoomMessage): boolean {
+    return (
+      !m.v &&
+      !m.o &&
+      this.epoch !== '' &&
+      (m.ep ?? this.epoch) === this.epoch &&
+      this.offset < (m.p ?? m.off - 1)
+    );
   }
 
   /** True when the message is new to this client; updates the position. */

@@ -33,8 +33,6 @@ export interface RegistryLink {
 /** A join in flight: the app's first join has `resolve`/`reject`; a rejoin after a reconnect has neither. */
 interface JoinWaiter {
   room: Room<EventMap>;
-  /** A resume asked for while connected (offsets jumped): a failure keeps the room. */
-  resync?: true;
   resolve?: (room: Room<EventMap>) => void;
   reject?: (err: Error) => void;
 }
@@ -62,7 +60,7 @@ export class RoomRegistry implements RoomHost {
   readonly #serverRooms = new Map<string, RoomCursor>();
   /** Positions from storage for rooms not joined yet in this page. */
   readonly #stored = new Map<string, Position>();
-  /** Server-joined rooms resuming after a gap, by the resume's request id; their messages wait. */
+  /** Rooms resuming after offsets jumped, by the resume's request id; their messages wait. */
   readonly #resyncs = new Map<string, string>();
 
   constructor(
@@ -125,7 +123,7 @@ export class RoomRegistry implements RoomHost {
       if (room.jumps(message)) {
         // Offsets jumped: resume from the position (the replay brings this one again).
         room.suspend();
-        this.#sendJoin({ room, resync: true });
+        this.#resync(message.r, room.position);
         return;
       }
       if (!room.accept(message)) return;
@@ -138,7 +136,7 @@ export class RoomRegistry implements RoomHost {
       const cursor = this.#serverCursor(message.r);
       if (this.#resyncing(message.r)) return;
       if (cursor.gapBefore(message)) {
-        this.#resyncServerRoom(message.r, cursor);
+        this.#resync(message.r, [cursor.epoch, cursor.offset]);
         return;
       }
       if (!cursor.admit(message)) return;
@@ -151,7 +149,7 @@ export class RoomRegistry implements RoomHost {
   onJoined(room: string, result: JoinResult): void {
     this.persist();
     if (result.rec === 1) return; // missed messages follow; the known position stays valid
-    if (result.rec === 0) this.#events.emit('tether:recovery-failed', { room });
+    if (result.rec === 0) this.#failed(room);
     this.#serverCursor(room).reset(result.ep, result.off);
   }
 
@@ -163,12 +161,10 @@ export class RoomRegistry implements RoomHost {
     const room = this.#rooms.get(name);
     if (room) {
       // A (re)join in flight reports for itself.
-      if (room.state === 'joined')
-        room.lost(() => this.#events.emit('tether:recovery-failed', { room: name }));
+      if (room.state === 'joined') room.lost(() => this.#failed(name));
       return;
     }
-    if (this.#serverRooms.has(name) && !this.#resyncing(name))
-      this.#events.emit('tether:recovery-failed', { room: name });
+    if (this.#serverRooms.has(name) && !this.#resyncing(name)) this.#failed(name);
   }
 
   /** The server removed this connection from a room. */
@@ -178,11 +174,10 @@ export class RoomRegistry implements RoomHost {
 
   /** Settles a join waiting for this reply id; false when the id is not a join's. */
   settle(id: string, outcome: Outcome): boolean {
-    const serverRoom = this.#resyncs.get(id);
-    if (serverRoom !== undefined) {
+    const resumed = this.#resyncs.get(id);
+    if (resumed !== undefined) {
       this.#resyncs.delete(id);
-      if (outcome.ok) this.onJoined(serverRoom, outcome.data as JoinResult);
-      else this.#resyncFailed(serverRoom, outcome);
+      this.#resumed(resumed, outcome);
       return true;
     }
     const join = this.#joins.get(id);
@@ -191,23 +186,14 @@ export class RoomRegistry implements RoomHost {
     if (outcome.ok) {
       const result = outcome.data as JoinResult;
       join.room.joined(result, join.resolve !== undefined);
-      if (result.rec === 0) this.#events.emit('tether:recovery-failed', { room: join.room.name });
+      if (result.rec === 0) this.#failed(join.room.name);
       join.resolve?.(join.room);
-      return true;
-    }
-    if (join.resync) {
-      // The room stays joined; what was missed is lost, and the app hears of it.
-      join.room.lost(() => this.#resyncFailed(join.room.name, outcome));
       return true;
     }
     if (this.#rooms.get(join.room.name) === join.room) this.#rooms.delete(join.room.name);
     if (join.reject) join.reject(new TetherError(outcome.code, outcome.message));
     // A rejoin nobody awaits: the client's `error` listeners hear of it.
-    else
-      this.#events.emit(
-        'error',
-        new TetherError(outcome.code, `rejoining "${join.room.name}" failed: ${outcome.message}`),
-      );
+    else this.#rejoinFailed(join.room.name, outcome);
     return true;
   }
 
@@ -215,7 +201,7 @@ export class RoomRegistry implements RoomHost {
   suspend(): void {
     for (const room of this.#rooms.values()) room.suspend();
     for (const [id, waiter] of this.#joins) if (!waiter.resolve) this.#joins.delete(id);
-    // Server-joined rooms resume through `hello` on the next connection.
+    // Resumes in flight end: handles rejoin, server-joined rooms resume through `hello`.
     this.#resyncs.clear();
   }
 
@@ -262,11 +248,12 @@ export class RoomRegistry implements RoomHost {
   }
 
   #sendJoinFrame(id: string, room: Room<EventMap>): void {
-    const [epoch, offset] = room.position;
+    this.#sendJoinOf(id, room.name, room.position);
+  }
+
+  #sendJoinOf(id: string, r: string, [epoch, offset]: Position): void {
     this.#link.send(
-      this.#link.codec.encode(
-        epoch ? { t: 'join', id, r: room.name, ep: epoch, off: offset } : { t: 'join', id, r: room.name },
-      ),
+      this.#link.codec.encode(epoch ? { t: 'join', id, r, ep: epoch, off: offset } : { t: 'join', id, r }),
     );
   }
 
@@ -275,20 +262,37 @@ export class RoomRegistry implements RoomHost {
     return false;
   }
 
-  /** Asks the server to resume a server-joined room from the cursor (a `join` of a room it is in). */
-  #resyncServerRoom(room: string, cursor: RoomCursor): void {
+  /** Resumes a room the connection is in from `position` (a `join` of a room it is in). */
+  #resync(room: string, position: Position): void {
     const id = nanoid();
     this.#resyncs.set(id, room);
-    this.#link.send(
-      this.#link.codec.encode({ t: 'join', id, r: room, ep: cursor.epoch, off: cursor.offset }),
-    );
+    this.#sendJoinOf(id, room, position);
   }
 
-  #resyncFailed(room: string, outcome: Outcome & { ok: false }): void {
+  /** A resume was answered: as a rejoin's answer; a refusal is a loss (the room stays). */
+  #resumed(name: string, outcome: Outcome): void {
+    const room = this.#rooms.get(name);
+    if (!outcome.ok) {
+      const report = () => {
+        this.#failed(name);
+        this.#rejoinFailed(name, outcome);
+      };
+      if (room) room.lost(report);
+      else report();
+    } else if (room) {
+      room.joined(outcome.data as JoinResult, false);
+      if ((outcome.data as JoinResult).rec === 0) this.#failed(name);
+    } else this.onJoined(name, outcome.data as JoinResult);
+  }
+
+  #failed(room: string): void {
     this.#events.emit('tether:recovery-failed', { room });
+  }
+
+  #rejoinFailed(room: string, outcome: Outcome & { ok: false }): void {
     this.#events.emit(
       'error',
-      new TetherError(outcome.code, `resuming "${room}" failed: ${outcome.message}`),
+      new TetherError(outcome.code, `rejoining "${room}" failed: ${outcome.message}`),
     );
   }
 
