@@ -23,13 +23,14 @@ import {
 } from './client-options.js';
 import { Emitter, rethrowLater } from './emitter.js';
 import { encodeAuth, exceeds, tooLargeError } from './encoding.js';
-import { Handoff } from './handoff.js';
+import type { Handoff } from './handoff.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
 import type { PersistenceStore } from './persistence-types.js';
 import { RequestAnswers } from './request-answers.js';
 import type { MessageMeta, Room } from './room.js';
 import { type Outcome, RoomRegistry } from './room-registry.js';
+import { SilenceWatch } from './silence-watch.js';
 import { type ClientState, type ClientStateEvent, fatalCloseError, nextState } from './state.js';
 import type { ClientTransport, ClientTransportEvents, TransportKind } from './transports/transport.js';
 import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
@@ -63,12 +64,12 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   readonly #requests = new PendingRequests();
   readonly #answers: RequestAnswers;
   readonly #rooms: RoomRegistry;
-  /** Make before break when a server drains (`bye` with `mv: 1`). */
-  readonly #handoff: Handoff;
-  /** When the last frame arrived, and the silence (ms) after which the server counts as gone. */
-  #lastSeen = 0;
-  #heartbeatDeadline = 0;
-  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Make before break when a server drains (`bye` with `mv: 1`), made on the first move. */
+  #handoff: Handoff | undefined;
+  /** The server went silent (half-open TCP, frozen node): drop and reconnect. */
+  readonly #silence = new SilenceWatch(() =>
+    this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed'),
+  );
   #transport: ClientTransport | undefined;
   #transportKind: TransportKind | undefined;
   /** Bumped whenever a transport is dropped or replaced: events of older transports are ignored. */
@@ -111,13 +112,6 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       this.#store,
       saved,
     );
-    const settings = { url, codec: this.#codec, auth: options.auth, ...this.#options };
-    this.#handoff = new Handoff(env, settings, {
-      kind: () => this.#transportKind,
-      hello: () => this.#hello(),
-      connectionId: () => this.#connectionId,
-      promote: (transport, kind) => this.#promote(transport, kind),
-    });
     // A throwing `error` listener is not told of its own throw (that would recurse): it goes to
     // the console through a microtask instead.
     this.#events.onListenerError = (err, event) =>
@@ -231,7 +225,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     if (this.#state === 'closed') return;
     this.#generation++;
     this.#clearTimers();
-    this.#handoff.cancel();
+    this.#handoff?.cancel();
     this.#transport?.close(CloseCode.Normal, 'client closed');
     this.#transport = undefined;
     this.#connectionId = undefined;
@@ -307,6 +301,19 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     return this.#codec.encode({ t: 'hello', sid: this.#session?.sid, sk: this.#session?.sk, rooms });
   }
 
+  /** A server drains: move now (make before break). The code loads on the first move, off the core bundle. */
+  async #move(): Promise<void> {
+    const { Handoff } = await import('./handoff.js');
+    const settings = { url: this.url, codec: this.#codec, auth: this.#auth, ...this.#options };
+    this.#handoff ??= new Handoff(this.#env, settings, {
+      kind: () => this.#transportKind,
+      hello: () => this.#hello(),
+      connectionId: () => this.#connectionId,
+      promote: (transport, kind) => this.#promote(transport, kind),
+    });
+    this.#handoff.start();
+  }
+
   /** A move's next connection was welcomed: it replaces the current one, which closes (1001). */
   #promote(transport: ClientTransport, kind: TransportKind): ClientTransportEvents {
     this.#transport?.close(CloseCode.GoingAway, 'moved to another node');
@@ -378,34 +385,23 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#connectionId = message.cid;
     this.#maxPayload = message.mp;
     this.#attempt = 0;
-    this.#heartbeatDeadline = message.hb[0] + message.hb[1];
-    this.#armHeartbeat(this.#heartbeatDeadline);
+    this.#silence.start(message.hb[0] + message.hb[1]);
     this.#transition('opened');
     this.#rooms.resume();
     for (const frame of this.#outbox.drain()) this.#send(frame);
     this.#requests.resendAll((frame) => this.#send(frame));
   }
 
-  /** One timer, re-armed for the time left rather than on every frame. */
-  #armHeartbeat(delay: number): void {
-    this.#heartbeatTimer = setTimeout(() => {
-      const silentFor = Date.now() - this.#lastSeen;
-      if (silentFor < this.#heartbeatDeadline) this.#armHeartbeat(this.#heartbeatDeadline - silentFor);
-      // The server went silent (half-open TCP, frozen node): drop and reconnect.
-      else this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed');
-    }, delay);
-  }
-
   #clearTimers(): void {
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#reconnectTimer);
-    clearTimeout(this.#heartbeatTimer);
+    this.#silence.stop();
   }
 
   // ---- frames ----------------------------------------------------------------------------
 
   #onFrame(frame: Frame | ArrayBuffer): void {
-    this.#lastSeen = Date.now();
+    this.#silence.seen();
     let message: ServerMessage;
     try {
       message = this.#codec.decode(frame) as ServerMessage;
@@ -444,7 +440,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
         return;
       case 'bye':
         if (message.rt !== undefined) this.#serverSpreadMs = message.rt;
-        if (message.mv === 1 && this.#backoff !== false) this.#handoff.start();
+        if (message.mv === 1 && this.#backoff !== false) void this.#move();
         return;
     }
   }

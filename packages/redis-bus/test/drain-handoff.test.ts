@@ -131,7 +131,9 @@ describe('drain on RedisBus: clients move to the other node without losing a mes
     const drainStarted = performance.now();
     const closes: string[] = [];
     for (const conn of a.tether.connections.values())
-      conn.on('close', (reason) => closes.push(`${conn.transport}:${Math.round(performance.now() - drainStarted)}:${reason}`));
+      conn.on('close', (reason) =>
+        closes.push(`${conn.transport}:${Math.round(performance.now() - drainStarted)}:${reason}`),
+      );
     await a.tether.close({ drainMs: 2_000 });
     const drainTook = performance.now() - drainStarted;
     // The drained node's process ends and the load balancer has noticed.
