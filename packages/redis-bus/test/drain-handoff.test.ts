@@ -132,7 +132,7 @@ describe('drain on RedisBus: clients move to the other node without losing a mes
     const closes: string[] = [];
     for (const conn of a.tether.connections.values())
       conn.on('close', (reason) =>
-        closes.push(`${conn.transport}:${Math.round(performance.now() - drainStarted)}:${reason}`),
+        closes.push(`${conn.id}:${conn.transport}:${Math.round(performance.now() - drainStarted)}:${reason}`),
       );
     await a.tether.close({ drainMs: 2_000 });
     const drainTook = performance.now() - drainStarted;
@@ -164,6 +164,13 @@ describe('drain on RedisBus: clients move to the other node without losing a mes
         `longest stall of the 200/s stream per client (ms) ${JSON.stringify(stalls)} ` +
         `(history: 100 messages = 500 ms of it) ${closes.join(' ')}`,
     );
+    members.forEach((m, i) => {
+      const lost = (got: number[], n: number) => range(n).filter((x) => !got.includes(x));
+      if (missing[i]!.slow + missing[i]!.fast > 0)
+        console.log(
+          `client ${i} (${m.client.transport}, ${m.client.state}, ${m.client.connectionId}): lost slow ${JSON.stringify(lost(m.slow, published.slow))} fast ${JSON.stringify(lost(m.fast, published.fast))}; rejoins ${JSON.stringify(m.rejoins)}; published ${JSON.stringify(published)}`,
+        );
+    });
     for (const m of members) {
       expect(m.slow).toEqual(range(published.slow));
       expect(m.fast).toEqual(range(published.fast));
