@@ -93,3 +93,36 @@ export function resolveOptions(options: TetherClientOptions): ResolvedOptions {
     upgradeRetryMs: options.upgradeRetryMs ?? 60_000,
   };
 }
+
+/**
+ * The transports to try, in order: those asked for that the environment has, WebSocket left out
+ * while `skipWebSocket` (it failed recently and another transport worked) unless it is the only one.
+ *
+ * @example
+ * usableTransports(['websocket', 'sse'], env, true); // ['sse']
+ */
+export function usableTransports(
+  wanted: readonly TransportKind[],
+  env: ClientEnvironment,
+  skipWebSocket: boolean,
+): TransportKind[] {
+  const available = wanted.filter((kind) => env.transports[kind]);
+  return skipWebSocket && available.length > 1 ? available.filter((k) => k !== 'websocket') : available;
+}
+
+/**
+ * Until when to leave WebSocket out after a connection was welcomed over `kind`: for
+ * `upgradeRetryMs` when WebSocket comes first but another transport got through; no longer once
+ * WebSocket worked. `until` is the value so far.
+ *
+ * @example
+ * webSocketSkip('sse', resolveOptions({}), 0); // Date.now() + 60_000
+ */
+export function webSocketSkip(
+  kind: TransportKind | undefined,
+  options: ResolvedOptions,
+  until: number,
+): number {
+  if (kind === 'websocket') return 0;
+  return options.transports[0] === 'websocket' ? Date.now() + options.upgradeRetryMs : until;
+}

@@ -179,6 +179,8 @@ export interface ByeMessage {
   m: string;
   /** Reconnect within a random delay in [0, rt] ms, so a node's clients do not all return at once. */
   rt?: number;
+  /** 1: move now: open a new connection, and close this one once the new one is welcomed. */
+  mv?: 1;
 }
 
 export type ClientMessage =

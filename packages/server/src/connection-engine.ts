@@ -14,6 +14,7 @@ import type { ConnectionContext as Context } from './connection-context.js';
 import { addHandler, type Handler, type HandlerTable, handlersOf, removeHandler } from './handler-table.js';
 import type { ConnectionHandshake, Handshake } from './handshake.js';
 import type { HeartbeatTarget } from './heartbeat.js';
+import { dispatchEvent, refuseFrame } from './inbound.js';
 import type { Admitted } from './limits/admission.js';
 import { countsAgainstRateLimit, type InboundRateLimiter } from './limits/rate-limiter.js';
 import { frameBytes } from './metrics.js';
@@ -391,12 +392,14 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
       this.#violation(err as ProtocolError);
       return;
     }
-    // Over its rate limit the message is answered (RATE_LIMITED) or dropped by the limiter.
-    if (countsAgainstRateLimit(message)) {
-      const limiter = (this.#limiter ??= this.#admitted.limiter(this.#transport));
-      if (limiter && !limiter.admit(message, this)) return;
-    }
-    this.#handle(message);
+    if (this.#admit(message)) this.#handle(message);
+  }
+
+  /** False when the message is over its rate limit: the limiter answered (RATE_LIMITED) or dropped it. */
+  #admit(message: Message): boolean {
+    if (!countsAgainstRateLimit(message)) return true;
+    const limiter = (this.#limiter ??= this.#admitted.limiter(this.#transport));
+    return !limiter || limiter.admit(message, this);
   }
 
   /** The transport is gone. */
@@ -423,7 +426,8 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   #handle(message: Message): void {
     switch (message.t) {
       case 'evt':
-        this.#dispatchEvent(message.e, message.d);
+        if (isReservedEvent(message.e)) this.#context.counters.rejected++;
+        else dispatchEvent(this, this.handlersOf(message.e), message.e, message.d);
         return;
       case 'req':
         this.#context.request(this, message);
@@ -474,25 +478,9 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     });
   }
 
-  #dispatchEvent(event: string, data: unknown): void {
-    if (isReservedEvent(event)) {
-      this.#context.counters.rejected++;
-      return;
-    }
-    for (const handler of this.handlersOf(event) ?? []) {
-      try {
-        const result = handler(data);
-        if (result instanceof Promise)
-          result.catch((err) => this.#context.logger.warn({ err, event }, 'event handler rejected'));
-      } catch (err) {
-        this.#context.logger.warn({ err, event }, 'event handler threw');
-      }
-    }
-  }
-
+  /** A bad frame closes the connection; a request with refused content is answered (within the rate limit). */
   #violation(err: ProtocolError): void {
-    this.#context.counters.rejected++;
-    this.#context.logger.debug({ connId: this.id, code: err.code, msg: err.message }, 'protocol violation');
-    this.close(err.closeCode ?? CloseCode.BadMessage, err.message);
+    const id = err.requestId;
+    if (id === undefined || this.#admit({ t: 'req', id, e: '' })) refuseFrame(this, err);
   }
 }

@@ -1,4 +1,4 @@
-import { CloseCode, type RoomPosition, type ServerMessage } from '@tether/protocol';
+import { type ByeMessage, CloseCode, type RoomPosition, type ServerMessage } from '@tether/protocol';
 import type { Delivery } from './bus.js';
 
 /**
@@ -61,13 +61,16 @@ export function reply(id: string, data: unknown): ServerMessage {
 }
 
 /**
- * Tells a client the server is going away and to come back (elsewhere) within `spreadMs`.
+ * Tells a client the server is going away and to come back (elsewhere) within `spreadMs` of the
+ * close; with `move`, to open its next connection now, before this one closes.
  *
  * @example
  * engine.send(shutdownNotice(30_000), false);
  */
-export function shutdownNotice(spreadMs: number): ServerMessage {
-  return { t: 'bye', c: CloseCode.ServerClosing, m: SHUTTING_DOWN, rt: spreadMs };
+export function shutdownNotice(spreadMs: number, move = false): ServerMessage {
+  const bye: ByeMessage = { t: 'bye', c: CloseCode.ServerClosing, m: SHUTTING_DOWN, rt: spreadMs };
+  if (move) bye.mv = 1;
+  return bye;
 }
 
 /** The reason every shutdown refusal and close gives. */

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CloseCode, type PresenceMember } from '@tether/protocol';
+import type { PresenceMember } from '@tether/protocol';
 import { BroadcastOperator, type BroadcastOptions, publishBroadcast } from './broadcast.js';
 import type { Bus, PublishResult } from './bus.js';
 import type { Connection } from './connection.js';
 import type { ConnectionEngine } from './connection-engine.js';
+import { Drain } from './drain.js';
 import { attachToServer, pathnameOf } from './http-endpoint.js';
 import { Metrics, type MetricsSnapshot, metricsSnapshot } from './metrics.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import type { UndeliveredMessage } from './outgoing-requests.js';
 import { ServerListeners } from './server-listeners.js';
-import { SHUTTING_DOWN, shutdownNotice } from './server-messages.js';
 import { assembleParts, type PartOptions, type ServerParts } from './server-parts.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';
 
@@ -26,7 +26,10 @@ export interface TetherServerEvents<E extends EventMap, Data> {
 
 /** Options of `tether.close()`. */
 export interface CloseOptions {
-  /** Time in-flight requests get to finish before connections close, in ms. Default 0. */
+  /**
+   * The drain window, in ms: clients move to other nodes without a gap while it runs, and
+   * in-flight requests get this long to finish. Default 0: every connection closes at once.
+   */
   drainMs?: number;
 }
 
@@ -178,9 +181,12 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   }
 
   /**
-   * Stops taking connections and joins, tells clients to reconnect (elsewhere) within a random
-   * delay, lets in-flight requests finish for up to `drainMs`, closes every connection and
-   * leaves the bus. The http server stays open (it is the app's).
+   * Stops taking connections and joins and moves the clients: with `drainMs`, each is told in
+   * turn (paced to the number of connections) to open its next connection elsewhere before this
+   * one closes; a connection is closed once its client moved, or after a grace once its running
+   * requests answered, or at the end of `drainMs`. Without, every client is told to reconnect
+   * within a random delay and every connection closes at once. Then leaves the bus. The http
+   * server stays open (it is the app's).
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= this.#shutDown(options.drainMs ?? 0);
@@ -189,11 +195,17 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
 
   async #shutDown(drainMs: number): Promise<void> {
     const { registry, requests, heartbeat, gateway, rooms, bus } = this.#parts;
-    const bye = shutdownNotice(this.options.reconnectSpreadMs);
-    for (const engine of registry.values()) engine.send(bye, false);
-    await requests.drain(drainMs);
+    const started = Date.now();
+    // Clients move to other nodes while their connections here still deliver (docs/operations.md).
+    const drain = new Drain([...registry.values()], {
+      drainMs,
+      maxSpreadMs: this.options.reconnectSpreadMs,
+      busy: (engine) => requests.busy(engine),
+    });
+    await drain.run();
+    // Handlers of clients that moved finish here: their outcomes are stored for the retry elsewhere.
+    await requests.drain(drainMs - (Date.now() - started));
     const closed = [...registry.values()].map((engine) => waitForClose(engine));
-    for (const engine of [...registry.values()]) engine.close(CloseCode.ServerClosing, SHUTTING_DOWN);
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
     clearTimeout(timer);
