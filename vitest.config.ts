@@ -10,6 +10,7 @@ const alias = {
   '@tether/protocol': here('./packages/protocol/src/index.ts'),
   '@tether/server/msgpack': here('./packages/server/src/msgpack.ts'),
   '@tether/server/prometheus': here('./packages/server/src/prometheus.ts'),
+  '@tether/server/otel': here('./packages/server/src/otel.ts'),
   '@tether/server': here('./packages/server/src/index.ts'),
   '@tether/client/msgpack': here('./packages/client/src/msgpack.ts'),
   '@tether/client/persistence': here('./packages/client/src/persistence.ts'),

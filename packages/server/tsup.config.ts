@@ -1,7 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', msgpack: 'src/msgpack.ts', prometheus: 'src/prometheus.ts' },
+  entry: {
+    index: 'src/index.ts',
+    msgpack: 'src/msgpack.ts',
+    prometheus: 'src/prometheus.ts',
+    otel: 'src/otel.ts',
+  },
   format: ['esm', 'cjs'],
   target: 'node20',
   platform: 'node',
@@ -18,5 +23,5 @@ export default defineConfig({
   sourcemap: true,
   // The protocol package is internal: it ships inside each public package.
   noExternal: ['@tether/protocol'],
-  external: ['ws', 'msgpackr', 'prom-client'],
+  external: ['ws', 'msgpackr', 'prom-client', '@opentelemetry/api'],
 });

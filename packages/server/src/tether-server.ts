@@ -1,31 +1,34 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CloseCode, type Codec, type Frame, type PresenceMember } from '@tether/protocol';
+import { CloseCode, type Codec, type Frame } from '@tether/protocol';
 import { BroadcastOperator, type BroadcastOptions, publishBroadcast } from './broadcast.js';
 import type { Bus, BusLink, PublishResult } from './bus.js';
+import { BusReadiness } from './bus-readiness.js';
 import { type Connection, handleOf } from './connection.js';
 import type { ConnectionContext, ConnectionEngine } from './connection-engine.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Gateway } from './gateway.js';
 import { HeartbeatSweep } from './heartbeat.js';
 import { attachToServer, pathnameOf } from './http-endpoint.js';
+import type { Instrumentation } from './instrumentation.js';
 import { MemoryBus } from './memory-bus.js';
 import { Metrics, type MetricsSnapshot } from './metrics.js';
 import { NodeMessages } from './node-messages.js';
+import { type OperationsPage, operationsPage } from './operations-wiring.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import type { UndeliveredMessage } from './outgoing-requests.js';
 import { Requests } from './requests.js';
 import { Rooms } from './rooms.js';
 import { SHUTTING_DOWN, shutdownNotice } from './server-messages.js';
-import type { EventMap, UnknownEvents } from './typed-events.js';
+import type { EventMap, TypedPresenceMember, UnknownEvents } from './typed-events.js';
 
 /** Events of `TetherServer`. */
 export interface TetherServerEvents<E extends EventMap, Data> {
   connection: (conn: Connection<E, Data>) => void;
   /** A server-to-client request was given up: the app can fall back (push notification, email). */
   undelivered: (message: UndeliveredMessage) => void;
-  /** The bus lost or regained its backing store. */
+  /** The bus's state once the node attached to it, then every change (it lost or regained its store). */
   'bus:status': (status: 'up' | 'down') => void;
 }
 
@@ -63,11 +66,15 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   readonly options: ResolvedOptions<E, Data>;
   /** Hot-path counters, read by exporters; `metrics()` is the snapshot. */
   readonly counters = new Metrics();
-  /** Timing observers for metrics exporters (request handling and publish latency, ms). */
-  readonly observers: { request: Array<(ms: number) => void>; publish: Array<(ms: number) => void> } = {
-    request: [],
-    publish: [],
-  };
+  /**
+   * For metrics exporters and tracers: timing observers (request handling and publish latency,
+   * ms) and the span hooks (`@tether/server/otel` sets them).
+   */
+  readonly observers: {
+    request: Array<(ms: number) => void>;
+    publish: Array<(ms: number) => void>;
+    instrumentation: Instrumentation;
+  } = { request: [], publish: [], instrumentation: {} };
   readonly #bus: Bus;
   readonly #ownsBus: boolean;
   readonly #link: Promise<BusLink>;
@@ -78,6 +85,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   readonly #requests: Requests;
   readonly #gateway: Gateway;
   readonly #listeners = new Map<string, Array<(...args: never[]) => void>>();
+  readonly #readiness: BusReadiness;
+  readonly #operations: OperationsPage | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: TetherServerOptions<E, Data> = {}) {
@@ -90,15 +99,16 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     this.#ownsBus = options.bus === undefined;
     const bus = (this.#bus = options.bus ?? new MemoryBus({ dedupTtlMs: parts.dedupWindowMs }));
     const heartbeat = (this.#heartbeat = new HeartbeatSweep(parts.heartbeat));
-    const registry = (this.#registry = new ConnectionRegistry(heartbeat, counters));
+    const registry = (this.#registry = new ConnectionRegistry(heartbeat, counters, logger));
     const nodeMessages = new NodeMessages(logger);
     const link = (this.#link = bus.attach({
       nodeId: this.nodeId,
       onRoomMessage: (delivery) => rooms.fanOut(delivery),
       onNodeMessage: (payload) => nodeMessages.dispatch(payload),
-      onStatus: (status) => this.#emit('bus:status', status),
+      onStatus: (status) => this.#readiness?.changed(status),
     }));
     link.catch((err) => logger.error({ err }, 'could not attach to the bus'));
+    this.#readiness = new BusReadiness(bus, link, logger, (status) => this.#emit('bus:status', status));
     const rooms = (this.#rooms = new Rooms({
       nodeId: this.nodeId,
       bus,
@@ -108,6 +118,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       logger,
       registry,
       closing,
+      instrumentation: this.observers.instrumentation,
     }));
     const requests = (this.#requests = new Requests({
       nodeId: this.nodeId,
@@ -118,6 +129,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       registry,
       nodeMessages,
       observers: this.observers.request,
+      instrumentation: this.observers.instrumentation,
       onUndelivered: (message) => this.#emit('undelivered', message),
       closing,
     }));
@@ -141,7 +153,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       requestClient: (engine, event, data, requestOptions) =>
         requests.requestClient(engine, event, data, requestOptions),
       broadcast: (room) => this.to(room) as BroadcastOperator<EventMap>,
-      closed: (engine, code) => this.#connectionClosed(engine, code),
+      closed: (engine, code, reason) => this.#connectionClosed(engine, code, reason),
     };
     this.#gateway = new Gateway({
       nodeId: this.nodeId,
@@ -159,6 +171,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       opened: (engine) => this.#emit('connection', handleOf(engine)),
       resumed: (sessionId) => requests.sessionResumed(sessionId),
     });
+    this.#operations = options.operations && operationsPage(this, this.#rooms, options.operations);
     heartbeat.start();
     if (options.server) {
       this.#attachment = attachToServer(
@@ -195,9 +208,10 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   }
 
   /** A room's members on every node, and broadcast to it. */
-  in(room: string): { presence(): Promise<PresenceMember[]>; emit: BroadcastOperator<E>['emit'] } {
+  in(room: string): { presence(): Promise<TypedPresenceMember<E>[]>; emit: BroadcastOperator<E>['emit'] } {
     const operator = this.to(room);
-    return { presence: () => this.#bus.members(room), emit: operator.emit.bind(operator) };
+    const presence = () => this.#bus.members(room) as Promise<TypedPresenceMember<E>[]>;
+    return { presence, emit: operator.emit.bind(operator) };
   }
 
   /** Snapshot of counters and gauges. */
@@ -232,9 +246,17 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     return { ready: bus === 'up' && !closing, bus, closing, connections: this.#registry.size };
   }
 
+  /**
+   * Settles once the bus is reachable; rejects with a TetherError BUS_UNAVAILABLE (naming the
+   * cause) when it is not within `timeoutMs` (default 10 000). `bus:status` reports the same.
+   */
+  ready(options: { timeoutMs?: number } = {}): Promise<void> {
+    return this.#readiness.ready(options.timeoutMs);
+  }
+
   /** Open connections on this node. */
   get connections(): ReadonlyMap<string, Connection<E, Data>> {
-    return this.#registry.view as ReadonlyMap<string, Connection<E, Data>>;
+    return this.#registry.view as unknown as ReadonlyMap<string, Connection<E, Data>>;
   }
 
   /** The bus this server publishes and subscribes through. */
@@ -265,6 +287,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       res.end(JSON.stringify(health));
       return;
     }
+    if (this.#operations?.handle(req, res)) return;
     this.#gateway.handleRequest(req, res);
   }
 
@@ -280,6 +303,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
 
   async #shutDown(drainMs: number): Promise<void> {
     const registry = this.#registry;
+    this.#readiness.close();
     const bye = shutdownNotice(this.options.reconnectSpreadMs);
     for (const engine of registry.values()) engine.send(bye, false);
     await this.#requests.drain(drainMs);
@@ -293,6 +317,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     this.#requests.close();
     this.#heartbeat.stop();
     this.#attachment?.detach();
+    await this.#operations?.close();
     await this.#gateway.close();
     await this.#rooms.close();
     const link = await this.#link.catch(() => undefined);
@@ -308,7 +333,11 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     options: BroadcastOptions,
   ): Promise<PublishResult> => {
     this.counters.publishes++;
-    const published = publishBroadcast(this.#bus, this.options, room, event, data, except, options);
+    const publish = () => publishBroadcast(this.#bus, this.options, room, event, data, except, options);
+    const around = this.observers.instrumentation.publish;
+    const published = around
+      ? around({ room, event, volatile: options.volatile === true }, publish)
+      : publish();
     const observers = this.observers.publish;
     if (observers.length > 0) {
       const started = performance.now();
@@ -319,14 +348,14 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     return published;
   };
 
-  #connectionClosed(engine: ConnectionEngine, code: number): void {
+  #connectionClosed(engine: ConnectionEngine, code: number, reason: string): void {
     // Closes the peer chose (normal, going away, no status) and shutdown are not drops.
     const dropped =
       code !== CloseCode.Normal &&
       code !== CloseCode.GoingAway &&
       code !== CloseCode.NoStatus &&
       !this.closing;
-    const wasCurrent = this.#registry.remove(engine);
+    const wasCurrent = this.#registry.remove(engine, reason);
     this.#rooms.leaveAll(engine, dropped);
     // A deliberate close ends the session: its pending acks can no longer be delivered.
     if (wasCurrent && engine.endedByClient) this.#requests.sessionEnded(engine.sessionId);

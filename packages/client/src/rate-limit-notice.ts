@@ -1,0 +1,40 @@
+import { ErrorCode, TetherError } from '@tether/protocol';
+import type { Emitter } from './emitter.js';
+
+/** What the server sends at the first message it refused in a rate-limit episode. */
+export interface RateLimitedInfo {
+  /** Why (connection or user limit). */
+  m: string;
+  /** How long, in ms, until the server takes messages again. */
+  ms: number;
+}
+
+/**
+ * The client's side of the server's rate limit. At the first message the server refuses in an
+ * episode it sends `tether:rate-limited` (events would otherwise be dropped without a word):
+ * the client reports an `error` with code RATE_LIMITED, and for the time the server named,
+ * `emit` drops instead of sending and returns false. Requests go on and are answered by the
+ * server (RATE_LIMITED replies reject them).
+ *
+ * @example
+ * const limit = new RateLimitNotice(events, (err) => report(err));
+ * if (limit.active) return false; // in emit
+ */
+export class RateLimitNotice {
+  #until = 0;
+
+  constructor(events: Emitter<Record<string, unknown[]>>, report: (err: TetherError) => void) {
+    events.on('tether:rate-limited', (info) => {
+      const { m, ms } = (info ?? {}) as Partial<RateLimitedInfo>;
+      this.#until = Date.now() + (typeof ms === 'number' && ms > 0 ? ms : 1_000);
+      report(
+        new TetherError(ErrorCode.RateLimited, `rate limited by the server: ${m ?? 'too many messages'}`),
+      );
+    });
+  }
+
+  /** True while the server said it refuses messages. */
+  get active(): boolean {
+    return this.#until > 0 && Date.now() < this.#until;
+  }
+}
