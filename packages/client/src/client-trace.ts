@@ -1,4 +1,5 @@
-import { type Frame, tracer } from '@tether/protocol';
+import type { Frame } from '@tether/protocol';
+import { tracer } from '@tether/protocol/trace';
 import type { ClientEnvironment } from './client-options.js';
 import type { TetherClientBase } from './tether-client.js';
 import type { TransportFactory, TransportKind } from './transports/transport.js';

@@ -1,12 +1,4 @@
-export {
-  CloseCode,
-  type Codec,
-  configureTracing,
-  ErrorCode,
-  TetherError,
-  type TetherErrorCode,
-  type TraceWriter,
-} from '@tether/protocol';
+export { CloseCode, type Codec, ErrorCode, TetherError, type TetherErrorCode } from '@tether/protocol';
 export type { BackoffOptions } from './backoff.js';
 export type { EmitArgs, RequestArgs } from './client-args.js';
 export type { ClientEmitOptions, DisconnectReason, TetherClientOptions } from './client-options.js';

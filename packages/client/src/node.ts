@@ -71,4 +71,5 @@ export class TetherClient<E extends EventMap = UnknownEvents> extends TetherClie
   }
 }
 
+export { configureTracing, type TraceWriter } from '@tether/protocol/trace';
 export * from './exports.js';

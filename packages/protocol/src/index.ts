@@ -17,7 +17,6 @@ export type * from './messages.js';
 export { fromWirePosition, type RoomPosition, toWirePosition } from './position.js';
 export type { PresenceMember } from './presence.js';
 export { parseTagged, stringifyTagged } from './tagged-json.js';
-export { configureTracing, namespaceEnabled, type Trace, type TraceWriter, tracer } from './trace.js';
 export type {
   ClientEventName,
   EventData,

@@ -59,7 +59,8 @@ export interface RequestMessage {
   ak?: string[];
   /**
    * Trace context of the caller (a propagator's carrier, e.g. `{ traceparent }`): the server's
-   * OpenTelemetry entry continues the trace in the handler. At most 8 string entries.
+   * OpenTelemetry entry continues the trace in the handler. At most 8 string entries; a server
+   * ignores a malformed one.
    */
   tc?: Record<string, string>;
 }

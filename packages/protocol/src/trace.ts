@@ -88,11 +88,12 @@ function matches(glob: string, namespace: string): boolean {
 /** `DEBUG` from the environment on Node, else `localStorage.debug` in a browser. */
 function defaultPattern(): string | undefined {
   const scope = globalThis as {
-    process?: { env?: Record<string, string | undefined> };
+    process?: { env?: Record<string, string | undefined>; versions?: { node?: string } };
     localStorage?: { getItem(key: string): string | null };
   };
   const fromEnv = scope.process?.env?.DEBUG;
-  if (fromEnv !== undefined) return fromEnv;
+  // Node reads DEBUG only (its own Web Storage, where present, is not a debug switch).
+  if (fromEnv !== undefined || scope.process?.versions?.node) return fromEnv;
   try {
     return scope.localStorage?.getItem('debug') ?? undefined;
   } catch {

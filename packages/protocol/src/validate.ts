@@ -12,24 +12,10 @@ export const MAX_NAME_LENGTH = 256;
  */
 export const MAX_DEPTH = 64;
 
-/** Most entries of a request's trace context (`tc`). */
-const MAX_CARRIER_ENTRIES = 8;
-
 /** Most reply acknowledgements one request may carry (`ak`). */
 export const MAX_ACKS = 64;
 
-type Field =
-  | 'str'
-  | 'str?'
-  | 'name'
-  | 'names?'
-  | 'int'
-  | 'int?'
-  | 'any'
-  | 'flag?'
-  | 'positions?'
-  | 'hb'
-  | 'carrier?';
+type Field = 'str' | 'str?' | 'name' | 'names?' | 'int' | 'int?' | 'any' | 'flag?' | 'positions?' | 'hb';
 type Shape = Record<string, Field>;
 
 // One table instead of a validator per type: adding a message type is one line here.
@@ -37,7 +23,7 @@ const SHAPES: Record<Message['t'], Shape> = {
   hello: { sid: 'str?', sk: 'str?', rooms: 'positions?' },
   welcome: { sid: 'str', sk: 'str', cid: 'str', rs: 'int', hb: 'hb', mp: 'int' },
   evt: { e: 'name', d: 'any' },
-  req: { id: 'name', e: 'name', d: 'any', rt: 'flag?', ak: 'names?', tc: 'carrier?' },
+  req: { id: 'name', e: 'name', d: 'any', rt: 'flag?', ak: 'names?' },
   res: { id: 'name', d: 'any' },
   err: { id: 'name', c: 'str', m: 'str' },
   join: { id: 'name', r: 'name', ep: 'str?', off: 'int?' },
@@ -89,15 +75,6 @@ function checkField(kind: Field, value: unknown): boolean {
       return (
         Array.isArray(value) && value.length === 2 && value.every((n) => Number.isSafeInteger(n) && n >= 0)
       );
-    case 'carrier?': {
-      if (value === undefined) return true;
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-      const entries = Object.entries(value);
-      return (
-        entries.length <= MAX_CARRIER_ENTRIES &&
-        entries.every(([k, v]) => k.length <= MAX_NAME_LENGTH && typeof v === 'string' && v.length <= 1_024)
-      );
-    }
     case 'positions?': {
       if (value === undefined) return true;
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;

@@ -1,12 +1,11 @@
 export {
   CloseCode,
   type Codec,
-  configureTracing,
   ErrorCode,
   TetherError,
   type TetherErrorCode,
-  type TraceWriter,
 } from '@tether/protocol';
+export { configureTracing, type TraceWriter } from '@tether/protocol/trace';
 export { BroadcastOperator, type BroadcastOptions } from './broadcast.js';
 export type {
   Bus,

@@ -43,3 +43,22 @@ export interface Instrumentation {
   join?: <T>(info: JoinSpanInfo, run: () => Promise<T>) => Promise<T>;
   publish?: <T>(info: PublishSpanInfo, run: () => Promise<T>) => Promise<T>;
 }
+
+/** Most entries of a trace context the server reads; a larger or malformed one is ignored. */
+const MAX_CARRIER_ENTRIES = 8;
+
+/**
+ * A request's `tc` as a trace context, or undefined when it is not one: a plain object of at most
+ * 8 short string entries. Checked only when a tracer reads it, so the decoder stays lean.
+ *
+ * @example
+ * traceCarrier({ traceparent: '00-…' }); // the object; traceCarrier(42) === undefined
+ */
+export function traceCarrier(value: unknown): Readonly<Record<string, string>> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value);
+  if (entries.length > MAX_CARRIER_ENTRIES) return undefined;
+  for (const [key, entry] of entries)
+    if (key.length > 256 || typeof entry !== 'string' || entry.length > 1_024) return undefined;
+  return value as Record<string, string>;
+}

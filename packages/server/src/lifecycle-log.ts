@@ -1,4 +1,5 @@
-import { CloseCode, type Logger, tracer } from '@tether/protocol';
+import { CloseCode, type Logger } from '@tether/protocol';
+import { tracer } from '@tether/protocol/trace';
 
 /**
  * The lifecycle lines of a node, in one place so their wording and levels stay the same

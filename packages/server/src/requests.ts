@@ -6,14 +6,14 @@ import {
   type ReplyMessage,
   type RequestMessage,
   TetherError,
-  tracer,
 } from '@tether/protocol';
+import { tracer } from '@tether/protocol/trace';
 import type { Bus } from './bus.js';
 import { busOutcomeStore } from './bus-outcome-store.js';
 import type { ConnectionEngine } from './connection-engine.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { Handler } from './handler-table.js';
-import type { Instrumentation } from './instrumentation.js';
+import { type Instrumentation, traceCarrier } from './instrumentation.js';
 import type { Metrics } from './metrics.js';
 import type { NodeMessages } from './node-messages.js';
 import type { Outcome } from './outcome-store.js';
@@ -209,7 +209,7 @@ export class Requests {
       requestId: message.id,
       connId: engine.id,
       transport: engine.transportKind,
-      traceContext: message.tc,
+      traceContext: traceCarrier(message.tc),
     };
     return () => around(info, run);
   }

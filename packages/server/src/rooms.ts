@@ -9,8 +9,8 @@ import {
   PRESENCE_EVENT,
   type RoomPosition,
   TetherError,
-  tracer,
 } from '@tether/protocol';
+import { tracer } from '@tether/protocol/trace';
 import type { Bus, BusLink, Delivery, HistoryPage } from './bus.js';
 import { busFailure } from './bus-readiness.js';
 import { handleOf } from './connection.js';

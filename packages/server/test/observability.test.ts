@@ -1,6 +1,7 @@
 import { format } from 'node:util';
 import type { TetherClient } from '@tether/client';
-import { configureTracing, type TetherError } from '@tether/protocol';
+import type { TetherError } from '@tether/protocol';
+import { configureTracing } from '@tether/protocol/trace';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type HistoryPage,
