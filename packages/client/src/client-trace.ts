@@ -36,7 +36,7 @@ export function traceEnvironment(env: ClientEnvironment): ClientEnvironment {
 /** Traces a client's state changes, disconnect reasons and errors through its public events. */
 export function traceClient(client: TetherClientBase): void {
   if (!clientTrace.on) return;
-  clientTrace('client for %s', client.url);
+  clientTrace('client for %s (state %s)', client.url, client.state);
   client.on('state', (state) => clientTrace('state %s', state));
   client.on('tether:disconnect', (why) =>
     clientTrace(
