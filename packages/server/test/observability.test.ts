@@ -1,4 +1,6 @@
-import { format } from 'node:util';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { format, promisify } from 'node:util';
 import type { TetherClient } from '@tether/client';
 import type { TetherError } from '@tether/protocol';
 import { configureTracing } from '@tether/protocol/trace';
@@ -199,6 +201,33 @@ describe('tracing', () => {
     await until(() => n.tether.connections.size === 0, 5_000, 'the connection to close');
     expect(lines.length).toBe(before);
   });
+
+  it('reads DEBUG from the environment of a Node process (built packages)', async () => {
+    const dist = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
+    const script = `
+      import { createServer } from 'node:http';
+      import { TetherServer } from ${JSON.stringify(dist('server/dist/index.js'))};
+      import { TetherClient } from ${JSON.stringify(dist('client/dist/node.js'))};
+      const http = createServer();
+      const tether = new TetherServer({ server: http });
+      await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+      const client = new TetherClient('http://127.0.0.1:' + http.address().port + '/tether');
+      await new Promise((resolve) => client.on('state', (s) => s === 'open' && resolve()));
+      client.close();
+      await tether.close();
+      http.close();`;
+    const run = (DEBUG: string | undefined) =>
+      promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, DEBUG },
+        timeout: 20_000,
+      });
+    const on = await run('tether:*');
+    expect(on.stderr).toMatch(/Z tether:server:conn opened /);
+    expect(on.stderr).toMatch(/Z tether:client state open/);
+    expect(on.stderr).toMatch(/Z tether:client:frame out \{"t":"hello"/);
+    const off = await run(undefined);
+    expect(off.stderr).not.toMatch(/tether:/);
+  }, 30_000);
 
   it('turns namespaces on and off one by one', async () => {
     const lines: string[] = [];
