@@ -25,16 +25,15 @@ export class RateLimitNotice {
 
   constructor(events: Emitter<Record<string, unknown[]>>, report: (err: TetherError) => void) {
     events.on('tether:rate-limited', (info) => {
-      const { m, ms } = (info ?? {}) as Partial<RateLimitedInfo>;
-      this.#until = Date.now() + (typeof ms === 'number' && ms > 0 ? ms : 1_000);
-      report(
-        new TetherError(ErrorCode.RateLimited, `rate limited by the server: ${m ?? 'too many messages'}`),
-      );
+      // From the client's own server (trusted, like every frame it reads); a missing `ms` counts as 1 s.
+      const { m, ms } = info as RateLimitedInfo;
+      this.#until = Date.now() + (ms > 0 ? ms : 1_000);
+      report(new TetherError(ErrorCode.RateLimited, `rate limited by the server: ${m}`));
     });
   }
 
   /** True while the server said it refuses messages. */
   get active(): boolean {
-    return this.#until > 0 && Date.now() < this.#until;
+    return Date.now() < this.#until;
   }
 }
