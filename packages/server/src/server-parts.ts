@@ -4,8 +4,10 @@ import type { Bus, BusLink, BusStatus } from './bus.js';
 import { type Connection, handleOf } from './connection.js';
 import type { ConnectionContext } from './connection-engine.js';
 import { ConnectionRegistry } from './connection-registry.js';
+import { BusReadiness } from './bus-readiness.js';
 import { Gateway } from './gateway.js';
 import { HeartbeatSweep } from './heartbeat.js';
+import type { Instrumentation } from './instrumentation.js';
 import { MemoryBus } from './memory-bus.js';
 import type { Metrics } from './metrics.js';
 import { NodeMessages } from './node-messages.js';
@@ -28,6 +30,8 @@ export interface PartsInput {
   readonly sse: SseOptions | undefined;
   readonly counters: Metrics;
   readonly requestObservers: Array<(ms: number) => void>;
+  /** Span hooks (`@tether/server/otel` sets them after start; parts read them on each use). */
+  readonly instrumentation: Instrumentation;
   readonly closing: () => boolean;
   readonly broadcast: (room: string) => BroadcastOperator<EventMap>;
   readonly opened: (conn: Connection<EventMap, unknown>) => void;
@@ -45,6 +49,7 @@ export interface ServerParts {
   readonly rooms: Rooms;
   readonly requests: Requests;
   readonly gateway: Gateway;
+  readonly readiness: BusReadiness;
 }
 
 /**
@@ -58,7 +63,7 @@ export function assembleParts(input: PartsInput): ServerParts {
   const ownsBus = input.bus === undefined;
   const bus = input.bus ?? new MemoryBus({ dedupTtlMs: options.dedupWindowMs });
   const heartbeat = new HeartbeatSweep(options.heartbeat);
-  const registry = new ConnectionRegistry(heartbeat, counters);
+  const registry = new ConnectionRegistry(heartbeat, counters, logger);
   const nodeMessages = new NodeMessages(logger);
   const link = bus.attach({
     nodeId,
@@ -66,11 +71,22 @@ export function assembleParts(input: PartsInput): ServerParts {
     onNodeMessage: (payload) => nodeMessages.dispatch(payload),
     onStatus: (status) => {
       rooms.busStatus(status); // back up: every room reads what it missed (room-continuity.ts)
-      input.busStatus(status);
+      readiness.changed(status);
     },
   });
   link.catch((err) => logger.error({ err }, 'could not attach to the bus'));
-  const rooms = new Rooms({ nodeId, bus, link, options, counters, logger, registry, closing });
+  const readiness = new BusReadiness(bus, link, logger, input.busStatus);
+  const rooms = new Rooms({
+    nodeId,
+    bus,
+    link,
+    options,
+    counters,
+    logger,
+    registry,
+    closing,
+    instrumentation: input.instrumentation,
+  });
   const requests = new Requests({
     nodeId,
     bus,
@@ -80,6 +96,7 @@ export function assembleParts(input: PartsInput): ServerParts {
     registry,
     nodeMessages,
     observers: input.requestObservers,
+    instrumentation: input.instrumentation,
     onUndelivered: input.undelivered,
     closing,
   });
@@ -103,14 +120,14 @@ export function assembleParts(input: PartsInput): ServerParts {
     requestClient: (engine, event, data, requestOptions) =>
       requests.requestClient(engine, event, data, requestOptions),
     broadcast: input.broadcast,
-    closed(engine, code) {
+    closed(engine, code, reason) {
       // Closes the peer chose (normal, going away, no status) and shutdown are not drops.
       const dropped =
         code !== CloseCode.Normal &&
         code !== CloseCode.GoingAway &&
         code !== CloseCode.NoStatus &&
         !closing();
-      const wasCurrent = registry.remove(engine);
+      const wasCurrent = registry.remove(engine, reason);
       rooms.leaveAll(engine, dropped);
       // A deliberate close ends the session: its pending acks can no longer be delivered.
       if (wasCurrent && engine.endedByClient) requests.sessionEnded(engine.sessionId);
@@ -132,5 +149,5 @@ export function assembleParts(input: PartsInput): ServerParts {
     opened: (engine) => input.opened(handleOf(engine)),
     resumed: (sessionId) => requests.sessionResumed(sessionId),
   });
-  return { bus, ownsBus, link, heartbeat, registry, rooms, requests, gateway };
+  return { bus, ownsBus, link, heartbeat, registry, rooms, requests, gateway, readiness };
 }
