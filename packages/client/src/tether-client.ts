@@ -35,8 +35,8 @@ import { type Outcome, RoomRegistry } from './room-registry.js';
 import { SilenceWatch } from './silence-watch.js';
 import { type ClientState, type ClientStateEvent, fatalCloseError, nextState } from './state.js';
 import type { ClientTransport, ClientTransportEvents, TransportKind } from './transports/transport.js';
-import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
 import type * as T from './typed-events.js';
+import type { EventData, EventMap, EventReply, UnknownEvents } from './typed-events.js';
 
 /** Bytes the socket may hold for a volatile emit to be sent rather than dropped. */
 const VOLATILE_LIMIT = 16 * 1024;

@@ -1,10 +1,10 @@
 import { CloseCode, type Codec, type Frame } from '@tether/protocol';
 import type { BroadcastOperator } from './broadcast.js';
 import type { Bus, BusLink, BusStatus } from './bus.js';
+import { BusReadiness } from './bus-readiness.js';
 import { type Connection, handleOf } from './connection.js';
 import type { ConnectionContext } from './connection-engine.js';
 import { ConnectionRegistry } from './connection-registry.js';
-import { BusReadiness } from './bus-readiness.js';
 import { Gateway } from './gateway.js';
 import { HeartbeatSweep } from './heartbeat.js';
 import type { Instrumentation } from './instrumentation.js';

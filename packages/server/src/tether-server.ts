@@ -251,7 +251,9 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     this.counters.publishes++;
     const publish = () => publishBroadcast(this.#parts.bus, this.options, room, event, data, except, options);
     const around = this.observers.instrumentation.publish;
-    const published = around ? around({ room, event, volatile: options.volatile === true }, publish) : publish();
+    const published = around
+      ? around({ room, event, volatile: options.volatile === true }, publish)
+      : publish();
     if (!options.volatile) void published.then((at) => this.#parts.rooms.published(room, at), noop);
     const observers = this.observers.publish;
     if (observers.length > 0) {
