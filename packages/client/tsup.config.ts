@@ -7,6 +7,7 @@ export default defineConfig([
       node: 'src/node.ts',
       browser: 'src/browser.ts',
       msgpack: 'src/msgpack.ts',
+      'msgpack-node': 'src/msgpack-node.ts',
       persistence: 'src/persistence.ts',
     },
     format: ['esm', 'cjs'],
@@ -17,11 +18,14 @@ export default defineConfig([
         paths: {
           '@tether/protocol': ['../protocol/src/index.ts'],
           '@tether/protocol/msgpack': ['../protocol/src/msgpack-codec.ts'],
+          '@tether/protocol/msgpack-node': ['../protocol/src/msgpack-node.ts'],
         },
       },
     },
     clean: true,
     sourcemap: true,
+    // import.meta.url in the CommonJS build (msgpack-node.ts finds the optional msgpackr with it).
+    shims: true,
     noExternal: ['@tether/protocol', 'nanoid'],
     external: ['ws', 'msgpackr', 'eventsource-parser'],
   },

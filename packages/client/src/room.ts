@@ -38,7 +38,21 @@ export interface RejoinInfo {
   recovered: boolean;
 }
 
-export type RoomState = 'joining' | 'joined' | 'rejoining' | 'left';
+/**
+ * Where a room handle stands; `room.on('tether:state', (state) => ...)` tells every change.
+ *
+ * ```
+ * joining -answer-> joined -connection dropped-> rejoining -answer-> joined
+ * joining|rejoining -server refused the (re)join-> refused
+ * any -room.leave(), client.close(), or the server removed the connection from the room-> left
+ * ```
+ * `left` and `refused` are final: the handle gets no more messages and its listeners are dropped
+ * (after they heard of the change); `client.join(name)` makes a new handle.
+ */
+export type RoomState = 'joining' | 'joined' | 'rejoining' | 'left' | 'refused';
+
+/** The two states a handle ends in. */
+export type RoomEnd = Extract<RoomState, 'left' | 'refused'>;
 
 /** What a room needs from the registry that made it. */
 export interface RoomHost {
@@ -65,7 +79,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   readonly #cursor = new RoomCursor();
   #recovered: boolean | undefined;
   readonly #messages = new Emitter<Record<string, [unknown, MessageMeta]>>();
-  readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo] }>();
+  readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo]; 'tether:state': [RoomState] }>();
   readonly #host: RoomHost;
   /** Messages held back until the joiner's `await client.join()` continuation has run. */
   #held: RoomMessage[] | null = null;
@@ -98,9 +112,11 @@ export class Room<E extends EventMap = UnknownEvents> {
 
   /**
    * Listens to a room event (`data`, `meta`), to `tether:presence` (members joining and leaving),
-   * or to `tether:rejoined`. Returns a function that removes the listener.
+   * to `tether:rejoined`, or to `tether:state` (every change of `state`). Returns a function that
+   * removes the listener.
    */
   on(event: 'tether:rejoined', listener: (info: RejoinInfo) => void): () => void;
+  on(event: 'tether:state', listener: (state: RoomState) => void): () => void;
   on(event: 'tether:presence', listener: (change: PresenceEvent, meta: MessageMeta) => void): () => void;
   on<K extends EventName<E>>(
     event: K,
@@ -108,11 +124,13 @@ export class Room<E extends EventMap = UnknownEvents> {
   ): () => void;
   on(event: string, listener: (...args: never[]) => void): () => void {
     if (event === 'tether:rejoined') return this.#lifecycle.on(event, listener as (info: RejoinInfo) => void);
+    if (event === 'tether:state') return this.#lifecycle.on(event, listener as (state: RoomState) => void);
     return this.#messages.on(event, listener as Listener);
   }
 
   off(event: string, listener?: (...args: never[]) => void): void {
     if (event === 'tether:rejoined') this.#lifecycle.off(event, listener as (info: RejoinInfo) => void);
+    else if (event === 'tether:state') this.#lifecycle.off(event, listener as (state: RoomState) => void);
     else this.#messages.off(event, listener as Listener | undefined);
   }
 
@@ -120,17 +138,15 @@ export class Room<E extends EventMap = UnknownEvents> {
   presence(): Promise<PresenceMember[]> {
     if (this.#state === 'left')
       return Promise.reject(new TetherError(ErrorCode.Closed, `left room "${this.name}"`));
+    if (this.#state === 'refused')
+      return Promise.reject(new TetherError(ErrorCode.JoinRefused, `room "${this.name}" was refused`));
     return this.#host.presenceOf(this.name);
   }
 
-  /** Leaves the room; its listeners are dropped. */
+  /** Leaves the room; its listeners hear `tether:state` `'left'`, then are dropped. */
   leave(): void {
-    if (this.#state === 'left') return;
-    this.#state = 'left';
-    clearTimeout(this.#releaseTimer);
-    this.#held = null;
-    this.#messages.clear();
-    this.#lifecycle.clear();
+    if (this.#ended()) return;
+    this.end('left');
     this.#host.forget(this as unknown as Room<EventMap>);
   }
 
@@ -141,11 +157,24 @@ export class Room<E extends EventMap = UnknownEvents> {
     this.#cursor.reset(position[0], position[1]);
   }
 
+  /**
+   * @internal the handle is done: left (by the app, the client's close or the server) or refused.
+   * Listeners hear the change, then are dropped.
+   */
+  end(state: RoomEnd): void {
+    if (this.#ended()) return;
+    clearTimeout(this.#releaseTimer);
+    this.#held = null;
+    this.#setState(state);
+    this.#messages.clear();
+    this.#lifecycle.clear();
+  }
+
   /** @internal the join (or rejoin) was answered. */
   joined(result: JoinResult, firstJoin: boolean): void {
-    if (this.#state === 'left') return;
+    if (this.#ended()) return;
     const rejoin = this.#state === 'rejoining';
-    this.#state = 'joined';
+    this.#setState('joined');
     if (result.rec === 1) {
       // Missed messages follow this reply: keep the position, they continue from it.
       this.#recovered = true;
@@ -166,15 +195,26 @@ export class Room<E extends EventMap = UnknownEvents> {
   /** @internal the connection dropped: the next connection rejoins from `position`. */
   suspend(): void {
     // A first join still in flight is simply sent again; only joined rooms resume from a position.
-    if (this.#state === 'joined') this.#state = 'rejoining';
+    if (this.#state === 'joined') this.#setState('rejoining');
   }
 
   /** @internal a message for this room; returns false when it is a duplicate (already seen). */
   accept(message: RoomMessage): boolean {
-    if (this.#state === 'left' || !this.#cursor.admit(message)) return false;
+    if (this.#ended() || !this.#cursor.admit(message)) return false;
     if (this.#held) this.#held.push(message);
     else this.#dispatch(message);
     return true;
+  }
+
+  #ended(): boolean {
+    return this.#state === 'left' || this.#state === 'refused';
+  }
+
+  /** Every change of `state` goes through here, so `tether:state` tells each one. */
+  #setState(state: RoomState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#lifecycle.emit('tether:state', state);
   }
 
   #release(): void {
