@@ -70,7 +70,9 @@ function cleanEnv(): NodeJS.ProcessEnv {
   for (const [key, value] of Object.entries(process.env)) {
     const lower = key.toLowerCase();
     if (lower.startsWith('npm_') && !keep.has(lower)) continue;
-    if (lower.startsWith('pnpm_') || key === 'NODE_OPTIONS' || key === 'NODE_ENV') continue;
+    // NODE_PATH: pnpm points it into the workspace's store, where every package is found.
+    if (lower.startsWith('pnpm_') || key === 'NODE_OPTIONS' || key === 'NODE_ENV' || key === 'NODE_PATH')
+      continue;
     env[key] = value;
   }
   return env;
@@ -283,7 +285,7 @@ describe('installed without msgpackr (an app on JSON)', () => {
     const result = await runScript('json-only.mjs', jsonApp);
     const refused = { tetherError: true, code: 'UNSUPPORTED_PROTOCOL', saysInstall: true };
     expect(result).toEqual({
-      msgpackrInstalled: false,
+      msgpackrFrom: null,
       runs: {
         websocket: { sum: 5, message: { via: 'websocket' }, transport: 'websocket' },
         sse: { sum: 5, message: { via: 'sse' }, transport: 'sse' },
