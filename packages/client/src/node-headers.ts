@@ -46,7 +46,9 @@ export function headerSource(option: TetherClientOptions['headers']): (() => Hea
 export function fetchWithHeaders(base: typeof fetch, headers: HeaderRecord): typeof fetch {
   return (input, init) => {
     const merged = new Headers(headers);
-    for (const [name, value] of new Headers(init?.headers)) merged.set(name, value);
+    new Headers(init?.headers).forEach((value, name) => {
+      merged.set(name, value);
+    });
     return base(input, { ...init, headers: merged });
   };
 }

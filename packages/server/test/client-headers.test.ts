@@ -30,7 +30,7 @@ async function start() {
     conn.on('session', () => (conn.data as { session: string }).session);
   });
   // Tether keeps its own requests from 'request' listeners: look from outside its wrapper.
-  const emit = node.http.emit.bind(node.http);
+  const emit = node.http.emit.bind(node.http) as (event: string | symbol, ...args: unknown[]) => boolean;
   node.http.emit = ((event: string | symbol, ...args: unknown[]) => {
     const req = args[0] as IncomingMessage;
     if (event === 'request' && req.url?.startsWith('/tether')) requests.push(req);

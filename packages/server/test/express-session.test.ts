@@ -82,7 +82,7 @@ beforeEach(async () => {
   });
   seen = [];
   // Tether keeps its own requests from 'request' listeners: look from outside its wrapper.
-  const emit = http.emit.bind(http);
+  const emit = http.emit.bind(http) as (event: string | symbol, ...args: unknown[]) => boolean;
   http.emit = ((event: string | symbol, ...args: unknown[]) => {
     const req = args[0] as IncomingMessage;
     if (event === 'request' && req.url?.startsWith('/tether'))
