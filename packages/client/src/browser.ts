@@ -55,8 +55,7 @@ const browserEnvironment: ClientEnvironment = {
 export class TetherClient<E extends EventMap = UnknownEvents> extends TetherClientBase<E> {
   constructor(url: string, options: TetherClientOptions = {}) {
     // Browsers send cookies on their own and let no page set WebSocket headers.
-    if (options.headers !== undefined)
-      throw new TypeError('headers is a Node client option; browsers send cookies themselves');
+    if (options.headers) throw new TypeError('headers: Node only');
     super(url, options, browserEnvironment);
   }
 }

@@ -82,7 +82,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo]; 'tether:state': [RoomState] }>();
   readonly #host: RoomHost;
   /** Messages held back until the joiner's `await client.join()` continuation has run. */
-  #held: RoomMessage[] | null = null;
+  #held: Array<RoomMessage | (() => void)> | null = null;
   #releaseTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal created by `client.join`. */
@@ -105,7 +105,7 @@ export class Room<E extends EventMap = UnknownEvents> {
     return this.#cursor.epoch;
   }
 
-  /** The last rejoin's outcome; undefined until a rejoin with a position happened. */
+  /** The last rejoin's or resume's outcome (false after a reported loss); undefined until one happened. */
   get recovered(): boolean | undefined {
     return this.#recovered;
   }
@@ -123,23 +123,19 @@ export class Room<E extends EventMap = UnknownEvents> {
     listener: (data: EventData<E, K>, meta: MessageMeta) => void,
   ): () => void;
   on(event: string, listener: (...args: never[]) => void): () => void {
-    if (event === 'tether:rejoined') return this.#lifecycle.on(event, listener as (info: RejoinInfo) => void);
-    if (event === 'tether:state') return this.#lifecycle.on(event, listener as (state: RoomState) => void);
-    return this.#messages.on(event, listener as Listener);
+    return this.#emitterOf(event).on(event, listener as Listener);
   }
 
   off(event: string, listener?: (...args: never[]) => void): void {
-    if (event === 'tether:rejoined') this.#lifecycle.off(event, listener as (info: RejoinInfo) => void);
-    else if (event === 'tether:state') this.#lifecycle.off(event, listener as (state: RoomState) => void);
-    else this.#messages.off(event, listener as Listener | undefined);
+    this.#emitterOf(event).off(event, listener as Listener | undefined);
   }
 
   /** Members of this room on every node. */
   presence(): Promise<PresenceMember[]> {
-    if (this.#state === 'left')
-      return Promise.reject(new TetherError(ErrorCode.Closed, `left room "${this.name}"`));
-    if (this.#state === 'refused')
-      return Promise.reject(new TetherError(ErrorCode.JoinRefused, `room "${this.name}" was refused`));
+    if (this.#ended()) {
+      const code = this.#state === 'left' ? ErrorCode.Closed : ErrorCode.JoinRefused;
+      return Promise.reject(new TetherError(code, `room "${this.name}": ${this.#state}`));
+    }
     return this.#host.presenceOf(this.name);
   }
 
@@ -198,12 +194,43 @@ export class Room<E extends EventMap = UnknownEvents> {
     if (this.#state === 'joined') this.#setState('rejoining');
   }
 
-  /** @internal a message for this room; returns false when it is a duplicate (already seen). */
+  /** @internal true when in-order offsets were skipped before this message: a gap to fill. */
+  jumps(message: RoomMessage): boolean {
+    return this.#state === 'joined' && this.#cursor.gapBefore(message);
+  }
+
+  /**
+   * @internal messages were lost and could not be recovered (the server said so, or a resume
+   * failed): the room goes on from the next message and its listeners are told.
+   */
+  lost(report: () => void): void {
+    if (this.#ended()) return;
+    this.#setState('joined');
+    this.#recovered = false;
+    const tell = () => {
+      this.#lifecycle.emit('tether:rejoined', { recovered: false });
+      report();
+    };
+    // Behind messages still held for the joiner: the report keeps its place among them.
+    if (this.#held) this.#held.push(tell);
+    else tell();
+  }
+
+  /**
+   * @internal a message for this room; returns false when it is a duplicate (already seen), or
+   * while the room is rejoining (the rejoin's replay brings it again).
+   */
   accept(message: RoomMessage): boolean {
-    if (this.#ended() || !this.#cursor.admit(message)) return false;
+    if (this.#ended() || this.#state === 'rejoining' || !this.#cursor.admit(message)) return false;
     if (this.#held) this.#held.push(message);
     else this.#dispatch(message);
     return true;
+  }
+
+  /** Lifecycle events (`tether:rejoined`, `tether:state`) or message events, by name. */
+  #emitterOf(event: string): Emitter<Record<string, never[]>> {
+    const lifecycle = event === 'tether:rejoined' || event === 'tether:state';
+    return (lifecycle ? this.#lifecycle : this.#messages) as unknown as Emitter<Record<string, never[]>>;
   }
 
   #ended(): boolean {
@@ -220,7 +247,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   #release(): void {
     const held = this.#held;
     this.#held = null;
-    for (const message of held ?? []) this.#dispatch(message);
+    for (const item of held ?? []) typeof item === 'function' ? item() : this.#dispatch(item);
   }
 
   #dispatch(message: RoomMessage): void {
