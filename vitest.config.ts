@@ -6,6 +6,7 @@ const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 // Tests run against the TypeScript sources, not dist/, so a change is tested without a build.
 // The client resolves to its Node entry, which is what `@tether/client` gives a Node process.
 const alias = {
+  '@tether/protocol/msgpack-node': here('./packages/protocol/src/msgpack-node.ts'),
   '@tether/protocol/msgpack': here('./packages/protocol/src/msgpack-codec.ts'),
   '@tether/protocol/trace': here('./packages/protocol/src/trace.ts'),
   '@tether/protocol': here('./packages/protocol/src/index.ts'),
@@ -13,7 +14,7 @@ const alias = {
   '@tether/server/prometheus': here('./packages/server/src/prometheus.ts'),
   '@tether/server/otel': here('./packages/server/src/otel.ts'),
   '@tether/server': here('./packages/server/src/index.ts'),
-  '@tether/client/msgpack': here('./packages/client/src/msgpack.ts'),
+  '@tether/client/msgpack': here('./packages/client/src/msgpack-node.ts'),
   '@tether/client/persistence': here('./packages/client/src/persistence.ts'),
   '@tether/client': here('./packages/client/src/node.ts'),
   '@tether/redis-bus': here('./packages/redis-bus/src/index.ts'),

@@ -46,6 +46,7 @@ const packages = [server, client, redisBus];
 
 let work: string;
 let app: string;
+let tarballs: string;
 
 /** Runs a command; rejects with its output when it fails. */
 function run(command: string, args: string[], cwd: string, timeout = 120_000): Promise<string> {
@@ -69,7 +70,9 @@ function cleanEnv(): NodeJS.ProcessEnv {
   for (const [key, value] of Object.entries(process.env)) {
     const lower = key.toLowerCase();
     if (lower.startsWith('npm_') && !keep.has(lower)) continue;
-    if (lower.startsWith('pnpm_') || key === 'NODE_OPTIONS' || key === 'NODE_ENV') continue;
+    // NODE_PATH: pnpm points it into the workspace's store, where every package is found.
+    if (lower.startsWith('pnpm_') || key === 'NODE_OPTIONS' || key === 'NODE_ENV' || key === 'NODE_PATH')
+      continue;
     env[key] = value;
   }
   return env;
@@ -82,7 +85,7 @@ beforeAll(async () => {
   }
   // Outside the workspace, so nothing resolves through its node_modules or its pnpm settings.
   work = mkdtempSync(join(tmpdir(), 'tether-packaging-'));
-  const tarballs = join(work, 'tarballs');
+  tarballs = join(work, 'tarballs');
   app = join(work, 'app');
   mkdirSync(tarballs);
   mkdirSync(app);
@@ -110,6 +113,8 @@ beforeAll(async () => {
       '--no-fund',
       '--no-update-notifier',
       ...packed.map((file) => join(tarballs, file)),
+      // The optional peer dependency the msgpack entry points need (esm.mjs and cjs.cjs import them).
+      'msgpackr@^2.1.4',
       'typescript@5.9',
       '@types/node@20',
     ],
@@ -123,8 +128,8 @@ afterAll(() => {
 });
 
 /** Runs a script of the app with node; it must print one JSON line and exit on its own. */
-async function runScript(file: string): Promise<Record<string, unknown>> {
-  const stdout = await run(process.execPath, [file], app, 20_000);
+async function runScript(file: string, cwd = app): Promise<Record<string, unknown>> {
+  const stdout = await run(process.execPath, [file], cwd, 20_000);
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
 }
 
@@ -252,5 +257,55 @@ describe('installed from the packed tarballs', () => {
       expect(errors).toEqual([]);
       expect(result).toEqual({ sum: 5, message: [{ from: 'browser' }, 1], transport: 'websocket' });
     });
+  });
+});
+
+describe('installed without msgpackr (an app on JSON)', () => {
+  let jsonApp: string;
+
+  beforeAll(async () => {
+    jsonApp = join(work, 'json-app');
+    mkdirSync(jsonApp);
+    writeFileSync(
+      join(jsonApp, 'package.json'),
+      JSON.stringify({ name: 'tether-json-consumer', version: '1.0.0', private: true }, null, 2),
+    );
+    copyFileSync(join(fixtures, 'json-only.mjs'), join(jsonApp, 'json-only.mjs'));
+    const wanted = readdirSync(tarballs).filter((file) => /^tether-(server|client)-/.test(file));
+    expect(wanted).toHaveLength(2);
+    await run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--no-update-notifier', ...wanted.map((f) => join(tarballs, f))],
+      jsonApp,
+      170_000,
+    );
+  }, 180_000);
+
+  it('works over WebSocket and SSE, and the msgpack entry points say to install msgpackr', async () => {
+    const result = await runScript('json-only.mjs', jsonApp);
+    const refused = { tetherError: true, code: 'UNSUPPORTED_PROTOCOL', saysInstall: true };
+    expect(result).toEqual({
+      msgpackrFrom: null,
+      runs: {
+        websocket: { sum: 5, message: { via: 'websocket' }, transport: 'websocket' },
+        sse: { sum: 5, message: { via: 'sse' }, transport: 'sse' },
+      },
+      msgpack: {
+        '@tether/server/msgpack import': refused,
+        '@tether/server/msgpack require': refused,
+        '@tether/client/msgpack import': refused,
+        '@tether/client/msgpack require': refused,
+      },
+    });
+  });
+
+  it('ships no declaration file that names msgpackr', () => {
+    for (const pkg of ['server', 'client']) {
+      const dist = join(jsonApp, 'node_modules', '@tether', pkg, 'dist');
+      const declarations = readdirSync(dist).filter((file) => /\.d\.c?ts$/.test(file));
+      expect(declarations.length).toBeGreaterThan(0);
+      for (const file of declarations)
+        expect(readFileSync(join(dist, file), 'utf8'), `${pkg}/dist/${file}`).not.toMatch(/['"]msgpackr['"]/);
+    }
   });
 });

@@ -17,11 +17,14 @@ export default defineConfig({
         '@tether/protocol': ['../protocol/src/index.ts'],
         '@tether/protocol/msgpack': ['../protocol/src/msgpack-codec.ts'],
         '@tether/protocol/trace': ['../protocol/src/trace.ts'],
+        '@tether/protocol/msgpack-node': ['../protocol/src/msgpack-node.ts'],
       },
     },
   },
   clean: true,
   sourcemap: true,
+  // import.meta.url in the CommonJS build (msgpack-node.ts finds the optional msgpackr with it).
+  shims: true,
   // The protocol package is internal: it ships inside each public package.
   noExternal: ['@tether/protocol'],
   external: ['ws', 'msgpackr', 'prom-client', '@opentelemetry/api'],

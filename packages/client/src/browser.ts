@@ -54,6 +54,8 @@ const browserEnvironment: ClientEnvironment = {
  */
 export class TetherClient<E extends EventMap = UnknownEvents> extends TetherClientBase<E> {
   constructor(url: string, options: TetherClientOptions = {}) {
+    // Browsers send cookies on their own and let no page set WebSocket headers.
+    if (options.headers) throw new TypeError('headers: Node only');
     super(url, options, browserEnvironment);
     // `localStorage.debug = 'tether:*'` traces (a separate chunk: pages that do not trace never load it).
     if (/tether|\*/.test(debugSwitch())) void import('./client-trace.js').then((m) => m.traceClient(this));

@@ -36,6 +36,15 @@ export interface TetherClientOptions {
    * read unless you pass it (docs/observability.md shows the OpenTelemetry one-liner).
    */
   traceContext?: () => Record<string, string> | undefined;
+  /**
+   * Node only: HTTP headers sent on the WebSocket upgrade and on every request of the SSE
+   * transport (its stream and its POSTs), e.g. `{ cookie: 'connect.sid=...' }` for a server
+   * whose `authenticate` reads a session cookie. A function is called on each connect attempt;
+   * if it throws, the client reports an `UNAUTHORIZED` error and closes. Browsers send their
+   * cookies themselves and let no page set WebSocket headers: the browser build throws a
+   * `TypeError` when this option is given.
+   */
+  headers?: Record<string, string> | (() => Record<string, string>);
 }
 
 /**
@@ -82,7 +91,7 @@ export interface ClientEmitOptions {
 
 /** The options the connection reads, with their defaults filled in. */
 export type ResolvedOptions = Required<
-  Omit<TetherClientOptions, 'auth' | 'reconnect' | 'codec' | 'persistence'>
+  Omit<TetherClientOptions, 'auth' | 'reconnect' | 'codec' | 'persistence' | 'headers'>
 >;
 
 /**

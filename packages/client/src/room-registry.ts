@@ -167,9 +167,16 @@ export class RoomRegistry implements RoomHost {
     if (this.#serverRooms.has(name) && !this.#resyncing(name)) this.#failed(name);
   }
 
-  /** The server removed this connection from a room. */
+  /** The server removed this connection from a room (`conn.leave`): a joined handle of it ends as `left`. */
   onLeft(room: string): void {
     this.#serverRooms.delete(room);
+    const handle = this.#rooms.get(room);
+    if (handle?.state === 'joined') {
+      this.#rooms.delete(room);
+      this.#stored.delete(room);
+      this.persist();
+      handle.end('left');
+    }
   }
 
   /** Settles a join waiting for this reply id; false when the id is not a join's. */
@@ -191,6 +198,7 @@ export class RoomRegistry implements RoomHost {
       return true;
     }
     if (this.#rooms.get(join.room.name) === join.room) this.#rooms.delete(join.room.name);
+    join.room.end('refused');
     if (join.reject) join.reject(new TetherError(outcome.code, outcome.message));
     // A rejoin nobody awaits: the client's `error` listeners hear of it.
     else this.#rejoinFailed(join.room.name, outcome);

@@ -39,7 +39,21 @@ export interface RejoinInfo {
   recovered: boolean;
 }
 
-export type RoomState = 'joining' | 'joined' | 'rejoining' | 'left';
+/**
+ * Where a room handle stands; `room.on('tether:state', (state) => ...)` tells every change.
+ *
+ * ```
+ * joining -answer-> joined -connection dropped-> rejoining -answer-> joined
+ * joining|rejoining -server refused the (re)join-> refused
+ * any -room.leave(), client.close(), or the server removed the connection from the room-> left
+ * ```
+ * `left` and `refused` are final: the handle gets no more messages and its listeners are dropped
+ * (after they heard of the change); `client.join(name)` makes a new handle.
+ */
+export type RoomState = 'joining' | 'joined' | 'rejoining' | 'left' | 'refused';
+
+/** The two states a handle ends in. */
+export type RoomEnd = Extract<RoomState, 'left' | 'refused'>;
 
 /** What a room needs from the registry that made it. */
 export interface RoomHost {
@@ -66,7 +80,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   readonly #cursor = new RoomCursor();
   #recovered: boolean | undefined;
   readonly #messages = new Emitter<Record<string, [unknown, MessageMeta]>>();
-  readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo] }>();
+  readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo]; 'tether:state': [RoomState] }>();
   readonly #host: RoomHost;
   /** Messages held back until the joiner's `await client.join()` continuation has run. */
   #held: Array<RoomMessage | (() => void)> | null = null;
@@ -99,9 +113,11 @@ export class Room<E extends EventMap = UnknownEvents> {
 
   /**
    * Listens to a room event (`data`, `meta`), to `tether:presence` (members joining and leaving),
-   * or to `tether:rejoined`. Returns a function that removes the listener.
+   * to `tether:rejoined`, or to `tether:state` (every change of `state`). Returns a function that
+   * removes the listener.
    */
   on(event: 'tether:rejoined', listener: (info: RejoinInfo) => void): () => void;
+  on(event: 'tether:state', listener: (state: RoomState) => void): () => void;
   on(
     event: 'tether:presence',
     listener: (change: PresenceEvent<PresenceData<E>>, meta: MessageMeta) => void,
@@ -111,30 +127,26 @@ export class Room<E extends EventMap = UnknownEvents> {
     listener: (data: EventData<E, K>, meta: MessageMeta) => void,
   ): () => void;
   on(event: string, listener: (...args: never[]) => void): () => void {
-    if (event === 'tether:rejoined') return this.#lifecycle.on(event, listener as (info: RejoinInfo) => void);
-    return this.#messages.on(event, listener as Listener);
+    return this.#emitterOf(event).on(event, listener as Listener);
   }
 
   off(event: string, listener?: (...args: never[]) => void): void {
-    if (event === 'tether:rejoined') this.#lifecycle.off(event, listener as (info: RejoinInfo) => void);
-    else this.#messages.off(event, listener as Listener | undefined);
+    this.#emitterOf(event).off(event, listener as Listener | undefined);
   }
 
   /** Members of this room on every node. */
   presence(): Promise<PresenceMember<PresenceData<E>>[]> {
-    if (this.#state === 'left')
-      return Promise.reject(new TetherError(ErrorCode.Closed, `left room "${this.name}"`));
+    if (this.#ended()) {
+      const code = this.#state === 'left' ? ErrorCode.Closed : ErrorCode.JoinRefused;
+      return Promise.reject(new TetherError(code, `room "${this.name}": ${this.#state}`));
+    }
     return this.#host.presenceOf(this.name) as Promise<PresenceMember<PresenceData<E>>[]>;
   }
 
-  /** Leaves the room; its listeners are dropped. */
+  /** Leaves the room; its listeners hear `tether:state` `'left'`, then are dropped. */
   leave(): void {
-    if (this.#state === 'left') return;
-    this.#state = 'left';
-    clearTimeout(this.#releaseTimer);
-    this.#held = null;
-    this.#messages.clear();
-    this.#lifecycle.clear();
+    if (this.#ended()) return;
+    this.end('left');
     this.#host.forget(this as unknown as Room<EventMap>);
   }
 
@@ -145,11 +157,24 @@ export class Room<E extends EventMap = UnknownEvents> {
     this.#cursor.reset(position[0], position[1]);
   }
 
+  /**
+   * @internal the handle is done: left (by the app, the client's close or the server) or refused.
+   * Listeners hear the change, then are dropped.
+   */
+  end(state: RoomEnd): void {
+    if (this.#ended()) return;
+    clearTimeout(this.#releaseTimer);
+    this.#held = null;
+    this.#setState(state);
+    this.#messages.clear();
+    this.#lifecycle.clear();
+  }
+
   /** @internal the join (or rejoin) was answered. */
   joined(result: JoinResult, firstJoin: boolean): void {
-    if (this.#state === 'left') return;
+    if (this.#ended()) return;
     const rejoin = this.#state === 'rejoining';
-    this.#state = 'joined';
+    this.#setState('joined');
     if (result.rec === 1) {
       // Missed messages follow this reply: keep the position, they continue from it.
       this.#recovered = true;
@@ -170,7 +195,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   /** @internal the connection dropped: the next connection rejoins from `position`. */
   suspend(): void {
     // A first join still in flight is simply sent again; only joined rooms resume from a position.
-    if (this.#state === 'joined') this.#state = 'rejoining';
+    if (this.#state === 'joined') this.#setState('rejoining');
   }
 
   /** @internal true when in-order offsets were skipped before this message: a gap to fill. */
@@ -183,8 +208,8 @@ export class Room<E extends EventMap = UnknownEvents> {
    * failed): the room goes on from the next message and its listeners are told.
    */
   lost(report: () => void): void {
-    if (this.#state === 'left') return;
-    this.#state = 'joined';
+    if (this.#ended()) return;
+    this.#setState('joined');
     this.#recovered = false;
     const tell = () => {
       this.#lifecycle.emit('tether:rejoined', { recovered: false });
@@ -200,10 +225,27 @@ export class Room<E extends EventMap = UnknownEvents> {
    * while the room is rejoining (the rejoin's replay brings it again).
    */
   accept(message: RoomMessage): boolean {
-    if (this.#state === 'left' || this.#state === 'rejoining' || !this.#cursor.admit(message)) return false;
+    if (this.#ended() || this.#state === 'rejoining' || !this.#cursor.admit(message)) return false;
     if (this.#held) this.#held.push(message);
     else this.#dispatch(message);
     return true;
+  }
+
+  /** Lifecycle events (`tether:rejoined`, `tether:state`) or message events, by name. */
+  #emitterOf(event: string): Emitter<Record<string, never[]>> {
+    const lifecycle = event === 'tether:rejoined' || event === 'tether:state';
+    return (lifecycle ? this.#lifecycle : this.#messages) as unknown as Emitter<Record<string, never[]>>;
+  }
+
+  #ended(): boolean {
+    return this.#state === 'left' || this.#state === 'refused';
+  }
+
+  /** Every change of `state` goes through here, so `tether:state` tells each one. */
+  #setState(state: RoomState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#lifecycle.emit('tether:state', state);
   }
 
   #release(): void {

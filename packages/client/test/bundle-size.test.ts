@@ -12,9 +12,11 @@ import { describe, expect, it } from 'vitest';
  * that pass `instanceof` across packages took 134 bytes, and the continuity, identity and
  * disconnect-reason work planned next lives in the client too. Raised to 8.5 KiB by the
  * continuity work: resuming a room on an offset jump and reporting the server's `gap` took about
- * 340 bytes (7 890 -> 8 237 B).
+ * 340 bytes (7 890 -> 8 237 B). Raised to 8.75 KiB by the room state event: `room.state`
+ * with `refused`, a server-side leave ending the handle, `tether:state`, and the browser build
+ * refusing the Node-only `headers` option took about 130 bytes (8 650 -> 8 778 B).
  */
-const BUDGET = 8.5 * 1024;
+const BUDGET = 8.75 * 1024;
 
 const clientRoot = fileURLToPath(new URL('..', import.meta.url));
 

@@ -94,7 +94,7 @@ export const ErrorCode = {
   BusUnavailable: 'BUS_UNAVAILABLE',
   /** The offline buffer was full; the message was dropped. */
   BufferFull: 'BUFFER_FULL',
-  /** The subprotocol is missing or unsupported. */
+  /** The subprotocol is missing or unsupported (or its codec needs a package not installed: msgpackr). */
   UnsupportedProtocol: 'UNSUPPORTED_PROTOCOL',
   /** An unexpected server fault. */
   Internal: 'INTERNAL',

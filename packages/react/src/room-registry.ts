@@ -1,4 +1,12 @@
-import type { ClientState, EventMap, Room, TetherClient, UnknownEvents } from '@tether/client';
+import {
+  type ClientState,
+  ErrorCode,
+  type EventMap,
+  type Room,
+  type TetherClient,
+  TetherError,
+  type UnknownEvents,
+} from '@tether/client';
 
 /** Where a `useRoom` stands. */
 export type RoomStatus = 'joining' | 'joined' | 'rejoining' | 'left' | 'error';
@@ -13,7 +21,10 @@ export interface RoomView<R extends EventMap = UnknownEvents> {
    * history no longer reached back (refetch the room's state), undefined until a rejoin happened.
    */
   recovered: boolean | undefined;
-  /** Why the join failed (status `error`): refused by the server's `authorizeJoin`, client closed, ... */
+  /**
+   * Why the join failed (status `error`): refused by the server's `authorizeJoin` (the first join,
+   * or a rejoin after a reconnect), client closed, ...
+   */
   error: Error | null;
 }
 
@@ -87,11 +98,14 @@ export class RoomEntry {
       this.#dispose();
       return;
     }
-    // Room state has no event of its own: it moves with the connection (suspended on a drop)
-    // and with each rejoin's answer.
     this.#unsubscribe.push(
       this.#client.on('state', () => this.#update()),
       room.on('tether:rejoined', () => this.#update()),
+      room.on('tether:state', (state) => {
+        if (state === 'refused')
+          this.#failed(new TetherError(ErrorCode.JoinRefused, `rejoining "${this.name}" was refused`));
+        else this.#update();
+      }),
     );
     this.#update();
   }

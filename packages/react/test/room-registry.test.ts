@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TetherClient } from '@tether/client';
-import { TetherServer } from '@tether/server';
+import { CloseCode, type Connection, TetherServer } from '@tether/server';
 import { waitFor } from '@tether/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireRoom } from '../src/room-registry.js';
@@ -10,16 +10,24 @@ let http: Server;
 let tether: TetherServer;
 let client: TetherClient;
 let joins: string[];
+/** Rooms `authorizeJoin` refuses from now on, beside every `secret:` room. */
+let refusing: Set<string>;
+let conns: Connection[];
 
 beforeEach(async () => {
   joins = [];
+  refusing = new Set();
+  conns = [];
   http = createServer();
   tether = new TetherServer({
     server: http,
     authorizeJoin: (_conn, room) => {
       joins.push(room);
-      return !room.startsWith('secret:');
+      return !room.startsWith('secret:') && !refusing.has(room);
     },
+  });
+  tether.on('connection', (conn) => {
+    conns.push(conn);
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   client = new TetherClient(`http://127.0.0.1:${(http.address() as AddressInfo).port}/tether`);
@@ -73,6 +81,26 @@ describe('shared room joins', () => {
     expect(retry).not.toBe(entry);
     await waitFor(() => retry.view.status === 'error');
     expect(joins).toEqual(['secret:1', 'secret:1']);
+    retry.release();
+  });
+
+  it('goes rejoining on a drop, and reports a refused rejoin as an error', async () => {
+    const entry = acquireRoom(client, 'chat:4');
+    await waitFor(() => entry.view.status === 'joined');
+    const statuses: string[] = [];
+    entry.subscribe(() => statuses.push(entry.view.status));
+    refusing.add('chat:4');
+    conns[0]!.close(CloseCode.InternalError, 'drop for the test');
+    await waitFor(() => entry.view.status === 'error');
+    expect(statuses).toEqual(['rejoining', 'error']);
+    expect(entry.view.room).toBeNull();
+    expect(entry.view.error).toMatchObject({ code: 'JOIN_REFUSED' });
+    entry.release();
+    // The next acquire tries again, and joins once the server allows it.
+    refusing.clear();
+    const retry = acquireRoom(client, 'chat:4');
+    expect(retry).not.toBe(entry);
+    await waitFor(() => retry.view.status === 'joined');
     retry.release();
   });
 });

@@ -1,7 +1,7 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { type Codec, jsonCodec, type Logger } from '@tether/protocol';
-import { msgpackCodec } from '@tether/protocol/msgpack';
+import { optionalMsgpackCodec } from '@tether/protocol/msgpack-node';
 import type { Bus, HistoryPolicy } from './bus.js';
 import type { Connection } from './connection.js';
 import type { Handshake } from './handshake.js';
@@ -57,7 +57,10 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
    * dropped (docs/messaging.md). Default 64 KiB (at most `maxBufferedBytes`).
    */
   lowWaterBytes?: number;
-  /** Wire codecs; the first one the client offers that is listed here wins. Default JSON and msgpack. */
+  /**
+   * Wire codecs; the first one the client offers that is listed here wins. Default JSON, and
+   * msgpack when the app installed `msgpackr` (an optional peer dependency).
+   */
   codecs?: readonly Codec[];
   /**
    * permessage-deflate for WebSocket frames of at least `threshold` bytes. Default off: it costs
@@ -174,7 +177,7 @@ export function resolveOptions<E extends EventMap, Data>(
     helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
     maxBufferedBytes,
     lowWaterBytes: Math.min(options.lowWaterBytes ?? 64 * 1024, maxBufferedBytes),
-    codecs: options.codecs?.length ? options.codecs : [jsonCodec, msgpackCodec],
+    codecs: options.codecs?.length ? options.codecs : defaultCodecs(),
     compression: compression
       ? {
           threshold: compression.threshold ?? 1024,
@@ -195,4 +198,10 @@ export function resolveOptions<E extends EventMap, Data>(
     limits: resolveLimits(options),
     allowedOrigins: options.allowedOrigins,
   };
+}
+
+/** JSON, and msgpack beside it when msgpackr is installed (apps on JSON need not install it). */
+function defaultCodecs(): Codec[] {
+  const msgpack = optionalMsgpackCodec();
+  return msgpack ? [jsonCodec, msgpack] : [jsonCodec];
 }
