@@ -1,6 +1,7 @@
 export { CloseCode, type Codec, ErrorCode, TetherError, type TetherErrorCode } from '@tether/protocol';
 export type { BackoffOptions } from './backoff.js';
 export type { ClientEmitOptions, DisconnectReason, TetherClientOptions } from './client-options.js';
+export type { NotificationMeta } from './notifications.js';
 export type { ClientRequestOptions } from './pending-requests.js';
 export type { Persistence, TetherStorage } from './persistence-types.js';
 export {

@@ -22,6 +22,7 @@ import {
 } from './client-options.js';
 import { Emitter, rethrowLater } from './emitter.js';
 import { base64UrlJson, exceeds, tooLargeError } from './encoding.js';
+import { ClientNotifications, type NotificationMeta } from './notifications.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
 import type { PersistenceStore } from './persistence-types.js';
@@ -59,6 +60,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   readonly #events = new Emitter<Record<string, unknown[]>>();
   readonly #outbox: Outbox<Frame>;
   readonly #requests = new PendingRequests();
+  readonly #notifications = new ClientNotifications(this.#events, (e, d) => this.#request(e, d, {}));
   readonly #answers: RequestAnswers;
   readonly #rooms: RoomRegistry;
   /** When the last frame arrived, and the silence (ms) after which the server counts as gone. */
@@ -92,7 +94,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#outbox = new Outbox(this.#options.maxBufferedEmits);
     const send = (frame: Frame) => this.#send(frame);
     this.#answers = new RequestAnswers(this.#codec, this.#events, send);
-    this.#store = options.persistence?.(url);
+    this.#store = this.#notifications.persistWith(options.persistence?.(url));
     const saved = this.#store?.load();
     this.#session = saved?.session;
     this.#rooms = new RoomRegistry(
@@ -145,7 +147,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     event: K,
     listener: (
       data: EventData<E, K>,
-      meta?: MessageMeta,
+      meta?: MessageMeta | NotificationMeta,
       // biome-ignore lint/suspicious/noConfusingVoidType: an event listener returns nothing; a request handler returns the reply.
     ) => EventReply<E, K> | Promise<EventReply<E, K>> | void,
   ): () => void;
@@ -317,7 +319,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#rooms.suspend();
     if (FATAL_CLOSE_CODES.has(code) || status === 401 || status === 403) {
       const errorCode =
-        code === CloseCode.SessionReplaced
+        code === CloseCode.SessionReplaced || code === CloseCode.UserDisconnected
           ? ErrorCode.Closed
           : status === 403 || code === CloseCode.Forbidden
             ? ErrorCode.Forbidden
@@ -420,7 +422,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
         this.#onWelcome(message);
         return;
       case 'evt':
-        this.#events.emit(message.e, message.d);
+        this.#notifications.onEvent(message);
         return;
       case 'req':
         void this.#answers.answer(message.id, message.e, message.d);

@@ -57,6 +57,8 @@ export {
 export { MemoryBus, type MemoryBusOptions } from './memory-bus.js';
 export { MemoryInbox, type MemoryInboxOptions } from './memory-inbox.js';
 export type { MetricsSnapshot } from './metrics.js';
+export type { OfflineNotification, UndeliveredNotification } from './notification-delivery.js';
+export type { NotificationOptions } from './notification-options.js';
 export type { Logger, TetherServerOptions } from './options.js';
 export { LocalOutcomeStore, type Outcome, type OutcomeStore } from './outcome-store.js';
 export type { UndeliveredMessage } from './outgoing-requests.js';
@@ -69,3 +71,5 @@ export {
   type TetherServerEvents,
 } from './tether-server.js';
 export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
+export { UserOperator } from './user-directory.js';
+export type { DeadLetters } from './users.js';

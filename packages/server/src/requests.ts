@@ -3,6 +3,7 @@ import {
   type ErrorReplyMessage,
   isReservedEvent,
   type Logger,
+  NOTIFICATION_ACK,
   type ReplyMessage,
   type RequestMessage,
   TetherError,
@@ -35,6 +36,8 @@ export interface RequestsContext {
   /** Timing observers of request handling (metrics exporters), in ms. */
   readonly observers: Array<(ms: number) => void>;
   onUndelivered(message: UndeliveredMessage): void;
+  /** A client's `tether:ack` (durable notifications its listeners handled): the users part answers it. */
+  acknowledge(engine: ConnectionEngine, message: RequestMessage): void;
   closing(): boolean;
 }
 
@@ -143,6 +146,10 @@ export class Requests {
   #run(engine: ConnectionEngine, message: RequestMessage): void {
     const { counters } = this.#context;
     if (message.ak) this.#dedup.release(engine.sessionId, message.ak);
+    if (message.e === NOTIFICATION_ACK) {
+      this.#context.acknowledge(engine, message);
+      return;
+    }
     if (message.e === PRESENCE_REQUEST) {
       this.#presenceOf(engine, message.d)
         .then((outcome) => this.#answer(engine, message.id, outcome))

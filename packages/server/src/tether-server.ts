@@ -11,20 +11,29 @@ import { Gateway } from './gateway.js';
 import { HeartbeatSweep } from './heartbeat.js';
 import { attachToServer, pathnameOf } from './http-endpoint.js';
 import { MemoryBus } from './memory-bus.js';
+import { MemoryInbox } from './memory-inbox.js';
 import { Metrics, type MetricsSnapshot } from './metrics.js';
 import { NodeMessages } from './node-messages.js';
+import type { OfflineNotification, UndeliveredNotification } from './notification-delivery.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import type { UndeliveredMessage } from './outgoing-requests.js';
 import { Requests } from './requests.js';
 import { Rooms } from './rooms.js';
 import { SHUTTING_DOWN, shutdownNotice } from './server-messages.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';
+import { UserOperator, userKeyString } from './user-directory.js';
+import { type DeadLetters, Users } from './users.js';
 
 /** Events of `TetherServer`. */
 export interface TetherServerEvents<E extends EventMap, Data> {
   connection: (conn: Connection<E, Data>) => void;
-  /** A server-to-client request was given up: the app can fall back (push notification, email). */
-  undelivered: (message: UndeliveredMessage) => void;
+  /**
+   * A server-to-client request was given up, or a durable notification became a dead letter or
+   * expired (`reason` tells which): the app can fall back (push notification, email).
+   */
+  undelivered: (message: UndeliveredMessage | UndeliveredNotification) => void;
+  /** A notification no connection acknowledged within `notifications.offlineAfterMs`: once in the cluster. */
+  'notification:offline': (notification: OfflineNotification) => void;
   /** The bus lost or regained its backing store. */
   'bus:status': (status: 'up' | 'down') => void;
 }
@@ -77,6 +86,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   readonly #rooms: Rooms;
   readonly #requests: Requests;
   readonly #gateway: Gateway;
+  readonly #users: Users;
+  readonly #ownsInbox: boolean;
   readonly #listeners = new Map<string, Array<(...args: never[]) => void>>();
   #closing: Promise<void> | undefined;
 
@@ -109,6 +120,20 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       registry,
       closing,
     }));
+    this.#ownsInbox = options.inbox === undefined;
+    const users = (this.#users = new Users({
+      nodeId: this.nodeId,
+      bus,
+      inbox: options.inbox ?? new MemoryInbox({ dedupWindowMs: parts.dedupWindowMs }),
+      options: parts.notifications,
+      dedupWindowMs: parts.dedupWindowMs,
+      userKey: parts.limits.userKey,
+      logger,
+      nodeMessages,
+      undelivered: (message) => this.#emit('undelivered', message),
+      offline: (notification) => this.#emit('notification:offline', notification),
+      wantsOffline: () => this.#listeners.has('notification:offline'),
+    }));
     const requests = (this.#requests = new Requests({
       nodeId: this.nodeId,
       bus,
@@ -119,6 +144,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       nodeMessages,
       observers: this.observers.request,
       onUndelivered: (message) => this.#emit('undelivered', message),
+      acknowledge: (engine, message) => users.ack(engine, message),
       closing,
     }));
     const pingFrames = new Map<Codec, Frame>();
@@ -156,7 +182,10 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       nodeMessages,
       connections,
       closing,
-      opened: (engine) => this.#emit('connection', handleOf(engine)),
+      opened: (engine, handshake) => {
+        users.opened(engine, handshake);
+        this.#emit('connection', handleOf(engine));
+      },
       resumed: (sessionId) => requests.sessionResumed(sessionId),
     });
     heartbeat.start();
@@ -174,7 +203,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     return this.options.logger;
   }
 
-  /** Listens to `connection`, `undelivered` and `bus:status`. */
+  /** Listens to `connection`, `undelivered`, `notification:offline` and `bus:status`. */
   on<K extends keyof TetherServerEvents<E, Data>>(event: K, listener: TetherServerEvents<E, Data>[K]): this {
     const list = this.#listeners.get(event) ?? [];
     list.push(listener as (...args: never[]) => void);
@@ -198,6 +227,19 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   in(room: string): { presence(): Promise<PresenceMember[]>; emit: BroadcastOperator<E>['emit'] } {
     const operator = this.to(room);
     return { presence: () => this.#bus.members(room), emit: operator.emit.bind(operator) };
+  }
+
+  /**
+   * One user's connections on every node (the user key is the `userKey` option's): `emit` live,
+   * `notify` durably, `disconnect`. See docs/notifications.md.
+   */
+  user(key: string | number): UserOperator<E> {
+    return new UserOperator<E>(this.#users, userKeyString(key));
+  }
+
+  /** Notifications given up after `notifications.maxAttempts` deliveries: list them, send them again. */
+  get deadLetters(): DeadLetters {
+    return this.#users.deadLetters;
   }
 
   /** Snapshot of counters and gauges. */
@@ -291,6 +333,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     // Peers that did not answer the close handshake in time are cut, so no socket outlives close().
     for (const engine of [...registry.values()]) engine.expire();
     this.#requests.close();
+    await this.#users.close();
+    if (this.#ownsInbox) await this.#users.inbox.close();
     this.#heartbeat.stop();
     this.#attachment?.detach();
     await this.#gateway.close();
@@ -327,6 +371,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       code !== CloseCode.NoStatus &&
       !this.closing;
     const wasCurrent = this.#registry.remove(engine);
+    this.#users.closed(engine);
     this.#rooms.leaveAll(engine, dropped);
     // A deliberate close ends the session: its pending acks can no longer be delivered.
     if (wasCurrent && engine.endedByClient) this.#requests.sessionEnded(engine.sessionId);
