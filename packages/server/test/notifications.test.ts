@@ -253,6 +253,24 @@ describe('tether.user(key).notify', () => {
   });
 });
 
+describe('over the SSE transport', () => {
+  it('delivers, acknowledges and disconnects as over WebSocket', async () => {
+    await setUp();
+    const client = userClient('a', { transports: ['sse'] });
+    client.on('error', () => {});
+    const got: unknown[] = [];
+    client.on('dm', (d) => void got.push(d));
+    await waitForState(client, 'open');
+    expect(client.transport).toBe('sse');
+    await node.tether.user('a').notify('dm', 'over sse', { id: 'sse-1' });
+    await until(() => got.length === 1);
+    await until(() => inbox.size.pending === 0, 5_000, 'the ack over a POST');
+    await node.tether.user('a').disconnect('bye');
+    await waitForState(client, 'closed');
+    expect(client.lastDisconnect).toEqual({ code: 4410, reason: 'bye', willReconnect: false });
+  });
+});
+
 describe('tether.user(key).disconnect', () => {
   it('closes every connection of the user with 4410 and the reason; they stay closed', async () => {
     await setUp();
