@@ -1,4 +1,4 @@
-import { type EventMessage, NOTIFICATION_ACK, TetherError } from '@tether/protocol';
+import { type EventMessage, NOTIFICATION_ACK, type TetherError } from '@tether/protocol';
 import type { Emitter } from './emitter.js';
 import type { PersistenceStore, StoredState } from './persistence-types.js';
 
@@ -40,10 +40,8 @@ type Listener = (data: unknown, meta: NotificationMeta) => unknown;
 export class ClientNotifications {
   readonly #events: Emitter<Record<string, unknown[]>>;
   readonly #request: (event: string, data: unknown) => Promise<unknown>;
-  /** Handled ids, oldest first (a Set keeps insertion order). */
-  readonly #handled = new Set<string>();
-  /** Ids whose listeners are still running. */
-  readonly #running = new Set<string>();
+  /** Ids seen, oldest first: `true` handled, `false` its listeners are still running. */
+  readonly #seen = new Map<string, boolean>();
   #toAck: string[] = [];
   #store: PersistenceStore | undefined;
   /** What the client saved besides these ids (rooms, session): the room registry's snapshot. */
@@ -66,7 +64,7 @@ export class ClientNotifications {
     this.#store = store;
     const saved = store.load();
     this.#others = () => saved;
-    for (const id of saved.notifications ?? []) this.#remember(id);
+    for (const id of saved.notifications ?? []) this.#seen.set(id, true);
     return {
       load: () => store.load(),
       schedule: (snapshot) => {
@@ -77,55 +75,46 @@ export class ClientNotifications {
     };
   }
 
-  readonly #snapshot = (): StoredState => ({ ...this.#others(), notifications: [...this.#handled] });
+  readonly #snapshot = (): StoredState => ({
+    ...this.#others(),
+    notifications: [...this.#seen].filter(([, handled]) => handled).map(([id]) => id),
+  });
 
   /** A server `evt`: a plain event goes to its listeners; a notification once, then it is acknowledged. */
-  onEvent(message: EventMessage): void {
-    const id = message.n;
+  onEvent({ e, d, n: id }: EventMessage): void {
     if (id === undefined) {
-      this.#events.emit(message.e, message.d);
+      this.#events.emit(e, d);
       return;
     }
-    if (this.#handled.has(id)) {
-      this.#ack(id);
+    const state = this.#seen.get(id);
+    if (state) {
+      this.#ack(id); // handled before: acknowledge again
       return;
     }
-    if (this.#running.has(id)) return;
-    const listeners = this.#events.listeners(message.e) as Listener[];
-    if (listeners.length === 0) return; // not handled here: the server delivers it again later
+    const listeners = this.#events.listeners(e) as Listener[];
+    // Running already, or nobody listens here: no ack, the server delivers it again later.
+    if (state === false || listeners.length === 0) return;
+    this.#seen.set(id, false);
     const meta: NotificationMeta = { id, notification: true };
-    const results: unknown[] = [];
-    let failed = false;
-    for (const listener of listeners) {
+    const run = (listener: Listener) => {
       try {
-        results.push(listener(message.d, meta));
+        return listener(d, meta);
       } catch (err) {
-        failed = true;
-        this.#events.onListenerError(err, message.e);
+        return Promise.reject(err);
       }
-    }
-    if (failed) return;
-    this.#running.add(id);
-    Promise.all(results).then(
+    };
+    Promise.all(listeners.map(run)).then(
       () => {
-        this.#running.delete(id);
-        this.#remember(id);
+        this.#seen.set(id, true);
+        if (this.#seen.size > REMEMBERED_NOTIFICATIONS) this.#seen.delete(this.#seen.keys().next().value!);
         this.#store?.schedule(this.#snapshot);
         this.#ack(id);
       },
       (err: unknown) => {
-        this.#running.delete(id);
-        this.#events.onListenerError(err, message.e);
+        this.#seen.delete(id);
+        this.#events.onListenerError(err, e);
       },
     );
-  }
-
-  #remember(id: string): void {
-    this.#handled.add(id);
-    if (this.#handled.size > REMEMBERED_NOTIFICATIONS) {
-      const oldest = this.#handled.values().next().value;
-      if (oldest !== undefined) this.#handled.delete(oldest);
-    }
   }
 
   /** Acknowledgements of one tick leave in one request (or a few, of at most 100 ids). */
@@ -135,10 +124,10 @@ export class ClientNotifications {
       const ids = this.#toAck;
       this.#toAck = [];
       for (let i = 0; i < ids.length; i += ACK_BATCH) {
-        this.#request(NOTIFICATION_ACK, { ids: ids.slice(i, i + ACK_BATCH) }).catch((err: unknown) => {
+        this.#request(NOTIFICATION_ACK, { ids: ids.slice(i, i + ACK_BATCH) }).catch((err: TetherError) => {
           // Closed: the next connection gets the notification again and acknowledges it then.
-          if (err instanceof TetherError && err.code === 'CLOSED') return;
-          if (this.#events.listenerCount('error') > 0) this.#events.emit('error', err);
+          if (err.code !== 'CLOSED' && this.#events.listenerCount('error') > 0)
+            this.#events.emit('error', err);
         });
       }
     });
