@@ -51,7 +51,11 @@ export type Lifecycle = {
   error: [TetherError];
   /** The client left `open`: why, and whether it reconnects. */
   'tether:disconnect': [DisconnectReason];
-  /** A room the server joined this session to could not be recovered after a reconnect. */
+  /**
+   * Messages of a room this client is in (joined by it or by the server) were lost and could not
+   * be recovered: after a reconnect, or while connected (the server's bus missed them and its
+   * history no longer had them). Fires before the first message after the gap.
+   */
   'tether:recovery-failed': [{ room: string }];
   /** Members joining and leaving any room this client is in (`meta.room` names it). */
   'tether:presence': [PresenceEvent, MessageMeta];
@@ -88,4 +92,37 @@ export function resolveOptions(options: TetherClientOptions): ResolvedOptions {
     requestTimeout: options.requestTimeout ?? 10_000,
     upgradeRetryMs: options.upgradeRetryMs ?? 60_000,
   };
+}
+
+/**
+ * The transports to try, in order: those asked for that the environment has, WebSocket left out
+ * while `skipWebSocket` (it failed recently and another transport worked) unless it is the only one.
+ *
+ * @example
+ * usableTransports(['websocket', 'sse'], env, true); // ['sse']
+ */
+export function usableTransports(
+  wanted: readonly TransportKind[],
+  env: ClientEnvironment,
+  skipWebSocket: boolean,
+): TransportKind[] {
+  const available = wanted.filter((kind) => env.transports[kind]);
+  return skipWebSocket && available.length > 1 ? available.filter((k) => k !== 'websocket') : available;
+}
+
+/**
+ * Until when to leave WebSocket out after a connection was welcomed over `kind`: for
+ * `upgradeRetryMs` when WebSocket comes first but another transport got through; no longer once
+ * WebSocket worked. `until` is the value so far.
+ *
+ * @example
+ * webSocketSkip('sse', resolveOptions({}), 0); // Date.now() + 60_000
+ */
+export function webSocketSkip(
+  kind: TransportKind | undefined,
+  options: ResolvedOptions,
+  until: number,
+): number {
+  if (kind === 'websocket') return 0;
+  return options.transports[0] === 'websocket' ? Date.now() + options.upgradeRetryMs : until;
 }

@@ -16,7 +16,9 @@ interface Pending {
   attemptsLeft: number;
   attempts: number;
   timeoutMs: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the current attempt times out (ms since the epoch). */
+  deadline: number;
+  send: (frame: Frame) => void;
   resolve(value: unknown): void;
   reject(err: Error): void;
 }
@@ -29,7 +31,8 @@ function resendFrame(pending: Pending): Frame {
 /**
  * Client-to-server requests waiting for replies. Each keeps one id (inside its frame) for
  * every attempt and every reconnect; a timeout spends one attempt; a reconnect resends at once
- * without spending one.
+ * without spending one. One timer serves them all, armed for the earliest deadline: a request
+ * costs no timer of its own to set and clear (the request path's hottest allocation before).
  *
  * @example
  * const reply = pending.add(id, frame, 'chat:send', { timeout: 5000, retries: 2 }, send);
@@ -38,6 +41,9 @@ export class PendingRequests {
   readonly #pending = new Map<string, Pending>();
   /** Ids whose replies came since the last request went out: the next one tells the server. */
   #answered: string[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When `#timer` fires; Infinity when none is armed. */
+  #timerAt = Number.POSITIVE_INFINITY;
 
   add(
     id: string,
@@ -55,13 +61,14 @@ export class PendingRequests {
         attemptsLeft: Math.max(0, Math.floor(options.retries)),
         attempts: 1,
         timeoutMs: options.timeout,
-        timer: undefined,
+        deadline: Date.now() + options.timeout,
+        send,
         resolve,
         reject,
       };
       this.#pending.set(id, pending);
       send(frame);
-      this.#arm(id, pending, send);
+      this.#armFor(pending.deadline);
     });
   }
 
@@ -72,7 +79,6 @@ export class PendingRequests {
   ): boolean {
     const pending = this.#pending.get(id);
     if (!pending) return false;
-    clearTimeout(pending.timer);
     this.#pending.delete(id);
     // Beyond the cap the oldest go untold: the server lets those outcomes expire instead.
     if (this.#answered.push(id) > MAX_ACKS) this.#answered.shift();
@@ -95,25 +101,47 @@ export class PendingRequests {
   }
 
   rejectAll(err: TetherError): void {
-    for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(err);
-    }
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const pending = [...this.#pending.values()];
     this.#pending.clear();
+    for (const request of pending) request.reject(err);
   }
 
   get size(): number {
     return this.#pending.size;
   }
 
-  #arm(id: string, pending: Pending, send: (frame: Frame) => void): void {
-    pending.timer = setTimeout(() => {
+  /** Makes sure the timer fires no later than `deadline`. */
+  #armFor(deadline: number): void {
+    if (deadline >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = deadline;
+    const timer = setTimeout(this.#expire, Math.max(0, deadline - Date.now()));
+    // An armed timer alone must not keep a Node process alive (browsers have no unref).
+    (timer as { unref?: () => void }).unref?.();
+    this.#timer = timer;
+  }
+
+  /** Spends an attempt of every request past its deadline, then arms for the next deadline. */
+  readonly #expire = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, pending] of this.#pending) {
+      if (pending.deadline > now) {
+        next = Math.min(next, pending.deadline);
+        continue;
+      }
       if (pending.attemptsLeft > 0) {
         pending.attemptsLeft--;
         pending.attempts++;
-        send(resendFrame(pending));
-        this.#arm(id, pending, send);
-        return;
+        pending.deadline = now + pending.timeoutMs;
+        next = Math.min(next, pending.deadline);
+        pending.send(resendFrame(pending));
+        continue;
       }
       this.#pending.delete(id);
       pending.reject(
@@ -122,6 +150,7 @@ export class PendingRequests {
           `"${pending.event}" got no reply after ${pending.attempts} attempt(s) of ${pending.timeoutMs} ms`,
         ),
       );
-    }, pending.timeoutMs);
-  }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#armFor(next);
+  };
 }

@@ -71,7 +71,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo] }>();
   readonly #host: RoomHost;
   /** Messages held back until the joiner's `await client.join()` continuation has run. */
-  #held: RoomMessage[] | null = null;
+  #held: Array<RoomMessage | (() => void)> | null = null;
   #releaseTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal created by `client.join`. */
@@ -94,7 +94,7 @@ export class Room<E extends EventMap = UnknownEvents> {
     return this.#cursor.epoch;
   }
 
-  /** The last rejoin's outcome; undefined until a rejoin with a position happened. */
+  /** The last rejoin's or resume's outcome (false after a reported loss); undefined until one happened. */
   get recovered(): boolean | undefined {
     return this.#recovered;
   }
@@ -172,9 +172,34 @@ export class Room<E extends EventMap = UnknownEvents> {
     if (this.#state === 'joined') this.#state = 'rejoining';
   }
 
-  /** @internal a message for this room; returns false when it is a duplicate (already seen). */
+  /** @internal true when in-order offsets were skipped before this message: a gap to fill. */
+  jumps(message: RoomMessage): boolean {
+    return this.#state === 'joined' && this.#cursor.gapBefore(message);
+  }
+
+  /**
+   * @internal messages were lost and could not be recovered (the server said so, or a resume
+   * failed): the room goes on from the next message and its listeners are told.
+   */
+  lost(report: () => void): void {
+    if (this.#state === 'left') return;
+    this.#state = 'joined';
+    this.#recovered = false;
+    const tell = () => {
+      this.#lifecycle.emit('tether:rejoined', { recovered: false });
+      report();
+    };
+    // Behind messages still held for the joiner: the report keeps its place among them.
+    if (this.#held) this.#held.push(tell);
+    else tell();
+  }
+
+  /**
+   * @internal a message for this room; returns false when it is a duplicate (already seen), or
+   * while the room is rejoining (the rejoin's replay brings it again).
+   */
   accept(message: RoomMessage): boolean {
-    if (this.#state === 'left' || !this.#cursor.admit(message)) return false;
+    if (this.#state === 'left' || this.#state === 'rejoining' || !this.#cursor.admit(message)) return false;
     if (this.#held) this.#held.push(message);
     else this.#dispatch(message);
     return true;
@@ -183,7 +208,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   #release(): void {
     const held = this.#held;
     this.#held = null;
-    for (const message of held ?? []) this.#dispatch(message);
+    for (const item of held ?? []) typeof item === 'function' ? item() : this.#dispatch(item);
   }
 
   #dispatch(message: RoomMessage): void {

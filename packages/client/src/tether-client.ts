@@ -2,7 +2,6 @@ import {
   CloseCode,
   type Codec,
   ErrorCode,
-  FATAL_CLOSE_CODES,
   type Frame,
   isReservedEvent,
   type ServerMessage,
@@ -19,9 +18,12 @@ import {
   type ResolvedOptions,
   resolveOptions,
   type TetherClientOptions,
+  usableTransports,
+  webSocketSkip,
 } from './client-options.js';
 import { Emitter, rethrowLater } from './emitter.js';
-import { base64UrlJson, exceeds, tooLargeError } from './encoding.js';
+import { encodeAuth, exceeds, tooLargeError } from './encoding.js';
+import type { Handoff } from './handoff.js';
 import { ClientNotifications, type NotificationMeta } from './notifications.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
@@ -29,8 +31,9 @@ import type { PersistenceStore } from './persistence-types.js';
 import { RequestAnswers } from './request-answers.js';
 import type { MessageMeta, Room } from './room.js';
 import { type Outcome, RoomRegistry } from './room-registry.js';
-import { type ClientState, type ClientStateEvent, nextState } from './state.js';
-import type { ClientTransport, TransportKind } from './transports/transport.js';
+import { SilenceWatch } from './silence-watch.js';
+import { type ClientState, type ClientStateEvent, fatalCloseError, nextState } from './state.js';
+import type { ClientTransport, ClientTransportEvents, TransportKind } from './transports/transport.js';
 import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
 
 /** Bytes the socket may hold for a volatile emit to be sent rather than dropped. */
@@ -63,10 +66,12 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   readonly #notifications = new ClientNotifications(this.#events, (e, d) => this.#request(e, d, {}));
   readonly #answers: RequestAnswers;
   readonly #rooms: RoomRegistry;
-  /** When the last frame arrived, and the silence (ms) after which the server counts as gone. */
-  #lastSeen = 0;
-  #heartbeatDeadline = 0;
-  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Make before break when a server drains (`bye` with `mv: 1`), made on the first move. */
+  #handoff: Handoff | undefined;
+  /** The server went silent (half-open TCP, frozen node): drop and reconnect. */
+  readonly #silence = new SilenceWatch(() =>
+    this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed'),
+  );
   #transport: ClientTransport | undefined;
   #transportKind: TransportKind | undefined;
   /** Bumped whenever a transport is dropped or replaced: events of older transports are ignored. */
@@ -222,6 +227,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     if (this.#state === 'closed') return;
     this.#generation++;
     this.#clearTimers();
+    this.#handoff?.cancel();
     this.#transport?.close(CloseCode.Normal, 'client closed');
     this.#transport = undefined;
     this.#connectionId = undefined;
@@ -252,12 +258,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   }
 
   #pickTransport(index = this.#transportIndex): TransportKind | undefined {
-    const available = this.#options.transports.filter((kind) => this.#env.transports[kind]);
-    const usable =
-      Date.now() < this.#skipWebSocketUntil && available.length > 1
-        ? available.filter((k) => k !== 'websocket')
-        : available;
-    return usable[index];
+    const skipWebSocket = Date.now() < this.#skipWebSocketUntil;
+    return usableTransports(this.#options.transports, this.#env, skipWebSocket)[index];
   }
 
   async #openTransport(): Promise<void> {
@@ -269,43 +271,59 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     }
     let auth: string | undefined;
     try {
-      const value = typeof this.#auth === 'function' ? await (this.#auth as () => unknown)() : this.#auth;
-      auth = value === undefined ? undefined : base64UrlJson(value);
+      auth = await encodeAuth(this.#auth);
     } catch (err) {
       this.#reportError(new TetherError(ErrorCode.Unauthorized, `auth() failed: ${(err as Error).message}`));
       if (generation === this.#generation) this.#scheduleReconnect();
       return;
     }
     if (generation !== this.#generation) return;
-    const current = () => generation === this.#generation;
     this.#transportKind = kind;
-    this.#transport = this.#env.transports[kind]!({
-      url: this.url,
-      codec: this.#codec,
-      auth,
-      events: {
-        onOpen: () => current() && this.#onTransportOpen(),
-        onFrame: (frame) => current() && this.#onFrame(frame),
-        onClose: (code, reason, status) => current() && this.#onTransportClose(code, reason, status),
-      },
-    });
+    const events = this.#eventsFor(generation);
+    this.#transport = this.#env.transports[kind]!({ url: this.url, codec: this.#codec, auth, events });
     this.#connectTimer = setTimeout(() => {
-      if (!current()) return;
+      if (generation !== this.#generation) return;
       this.#transport?.close(CloseCode.Normal, 'connect timeout');
       this.#onTransportClose(CloseCode.Abnormal, 'connect timeout');
     }, this.#options.connectTimeout);
   }
 
-  #onTransportOpen(): void {
-    const session = this.#session;
-    this.#send(
-      this.#codec.encode({
-        t: 'hello',
-        sid: session?.sid,
-        sk: session?.sk,
-        rooms: this.#rooms.serverPositions(),
-      }),
-    );
+  /** Where a transport's events go while it is the client's current one (`generation`). */
+  #eventsFor(generation: number): ClientTransportEvents {
+    const current = () => generation === this.#generation;
+    return {
+      onOpen: () => current() && this.#send(this.#hello()),
+      onFrame: (frame) => current() && this.#onFrame(frame),
+      onClose: (code, reason, status) => current() && this.#onTransportClose(code, reason, status),
+    };
+  }
+
+  #hello(): Frame {
+    const rooms = this.#rooms.serverPositions();
+    return this.#codec.encode({ t: 'hello', sid: this.#session?.sid, sk: this.#session?.sk, rooms });
+  }
+
+  /** A server drains: move now (make before break). The code loads on the first move, off the core bundle. */
+  async #move(): Promise<void> {
+    const { Handoff } = await import('./handoff.js');
+    const settings = { url: this.url, codec: this.#codec, auth: this.#auth, ...this.#options };
+    this.#handoff ??= new Handoff(this.#env, settings, {
+      kind: () => this.#transportKind,
+      hello: () => this.#hello(),
+      connectionId: () => this.#connectionId,
+      promote: (transport, kind) => this.#promote(transport, kind),
+    });
+    this.#handoff.start();
+  }
+
+  /** A move's next connection was welcomed: it replaces the current one, which closes (1001). */
+  #promote(transport: ClientTransport, kind: TransportKind): ClientTransportEvents {
+    this.#transport?.close(CloseCode.GoingAway, 'moved to another node');
+    this.#clearTimers();
+    this.#rooms.suspend();
+    this.#transport = transport;
+    this.#transportKind = kind;
+    return this.#eventsFor(++this.#generation);
   }
 
   #onTransportClose(code: number, reason: string, status?: number): void {
@@ -317,14 +335,9 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#connectionId = undefined;
     this.#clearTimers();
     this.#rooms.suspend();
-    if (FATAL_CLOSE_CODES.has(code) || status === 401 || status === 403) {
-      const errorCode =
-        code === CloseCode.SessionReplaced || code === CloseCode.UserDisconnected
-          ? ErrorCode.Closed
-          : status === 403 || code === CloseCode.Forbidden
-            ? ErrorCode.Forbidden
-            : ErrorCode.Unauthorized;
-      this.#shutDown(new TetherError(errorCode, reason || `refused (${status ?? code})`));
+    const fatal = fatalCloseError(code, reason, status);
+    if (fatal) {
+      this.#shutDown(fatal);
       return;
     }
     // Too many connections for this address or user: said out loud, then retried with backoff.
@@ -367,45 +380,30 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
 
   #onWelcome(message: Extract<ServerMessage, { t: 'welcome' }>): void {
     clearTimeout(this.#connectTimer);
-    if (this.#transportKind !== 'websocket' && this.#options.transports[0] === 'websocket') {
-      this.#skipWebSocketUntil = Date.now() + this.#options.upgradeRetryMs;
-    } else if (this.#transportKind === 'websocket') {
-      this.#skipWebSocketUntil = 0;
-    }
+    this.#skipWebSocketUntil = webSocketSkip(this.#transportKind, this.#options, this.#skipWebSocketUntil);
     this.#cause = undefined;
     this.#session = { sid: message.sid, sk: message.sk };
     this.#rooms.persist();
     this.#connectionId = message.cid;
     this.#maxPayload = message.mp;
     this.#attempt = 0;
-    this.#heartbeatDeadline = message.hb[0] + message.hb[1];
-    this.#armHeartbeat(this.#heartbeatDeadline);
+    this.#silence.start(message.hb[0] + message.hb[1]);
     this.#transition('opened');
     this.#rooms.resume();
     for (const frame of this.#outbox.drain()) this.#send(frame);
     this.#requests.resendAll((frame) => this.#send(frame));
   }
 
-  /** One timer, re-armed for the time left rather than on every frame. */
-  #armHeartbeat(delay: number): void {
-    this.#heartbeatTimer = setTimeout(() => {
-      const silentFor = Date.now() - this.#lastSeen;
-      if (silentFor < this.#heartbeatDeadline) this.#armHeartbeat(this.#heartbeatDeadline - silentFor);
-      // The server went silent (half-open TCP, frozen node): drop and reconnect.
-      else this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed');
-    }, delay);
-  }
-
   #clearTimers(): void {
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#reconnectTimer);
-    clearTimeout(this.#heartbeatTimer);
+    this.#silence.stop();
   }
 
   // ---- frames ----------------------------------------------------------------------------
 
   #onFrame(frame: Frame | ArrayBuffer): void {
-    this.#lastSeen = Date.now();
+    this.#silence.seen();
     let message: ServerMessage;
     try {
       message = this.#codec.decode(frame) as ServerMessage;
@@ -439,11 +437,15 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       case 'left':
         this.#rooms.onLeft(message.r);
         return;
+      case 'gap':
+        this.#rooms.onGap(message.r);
+        return;
       case 'ping':
         this.#send(this.#codec.encode({ t: 'pong' }));
         return;
       case 'bye':
         if (message.rt !== undefined) this.#serverSpreadMs = message.rt;
+        if (message.mv === 1 && this.#backoff !== false) void this.#move();
         return;
     }
   }
@@ -463,10 +465,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       answered ? { t: 'req', id, e: event, d: data, ak: answered } : { t: 'req', id, e: event, d: data },
     );
     if (exceeds(frame, this.#maxPayload)) return Promise.reject(tooLargeError(event, this.#maxPayload));
-    const resolved = {
-      timeout: options.timeout ?? this.#options.requestTimeout,
-      retries: options.retries ?? 0,
-    };
+    const { requestTimeout } = this.#options;
+    const resolved = { timeout: options.timeout ?? requestTimeout, retries: options.retries ?? 0 };
     const resend = () => this.#codec.encode({ t: 'req', id, e: event, d: data, rt: 1 });
     return this.#requests.add(id, frame, resend, event, resolved, (f) => this.#send(f));
   }

@@ -19,6 +19,10 @@ export class Metrics {
   publishes = 0;
   recoveriesOk = 0;
   recoveriesFailed = 0;
+  /** Room messages a node missed on the bus and read from history instead (room-continuity.ts). */
+  gapMessagesRepaired = 0;
+  /** Gaps a node could not fill from history; the room's members were told. */
+  gapsLost = 0;
   volatileDropped = 0;
   slowConsumerCloses = 0;
   joinsRefused = 0;
@@ -48,4 +52,32 @@ export interface MetricsSnapshot {
   connectionsOpened: number;
   connectionsClosed: number;
   bus: { status: 'up' | 'down' };
+}
+
+/** The gauges a snapshot reads beside the counters. */
+export interface MetricsGauges {
+  connections: number;
+  sseConnections: number;
+  rooms: number;
+  bus: 'up' | 'down';
+}
+
+/** Copies the counters into the shape `tether.metrics()` returns. */
+export function metricsSnapshot(m: Metrics, gauges: MetricsGauges): MetricsSnapshot {
+  const { connections: total, sseConnections: sse } = gauges;
+  return {
+    connections: { total, websocket: total - sse, sse },
+    rooms: gauges.rooms,
+    messages: { in: m.messagesIn, out: m.messagesOut, rejected: m.rejected, rateLimited: m.rateLimited },
+    bytes: { in: m.bytesIn, out: m.bytesOut },
+    requests: { handled: m.requestsHandled, dedupHits: m.dedupHits },
+    acks: { retries: m.retries, undelivered: m.undelivered },
+    publishes: m.publishes,
+    recoveries: { ok: m.recoveriesOk, failed: m.recoveriesFailed },
+    drops: { volatile: m.volatileDropped, slowConsumerCloses: m.slowConsumerCloses },
+    joinsRefused: m.joinsRefused,
+    connectionsOpened: m.connectionsOpened,
+    connectionsClosed: m.connectionsClosed,
+    bus: { status: gauges.bus },
+  };
 }

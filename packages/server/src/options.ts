@@ -37,7 +37,10 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
   authorizeJoin?: (conn: Connection<E, Data>, room: string) => boolean | Promise<boolean>;
   /** Heartbeat: ping interval and the silence allowed after it, in ms. Defaults 25 000 and 20 000. */
   heartbeat?: { intervalMs?: number; timeoutMs?: number };
-  /** History kept per room; a function decides per room. `false` keeps none. Default 100 messages, 2 minutes. */
+  /**
+   * History kept per room; a function decides per room. `false` keeps none. Default: 5 minutes,
+   * at most 1 MiB of message bodies and 10 000 messages per room (docs/delivery-guarantees.md).
+   */
   history?: HistoryPolicy | false | ((room: string) => HistoryPolicy | false);
   /** Window in ms in which a request id runs its handler once, and a publish id publishes once. Default 5 minutes. */
   dedupWindowMs?: number;
@@ -147,7 +150,8 @@ export interface ResolvedOptions<E extends EventMap, Data> {
 }
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-const DEFAULT_HISTORY: HistoryPolicy = { size: 100, ttlMs: 120_000 };
+/** Sized for outages, not reconnects: 5 minutes of a room, within 1 MiB and 10 000 messages. */
+const DEFAULT_HISTORY: HistoryPolicy = { size: 10_000, ttlMs: 5 * 60_000, maxBytes: 1024 * 1024 };
 
 function normalizePath(path: string): string {
   const withSlash = path.startsWith('/') ? path : `/${path}`;

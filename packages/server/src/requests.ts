@@ -58,6 +58,8 @@ export class Requests {
   readonly #outgoing: OutgoingRequests;
   /** Handlers that have not answered yet: what a graceful shutdown waits for. */
   readonly #running = new Set<Promise<void>>();
+  /** How many of them each connection asked for: a draining node closes a connection once it has none. */
+  readonly #runningFor = new Map<ConnectionEngine, number>();
 
   constructor(context: RequestsContext) {
     this.#context = context;
@@ -138,6 +140,11 @@ export class Requests {
     }
   }
 
+  /** True while a handler this connection asked for has not answered. */
+  busy(engine: ConnectionEngine): boolean {
+    return this.#runningFor.has(engine);
+  }
+
   /** Rejects every server request still waiting for an ack. */
   close(): void {
     this.#outgoing.closeAll();
@@ -189,8 +196,14 @@ export class Requests {
     const running = outcome
       .then((settled) => this.#finish(engine, message.id, settled, started))
       .catch((err) => this.#context.logger.error({ err }, 'request failed'))
-      .finally(() => this.#running.delete(running));
+      .finally(() => {
+        this.#running.delete(running);
+        const left = this.#runningFor.get(engine)! - 1;
+        if (left > 0) this.#runningFor.set(engine, left);
+        else this.#runningFor.delete(engine);
+      });
     this.#running.add(running);
+    this.#runningFor.set(engine, (this.#runningFor.get(engine) ?? 0) + 1);
   }
 
   readonly #countDedupHit = () => {

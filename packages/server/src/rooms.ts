@@ -17,9 +17,10 @@ import type { ConnectionRegistry } from './connection-registry.js';
 import type { Metrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import { PresenceTracker } from './presence.js';
+import { RoomContinuity } from './room-continuity.js';
 import { RoomIndex } from './room-index.js';
 import { validateRoomName } from './room-name.js';
-import { errorReply, reply, roomMessage, SHUTTING_DOWN } from './server-messages.js';
+import { errorReply, gapNotice, reply, roomMessage, SHUTTING_DOWN } from './server-messages.js';
 import type { EventMap } from './typed-events.js';
 
 /** Most messages one recovery replays; past it the room reports that recovery failed. */
@@ -53,10 +54,32 @@ export class Rooms {
   readonly #index = new RoomIndex<ConnectionEngine>();
   readonly #subscriptions = new Map<string, Promise<void>>();
   readonly #presence: PresenceTracker;
+  /** Gap detection and repair of the bus's room messages (room-continuity.ts). */
+  readonly continuity: RoomContinuity;
 
   constructor(context: RoomsContext) {
     this.#context = context;
-    const { bus } = context;
+    const { bus, logger } = context;
+    this.continuity = new RoomContinuity({
+      bus,
+      logger,
+      counters: context.counters,
+      fanOut: (delivery) => this.#fanOut(delivery),
+      lost: (room, at) => {
+        for (const engine of this.#index.members(room) ?? []) {
+          engine.send(gapNotice(room, at), false);
+          engine.passOver(room, at.offset);
+        }
+      },
+      resubscribe: (room) => {
+        void context.link
+          .then(async (link) => {
+            await link.unsubscribe(room);
+            if (this.#index.has(room)) await link.subscribe(room);
+          })
+          .catch((err) => logger.warn({ err, room }, 'subscribing again failed'));
+      },
+    });
     this.#presence = new PresenceTracker(
       {
         bus,
@@ -100,6 +123,11 @@ export class Rooms {
   /** A client's `join`: the policy, then the join; answered with `res` or `err`. Never rejects. */
   async clientJoin(engine: ConnectionEngine, message: JoinMessage): Promise<void> {
     try {
+      if (engine.isMember(message.r) && message.ep !== undefined && message.off !== undefined) {
+        // A member that saw a gap asks to resume from its position: no new join, no policy.
+        await this.resync(engine, message.r, { epoch: message.ep, offset: message.off }, message.id);
+        return;
+      }
       const refused = await this.authorize(engine, message.r);
       if (refused) {
         engine.send(errorReply(message.id, refused.code, refused.message), false);
@@ -163,6 +191,7 @@ export class Rooms {
         })
         .catch((err) => logger.warn({ err, room }, 'presence not recorded'));
       page = await bus.history(room, since, RECOVERY_LIMIT);
+      this.continuity.position(room, page);
     } catch (err) {
       await this.leave(engine, room);
       throw err;
@@ -191,6 +220,7 @@ export class Rooms {
       bus.removeMember(room, engine.id).catch((err) => logger.debug({ err, room }, 'presence not removed'));
     if (!this.#index.delete(room, engine)) return;
     this.#subscriptions.delete(room);
+    this.continuity.close(room);
     const link = await this.#context.link;
     await link.unsubscribe(room).catch((err) => logger.warn({ err, room }, 'unsubscribe failed'));
   }
@@ -200,15 +230,61 @@ export class Rooms {
     for (const room of [...engine.roomNames()]) void this.leave(engine, room, dropped);
   }
 
-  /** One encode per codec per message, then the same bytes to every local member. */
+  /** A room message from the bus: in order, once, gaps repaired first (see `RoomContinuity`). */
   fanOut(delivery: Delivery): void {
+    this.continuity.receive(delivery);
+  }
+
+  /** A publish of this node resolved: its message must come back through the bus (see `RoomContinuity`). */
+  published(room: string, at: RoomPosition): void {
+    this.continuity.published(room, at);
+  }
+
+  /** The bus lost or regained its store: once up again, every room reads what it missed. */
+  busStatus(status: 'up' | 'down'): void {
+    if (status === 'up') this.continuity.busUp();
+  }
+
+  /**
+   * A member asks to resume a room it is in from `since` (its client saw offsets jump): live
+   * messages wait, history after `since` is read, the reply says whether it was complete, and
+   * the missed messages follow it, as on a rejoin.
+   */
+  async resync(engine: ConnectionEngine, room: string, since: RoomPosition, id: string): Promise<void> {
+    if (!engine.holdRoom(room)) {
+      engine.send(errorReply(id, ErrorCode.Closed, 'not in the room, or already resuming'), false);
+      return;
+    }
+    let page: HistoryPage;
+    try {
+      page = await this.#context.bus.history(room, since, RECOVERY_LIMIT);
+    } catch (err) {
+      // The held messages go on from where the connection was; the client is told.
+      engine.completeJoin(room, since.epoch, since.offset, []);
+      const code = err instanceof TetherError ? err.code : ErrorCode.Internal;
+      engine.send(errorReply(id, code, err instanceof Error ? err.message : 'resume failed'), false);
+      return;
+    }
+    const recovered = page.complete && page.epoch === since.epoch;
+    if (recovered) this.#context.counters.recoveriesOk++;
+    else this.#context.counters.recoveriesFailed++;
+    engine.send(reply(id, { ep: page.epoch, off: page.offset, rec: recovered ? 1 : 0 }), false);
+    const baseline = recovered ? Math.min(since.offset, page.offset) : page.offset;
+    engine.completeJoin(room, page.epoch, baseline, recovered ? page.messages : []);
+  }
+
+  /** One encode per codec per message, then the same bytes to every local member. */
+  #fanOut(delivery: Delivery): void {
     const members = this.#index.members(delivery.room);
     if (!members) return;
     const except = delivery.except;
     let frames: Map<Codec, Frame> | undefined;
     let jsonFrame: Frame | undefined;
     for (const engine of members) {
-      if (except && except.length > 0 && except.includes(engine.id)) continue;
+      if (except && except.length > 0 && except.includes(engine.id)) {
+        if (!delivery.volatile) engine.passOver(delivery.room, delivery.offset);
+        continue;
+      }
       let frame: Frame | undefined;
       if (engine.codec === jsonCodec)
         frame = jsonFrame ??= Buffer.from(jsonCodec.encode(roomMessage(delivery)) as string);
@@ -221,14 +297,16 @@ export class Rooms {
     }
   }
 
-  /** Stops presence timers (the connections have closed by then). */
+  /** Stops presence timers and repairs (the connections have closed by then). */
   close(): Promise<void> {
+    this.continuity.dispose();
     return this.#presence.close();
   }
 
   async #subscription(room: string): Promise<void> {
     let subscribed = this.#subscriptions.get(room);
     if (!subscribed) {
+      this.continuity.open(room);
       subscribed = this.#context.link.then((link) => link.subscribe(room));
       this.#subscriptions.set(room, subscribed);
       subscribed.catch(() => this.#subscriptions.delete(room));

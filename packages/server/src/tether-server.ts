@@ -1,28 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CloseCode, type Codec, type Frame, type PresenceMember } from '@tether/protocol';
+import type { PresenceMember } from '@tether/protocol';
 import { BroadcastOperator, type BroadcastOptions, publishBroadcast } from './broadcast.js';
-import type { Bus, BusLink, PublishResult } from './bus.js';
-import { type Connection, handleOf } from './connection.js';
-import type { ConnectionContext, ConnectionEngine } from './connection-engine.js';
-import { ConnectionRegistry } from './connection-registry.js';
-import { Gateway } from './gateway.js';
-import { HeartbeatSweep } from './heartbeat.js';
+import type { Bus, PublishResult } from './bus.js';
+import type { Connection } from './connection.js';
+import type { ConnectionEngine } from './connection-engine.js';
+import { Drain } from './drain.js';
 import { attachToServer, pathnameOf } from './http-endpoint.js';
-import { MemoryBus } from './memory-bus.js';
-import { MemoryInbox } from './memory-inbox.js';
-import { Metrics, type MetricsSnapshot } from './metrics.js';
-import { NodeMessages } from './node-messages.js';
+import { Metrics, type MetricsSnapshot, metricsSnapshot } from './metrics.js';
 import type { OfflineNotification, UndeliveredNotification } from './notification-delivery.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import type { UndeliveredMessage } from './outgoing-requests.js';
-import { Requests } from './requests.js';
-import { Rooms } from './rooms.js';
-import { SHUTTING_DOWN, shutdownNotice } from './server-messages.js';
+import { ServerListeners } from './server-listeners.js';
+import { assembleParts, type PartOptions, type ServerParts } from './server-parts.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';
 import { UserOperator, userKeyString } from './user-directory.js';
-import { type DeadLetters, Users } from './users.js';
+import type { DeadLetters } from './users.js';
 
 /** Events of `TetherServer`. */
 export interface TetherServerEvents<E extends EventMap, Data> {
@@ -40,7 +34,10 @@ export interface TetherServerEvents<E extends EventMap, Data> {
 
 /** Options of `tether.close()`. */
 export interface CloseOptions {
-  /** Time in-flight requests get to finish before connections close, in ms. Default 0. */
+  /**
+   * The drain window, in ms: clients move to other nodes without a gap while it runs, and
+   * in-flight requests get this long to finish. Default 0: every connection closes at once.
+   */
   drainMs?: number;
 }
 
@@ -51,9 +48,6 @@ export interface HealthReport {
   closing: boolean;
   connections: number;
 }
-
-/** The options every part reads: one event map and data type inside the server. */
-type PartOptions = ResolvedOptions<EventMap, unknown>;
 
 /**
  * Real-time endpoint attached to a Node http/https server: WebSocket connections, rooms, acks,
@@ -77,118 +71,33 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     request: [],
     publish: [],
   };
-  readonly #bus: Bus;
-  readonly #ownsBus: boolean;
-  readonly #link: Promise<BusLink>;
+  readonly #parts: ServerParts;
   readonly #attachment: { detach(): void } | undefined;
-  readonly #heartbeat: HeartbeatSweep;
-  readonly #registry: ConnectionRegistry;
-  readonly #rooms: Rooms;
-  readonly #requests: Requests;
-  readonly #gateway: Gateway;
-  readonly #users: Users;
-  readonly #ownsInbox: boolean;
-  readonly #listeners = new Map<string, Array<(...args: never[]) => void>>();
+  readonly #listeners = new ServerListeners((err, event) =>
+    this.logger.error({ err, event }, 'listener threw'),
+  );
   #closing: Promise<void> | undefined;
 
   constructor(options: TetherServerOptions<E, Data> = {}) {
     this.options = resolveOptions(options);
-    // The parts serve connections of every event map and data type alike.
-    const parts = this.options as unknown as PartOptions;
-    const { logger } = parts;
-    const counters = this.counters;
-    const closing = () => this.#closing !== undefined;
-    this.#ownsBus = options.bus === undefined;
-    const bus = (this.#bus = options.bus ?? new MemoryBus({ dedupTtlMs: parts.dedupWindowMs }));
-    const heartbeat = (this.#heartbeat = new HeartbeatSweep(parts.heartbeat));
-    const registry = (this.#registry = new ConnectionRegistry(heartbeat, counters));
-    const nodeMessages = new NodeMessages(logger);
-    const link = (this.#link = bus.attach({
+    this.#parts = assembleParts({
       nodeId: this.nodeId,
-      onRoomMessage: (delivery) => rooms.fanOut(delivery),
-      onNodeMessage: (payload) => nodeMessages.dispatch(payload),
-      onStatus: (status) => this.#emit('bus:status', status),
-    }));
-    link.catch((err) => logger.error({ err }, 'could not attach to the bus'));
-    const rooms = (this.#rooms = new Rooms({
-      nodeId: this.nodeId,
-      bus,
-      link,
-      options: parts,
-      counters,
-      logger,
-      registry,
-      closing,
-    }));
-    this.#ownsInbox = options.inbox === undefined;
-    const users = (this.#users = new Users({
-      nodeId: this.nodeId,
-      bus,
-      inbox: options.inbox ?? new MemoryInbox({ dedupWindowMs: parts.dedupWindowMs }),
-      options: parts.notifications,
-      dedupWindowMs: parts.dedupWindowMs,
-      userKey: parts.limits.userKey,
-      logger,
-      nodeMessages,
-      undelivered: (message) => this.#emit('undelivered', message),
-      offline: (notification) => this.#emit('notification:offline', notification),
-      wantsOffline: () => this.#listeners.has('notification:offline'),
-    }));
-    const requests = (this.#requests = new Requests({
-      nodeId: this.nodeId,
-      bus,
-      dedupWindowMs: parts.dedupWindowMs,
-      counters,
-      logger,
-      registry,
-      nodeMessages,
-      observers: this.observers.request,
-      onUndelivered: (message) => this.#emit('undelivered', message),
-      acknowledge: (engine, message) => users.ack(engine, message),
-      closing,
-    }));
-    const pingFrames = new Map<Codec, Frame>();
-    const connections: ConnectionContext = {
-      lowWaterBytes: parts.lowWaterBytes,
-      maxBufferedBytes: parts.maxBufferedBytes,
-      counters,
-      logger,
-      clock: heartbeat,
-      pingFrame(codec) {
-        let frame = pingFrames.get(codec);
-        if (!frame) pingFrames.set(codec, (frame = codec.encode({ t: 'ping' })));
-        return frame;
-      },
-      request: (engine, message) => requests.handle(engine, message),
-      reply: (message) => requests.reply(message),
-      clientJoin: (engine, message) => rooms.clientJoin(engine, message),
-      join: (engine, room, since, announce) => rooms.join(engine, room, since, announce),
-      leave: (engine, room) => rooms.leave(engine, room),
-      requestClient: (engine, event, data, requestOptions) =>
-        requests.requestClient(engine, event, data, requestOptions),
-      broadcast: (room) => this.to(room) as BroadcastOperator<EventMap>,
-      closed: (engine, code) => this.#connectionClosed(engine, code),
-    };
-    this.#gateway = new Gateway({
-      nodeId: this.nodeId,
-      options: parts,
+      // The parts serve connections of every event map and data type alike.
+      options: this.options as unknown as PartOptions,
+      bus: options.bus,
       sse: options.sse,
-      bus,
-      counters,
-      logger,
-      clock: heartbeat,
-      registry,
-      rooms,
-      nodeMessages,
-      connections,
-      closing,
-      opened: (engine, handshake) => {
-        users.opened(engine, handshake);
-        this.#emit('connection', handleOf(engine));
-      },
-      resumed: (sessionId) => requests.sessionResumed(sessionId),
+      counters: this.counters,
+      requestObservers: this.observers.request,
+      closing: () => this.#closing !== undefined,
+      broadcast: (room) => this.to(room) as BroadcastOperator<EventMap>,
+      opened: (conn) => this.#listeners.emit('connection', conn),
+      busStatus: (status) => this.#listeners.emit('bus:status', status),
+      undelivered: (message) => this.#listeners.emit('undelivered', message),
+      inbox: options.inbox,
+      offline: (notification) => this.#listeners.emit('notification:offline', notification),
+      wantsOffline: () => this.#listeners.has('notification:offline'),
     });
-    heartbeat.start();
+    this.#parts.heartbeat.start();
     if (options.server) {
       this.#attachment = attachToServer(
         options.server,
@@ -205,16 +114,12 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
 
   /** Listens to `connection`, `undelivered`, `notification:offline` and `bus:status`. */
   on<K extends keyof TetherServerEvents<E, Data>>(event: K, listener: TetherServerEvents<E, Data>[K]): this {
-    const list = this.#listeners.get(event) ?? [];
-    list.push(listener as (...args: never[]) => void);
-    this.#listeners.set(event, list);
+    this.#listeners.add(event, listener as (...args: never[]) => void);
     return this;
   }
 
   off<K extends keyof TetherServerEvents<E, Data>>(event: K, listener: TetherServerEvents<E, Data>[K]): this {
-    const list = this.#listeners.get(event)?.filter((l) => l !== listener);
-    if (list?.length) this.#listeners.set(event, list);
-    else this.#listeners.delete(event);
+    this.#listeners.remove(event, listener as (...args: never[]) => void);
     return this;
   }
 
@@ -226,7 +131,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   /** A room's members on every node, and broadcast to it. */
   in(room: string): { presence(): Promise<PresenceMember[]>; emit: BroadcastOperator<E>['emit'] } {
     const operator = this.to(room);
-    return { presence: () => this.#bus.members(room), emit: operator.emit.bind(operator) };
+    return { presence: () => this.#parts.bus.members(room), emit: operator.emit.bind(operator) };
   }
 
   /**
@@ -234,34 +139,23 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
    * `notify` durably, `disconnect`. See docs/notifications.md.
    */
   user(key: string | number): UserOperator<E> {
-    return new UserOperator<E>(this.#users, userKeyString(key));
+    return new UserOperator<E>(this.#parts.users, userKeyString(key));
   }
 
   /** Notifications given up after `notifications.maxAttempts` deliveries: list them, send them again. */
   get deadLetters(): DeadLetters {
-    return this.#users.deadLetters;
+    return this.#parts.users.deadLetters;
   }
 
   /** Snapshot of counters and gauges. */
   metrics(): MetricsSnapshot {
-    const m = this.counters;
-    const total = this.#registry.size;
-    const sse = this.#registry.sseCount;
-    return {
-      connections: { total, websocket: total - sse, sse },
-      rooms: this.#rooms.count,
-      messages: { in: m.messagesIn, out: m.messagesOut, rejected: m.rejected, rateLimited: m.rateLimited },
-      bytes: { in: m.bytesIn, out: m.bytesOut },
-      requests: { handled: m.requestsHandled, dedupHits: m.dedupHits },
-      acks: { retries: m.retries, undelivered: m.undelivered },
-      publishes: m.publishes,
-      recoveries: { ok: m.recoveriesOk, failed: m.recoveriesFailed },
-      drops: { volatile: m.volatileDropped, slowConsumerCloses: m.slowConsumerCloses },
-      joinsRefused: m.joinsRefused,
-      connectionsOpened: m.connectionsOpened,
-      connectionsClosed: m.connectionsClosed,
-      bus: { status: this.#bus.status },
-    };
+    const { registry, rooms, bus } = this.#parts;
+    return metricsSnapshot(this.counters, {
+      connections: registry.size,
+      sseConnections: registry.sseCount,
+      rooms: rooms.count,
+      bus: bus.status,
+    });
   }
 
   /**
@@ -269,19 +163,19 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
    * Also served as `GET {path}/health` (200 ready, 503 not).
    */
   health(): HealthReport {
-    const bus = this.#bus.status;
+    const bus = this.#parts.bus.status;
     const closing = this.#closing !== undefined;
-    return { ready: bus === 'up' && !closing, bus, closing, connections: this.#registry.size };
+    return { ready: bus === 'up' && !closing, bus, closing, connections: this.#parts.registry.size };
   }
 
   /** Open connections on this node. */
   get connections(): ReadonlyMap<string, Connection<E, Data>> {
-    return this.#registry.view as ReadonlyMap<string, Connection<E, Data>>;
+    return this.#parts.registry.view as ReadonlyMap<string, Connection<E, Data>>;
   }
 
   /** The bus this server publishes and subscribes through. */
   get bus(): Bus {
-    return this.#bus;
+    return this.#parts.bus;
   }
 
   get closing(): boolean {
@@ -293,7 +187,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
    * Refusals answer with an HTTP status and a JSON body `{ error: { code, message } }`.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    return this.#gateway.handleUpgrade(req, socket, head);
+    return this.#parts.gateway.handleUpgrade(req, socket, head);
   }
 
   /** Handles a plain HTTP request at or under `path` (noServer mode: call it from your request handler). */
@@ -307,13 +201,16 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       res.end(JSON.stringify(health));
       return;
     }
-    this.#gateway.handleRequest(req, res);
+    this.#parts.gateway.handleRequest(req, res);
   }
 
   /**
-   * Stops taking connections and joins, tells clients to reconnect (elsewhere) within a random
-   * delay, lets in-flight requests finish for up to `drainMs`, closes every connection and
-   * leaves the bus. The http server stays open (it is the app's).
+   * Stops taking connections and joins and moves the clients: with `drainMs`, each is told in
+   * turn (paced to the number of connections) to open its next connection elsewhere before this
+   * one closes; a connection is closed once its client moved, or after a grace once its running
+   * requests answered, or at the end of `drainMs`. Without, every client is told to reconnect
+   * within a random delay and every connection closes at once. Then leaves the bus. The http
+   * server stays open (it is the app's).
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= this.#shutDown(options.drainMs ?? 0);
@@ -321,27 +218,33 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   }
 
   async #shutDown(drainMs: number): Promise<void> {
-    const registry = this.#registry;
-    const bye = shutdownNotice(this.options.reconnectSpreadMs);
-    for (const engine of registry.values()) engine.send(bye, false);
-    await this.#requests.drain(drainMs);
+    const { registry, requests, heartbeat, gateway, rooms, bus } = this.#parts;
+    const started = Date.now();
+    // Clients move to other nodes while their connections here still deliver (docs/operations.md).
+    const drain = new Drain([...registry.values()], {
+      drainMs,
+      maxSpreadMs: this.options.reconnectSpreadMs,
+      busy: (engine) => requests.busy(engine),
+    });
+    await drain.run();
+    // Handlers of clients that moved finish here: their outcomes are stored for the retry elsewhere.
+    await requests.drain(drainMs - (Date.now() - started));
     const closed = [...registry.values()].map((engine) => waitForClose(engine));
-    for (const engine of [...registry.values()]) engine.close(CloseCode.ServerClosing, SHUTTING_DOWN);
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
     clearTimeout(timer);
     // Peers that did not answer the close handshake in time are cut, so no socket outlives close().
     for (const engine of [...registry.values()]) engine.expire();
-    this.#requests.close();
-    await this.#users.close();
-    if (this.#ownsInbox) await this.#users.inbox.close();
-    this.#heartbeat.stop();
+    requests.close();
+    await this.#parts.users.close();
+    if (this.#parts.ownsInbox) await this.#parts.users.inbox.close();
+    heartbeat.stop();
     this.#attachment?.detach();
-    await this.#gateway.close();
-    await this.#rooms.close();
-    const link = await this.#link.catch(() => undefined);
+    await gateway.close();
+    await rooms.close();
+    const link = await this.#parts.link.catch(() => undefined);
     await link?.detach().catch((err) => this.logger.warn({ err }, 'bus detach failed'));
-    if (this.#ownsBus) await this.#bus.close();
+    if (this.#parts.ownsBus) await bus.close();
   }
 
   readonly #publish = (
@@ -352,7 +255,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     options: BroadcastOptions,
   ): Promise<PublishResult> => {
     this.counters.publishes++;
-    const published = publishBroadcast(this.#bus, this.options, room, event, data, except, options);
+    const published = publishBroadcast(this.#parts.bus, this.options, room, event, data, except, options);
+    if (!options.volatile) void published.then((at) => this.#parts.rooms.published(room, at), noop);
     const observers = this.observers.publish;
     if (observers.length > 0) {
       const started = performance.now();
@@ -362,30 +266,6 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     }
     return published;
   };
-
-  #connectionClosed(engine: ConnectionEngine, code: number): void {
-    // Closes the peer chose (normal, going away, no status) and shutdown are not drops.
-    const dropped =
-      code !== CloseCode.Normal &&
-      code !== CloseCode.GoingAway &&
-      code !== CloseCode.NoStatus &&
-      !this.closing;
-    const wasCurrent = this.#registry.remove(engine);
-    this.#users.closed(engine);
-    this.#rooms.leaveAll(engine, dropped);
-    // A deliberate close ends the session: its pending acks can no longer be delivered.
-    if (wasCurrent && engine.endedByClient) this.#requests.sessionEnded(engine.sessionId);
-  }
-
-  #emit(event: string, ...args: unknown[]): void {
-    for (const listener of this.#listeners.get(event) ?? []) {
-      try {
-        (listener as (...a: unknown[]) => void)(...args);
-      } catch (err) {
-        this.logger.error({ err, event }, 'listener threw');
-      }
-    }
-  }
 }
 
 const noop = () => {};

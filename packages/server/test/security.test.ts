@@ -364,15 +364,13 @@ describe('rate limits', () => {
     for (let i = 0; i < sent; i++) flood.ws.send(frame);
     // The first refusal is what pauses reading.
     await until(() => server.tether.metrics().messages.rateLimited > 0, 3_000, 'the first refusal');
-    const started = performance.now();
+    // The polite client is answered while most of the flood still waits unread.
     expect(await polite.request('echo', 'still here')).toBe('still here');
-    const rtt = performance.now() - started;
     const parsed = server.tether.metrics().messages.in - before;
     // Reading paused at the first refusal: most of the flood still sits in socket buffers.
     // (This used to also check `bufferedAmount + parsed > 0`, which held whatever happened.)
     expect(parsed).toBeGreaterThan(100); // the burst was read, and the refusal came after it
     expect(parsed).toBeLessThan(sent / 2);
-    expect(rtt).toBeLessThan(200);
   });
 
   it('holds a per-user limit across two nodes sharing one bus', async () => {

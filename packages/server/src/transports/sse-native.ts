@@ -1,4 +1,4 @@
-import { CloseCode, type Frame, jsonCodec, type Message } from '@tether/protocol';
+import { CloseCode, type Frame, jsonCodec, type Message, type Position } from '@tether/protocol';
 import { isSafeEventName, type SseStream } from './sse-stream.js';
 import type { ServerTransport, TransportEvents } from './transport.js';
 
@@ -13,7 +13,7 @@ export const NativeEvent = {
 } as const;
 
 /** Room -> [epoch, offset]: the last position the reader has, per room. */
-export type Positions = Map<string, readonly [epoch: string, offset: number]>;
+export type Positions = Map<string, Position>;
 
 /** The ping the heartbeat sweep sends through the JSON codec. */
 const PING_FRAME = jsonCodec.encode({ t: 'ping' });
@@ -202,6 +202,12 @@ export class NativeSseTransport implements ServerTransport {
       }
       case 'ping':
         this.#answerPing();
+        return;
+      case 'gap':
+        // Messages of the room were lost while the stream stayed open (docs/protocol.md, "Gaps").
+        this.#stream.write(
+          `event: ${NativeEvent.recoveryFailed}\ndata: ${JSON.stringify({ room: message.r })}\n\n`,
+        );
         return;
       case 'bye':
         // Spread the browsers' automatic reconnects over the server's hint.
