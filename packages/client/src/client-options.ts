@@ -30,6 +30,12 @@ export interface TetherClientOptions {
    * resumes where the last page left it: `persistTo(localStorage)` from `@tether/client/persistence`.
    */
   persistence?: Persistence;
+  /**
+   * Trace context for each request (a propagator's carrier, e.g. `{ traceparent }`), carried to
+   * the server handler's span by `@tether/server/otel`. Called once per request; nothing is
+   * read unless you pass it (docs/observability.md shows the OpenTelemetry one-liner).
+   */
+  traceContext?: () => Record<string, string> | undefined;
 }
 
 /**
@@ -57,6 +63,8 @@ export type Lifecycle = {
    * history no longer had them). Fires before the first message after the gap.
    */
   'tether:recovery-failed': [{ room: string }];
+  /** The server refused a message over its rate limit (once per episode): `emit` drops for `ms`. */
+  'tether:rate-limited': [{ m: string; ms: number }];
   /** Members joining and leaving any room this client is in (`meta.room` names it). */
   'tether:presence': [PresenceEvent, MessageMeta];
 };
@@ -91,6 +99,7 @@ export function resolveOptions(options: TetherClientOptions): ResolvedOptions {
     connectTimeout: options.connectTimeout ?? 5_000,
     requestTimeout: options.requestTimeout ?? 10_000,
     upgradeRetryMs: options.upgradeRetryMs ?? 60_000,
+    traceContext: options.traceContext ?? noTraceContext,
   };
 }
 
@@ -125,4 +134,8 @@ export function webSocketSkip(
 ): number {
   if (kind === 'websocket') return 0;
   return options.transports[0] === 'websocket' ? Date.now() + options.upgradeRetryMs : until;
+}
+
+function noTraceContext(): undefined {
+  return undefined;
 }

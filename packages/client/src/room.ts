@@ -2,14 +2,13 @@ import {
   ErrorCode,
   type JoinResult,
   type Position,
-  type PresenceChange,
   type PresenceMember,
   type RoomMessage,
   TetherError,
 } from '@tether/protocol';
 import { Emitter } from './emitter.js';
 import { RoomCursor } from './room-cursor.js';
-import type { EventData, EventMap, EventName, UnknownEvents } from './typed-events.js';
+import type { EventData, EventMap, PresenceData, ServerEventName, UnknownEvents } from './typed-events.js';
 
 /** What a room message's listeners get beside the data. */
 export interface MessageMeta {
@@ -30,7 +29,9 @@ export interface MessageMeta {
  * member's connection dropped and its session came back within the server's grace period: no
  * `leave`/`join` was announced; replace `previousConnId` with `member.connId`).
  */
-export type PresenceEvent = PresenceChange;
+export type PresenceEvent<P = unknown> =
+  | { type: 'join' | 'leave'; member: PresenceMember<P> }
+  | { type: 'reconnect'; member: PresenceMember<P>; previousConnId: string };
 
 /** A member of a room, as presence reports it (one shape on the wire, the bus and the client). */
 export type { PresenceMember };
@@ -104,8 +105,11 @@ export class Room<E extends EventMap = UnknownEvents> {
    * or to `tether:rejoined`. Returns a function that removes the listener.
    */
   on(event: 'tether:rejoined', listener: (info: RejoinInfo) => void): () => void;
-  on(event: 'tether:presence', listener: (change: PresenceEvent, meta: MessageMeta) => void): () => void;
-  on<K extends EventName<E>>(
+  on(
+    event: 'tether:presence',
+    listener: (change: PresenceEvent<PresenceData<E>>, meta: MessageMeta) => void,
+  ): () => void;
+  on<K extends ServerEventName<E>>(
     event: K,
     listener: (data: EventData<E, K>, meta: MessageMeta) => void,
   ): () => void;
@@ -120,10 +124,10 @@ export class Room<E extends EventMap = UnknownEvents> {
   }
 
   /** Members of this room on every node. */
-  presence(): Promise<PresenceMember[]> {
+  presence(): Promise<PresenceMember<PresenceData<E>>[]> {
     if (this.#state === 'left')
       return Promise.reject(new TetherError(ErrorCode.Closed, `left room "${this.name}"`));
-    return this.#host.presenceOf(this.name);
+    return this.#host.presenceOf(this.name) as Promise<PresenceMember<PresenceData<E>>[]>;
   }
 
   /** Leaves the room; its listeners are dropped. */

@@ -10,6 +10,7 @@ import {
 } from '@tether/protocol';
 import { nanoid } from 'nanoid';
 import { backoffDelay, type ResolvedBackoff, resolveBackoff } from './backoff.js';
+import { type EmitArgs, type RequestArgs, requestMessage } from './client-args.js';
 import {
   type ClientEmitOptions,
   type ClientEnvironment,
@@ -28,13 +29,15 @@ import { ClientNotifications, type NotificationMeta } from './notifications.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
 import type { PersistenceStore } from './persistence-types.js';
+import { RateLimitNotice } from './rate-limit-notice.js';
 import { RequestAnswers } from './request-answers.js';
 import type { MessageMeta, Room } from './room.js';
 import { type Outcome, RoomRegistry } from './room-registry.js';
 import { SilenceWatch } from './silence-watch.js';
 import { type ClientState, type ClientStateEvent, fatalCloseError, nextState } from './state.js';
 import type { ClientTransport, ClientTransportEvents, TransportKind } from './transports/transport.js';
-import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
+import type * as T from './typed-events.js';
+import type { EventData, EventMap, EventReply, UnknownEvents } from './typed-events.js';
 
 /** Bytes the socket may hold for a volatile emit to be sent rather than dropped. */
 const VOLATILE_LIMIT = 16 * 1024;
@@ -72,6 +75,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   readonly #silence = new SilenceWatch(() =>
     this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed'),
   );
+  readonly #limit = new RateLimitNotice(this.#events, (err) => this.#reportError(err));
   #transport: ClientTransport | undefined;
   #transportKind: TransportKind | undefined;
   /** Bumped whenever a transport is dropped or replaced: events of older transports are ignored. */
@@ -148,7 +152,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
 
   /** Listens to a server event (direct or from any room), or to `state`, `error`, `tether:recovery-failed`. */
   on<K extends keyof Lifecycle>(event: K, listener: (...args: Lifecycle[K]) => void): () => void;
-  on<K extends EventName<E>>(
+  on<K extends T.ServerEventName<E>>(
     event: K,
     listener: (
       data: EventData<E, K>,
@@ -172,11 +176,13 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   }
 
   /** Sends an event (fire and forget). Buffered while offline unless volatile. False when dropped. */
-  emit<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: ClientEmitOptions = {}): boolean {
+  emit<K extends T.ClientEventName<E>>(event: K, ...args: EmitArgs<E, K>): boolean {
     this.#assertUsable(event);
+    const [data, options = {}] = args as [unknown, ClientEmitOptions?];
     const transport = this.#state === 'open' ? this.#transport : undefined;
     // Volatile: sent now or never; not while offline, not behind a congested socket.
     if (options.volatile && (!transport || (transport.bufferedAmount ?? 0) >= VOLATILE_LIMIT)) return false;
+    if (transport && this.#limit.active) return false; // the server refuses events now: not sent
     const frame = this.#codec.encode({ t: 'evt', e: event, d: data });
     if (transport) {
       if (exceeds(frame, this.#maxPayload)) {
@@ -201,15 +207,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
    * and across reconnects, so the server runs the handler once. Rejects with `TetherError`:
    * the handler's error at once (never retried), TIMEOUT after the last attempt, CLOSED on `close()`.
    */
-  request<K extends EventName<E>>(
-    event: K,
-    data?: EventData<E, K>,
-    options: ClientRequestOptions = {},
-  ): Promise<EventReply<E, K>> {
+  request<K extends T.ClientEventName<E>>(event: K, ...args: RequestArgs<E, K>): Promise<EventReply<E, K>> {
     // A bad name or a payload the codec refuses (bytes on JSON) rejects like any other failure.
     try {
       this.#assertUsable(event);
-      return this.#request(event, data, options) as Promise<EventReply<E, K>>;
+      return this.#request(event, args[0], args[1] ?? {}) as Promise<EventReply<E, K>>;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -461,13 +463,12 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
     const id = nanoid();
     const answered = this.#requests.takeAnswered();
-    const frame = this.#codec.encode(
-      answered ? { t: 'req', id, e: event, d: data, ak: answered } : { t: 'req', id, e: event, d: data },
-    );
+    const req = requestMessage(id, event, data, this.#options.traceContext());
+    const frame = this.#codec.encode(answered ? { ...req, ak: answered } : req);
     if (exceeds(frame, this.#maxPayload)) return Promise.reject(tooLargeError(event, this.#maxPayload));
     const { requestTimeout } = this.#options;
     const resolved = { timeout: options.timeout ?? requestTimeout, retries: options.retries ?? 0 };
-    const resend = () => this.#codec.encode({ t: 'req', id, e: event, d: data, rt: 1 });
+    const resend = () => this.#codec.encode({ ...req, rt: 1 });
     return this.#requests.add(id, frame, resend, event, resolved, (f) => this.#send(f));
   }
 

@@ -65,6 +65,9 @@ describe('browser bundle', () => {
       // The SSE transport and its parser are a lazy chunk, not part of the core.
       expect(code.toString()).toMatch(/import\("\.\/sse-[\w-]+\.js"\)/);
       expect(code.toString()).not.toMatch(/text\/event-stream/);
+      // Tracing (localStorage.debug) is a lazy chunk too: only the switch is in the core.
+      expect(code.toString()).toMatch(/import\("\.\/client-trace-[\w-]+\.js"\)/);
+      expect(code.toString()).not.toMatch(/tether:client:frame/);
     } finally {
       await rm(outDir, { recursive: true, force: true });
     }

@@ -59,6 +59,12 @@ export interface RequestMessage {
    * instead of at the end of the dedup window.
    */
   ak?: string[];
+  /**
+   * Trace context of the caller (a propagator's carrier, e.g. `{ traceparent }`): the server's
+   * OpenTelemetry entry continues the trace in the handler. At most 8 string entries; a server
+   * ignores a malformed one.
+   */
+  tc?: Record<string, string>;
 }
 
 /** C, S: the reply to a request. */

@@ -409,11 +409,11 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     this.#queue = undefined;
     this.#limiter?.dispose();
     this.#admitted.release();
-    this.#context.closed(this, code);
+    const why = this.#closeReason ?? (reason || describeClose(code));
+    this.#context.closed(this, code, why);
     const listeners = this.#closeListeners;
     this.#closeListeners = undefined;
     this.#handlers = undefined;
-    const why = this.#closeReason ?? (reason || describeClose(code));
     for (const listener of listeners ?? []) {
       try {
         listener(why, code);

@@ -16,7 +16,14 @@ import { type ConnectionContext, ConnectionEngine } from './connection-engine.js
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { Handshake } from './handshake.js';
 import { HelloGate } from './hello-gate.js';
-import { type Authenticated, decodeAuthParam, handshakeOf, refuseUpgrade } from './http-endpoint.js';
+import {
+  type Authenticated,
+  decodeAuthParam,
+  handshakeOf,
+  pathnameOf,
+  refuseUpgrade,
+} from './http-endpoint.js';
+import { logRefused } from './lifecycle-log.js';
 import { Admission } from './limits/admission.js';
 import type { ResolvedLimits } from './limits/limit-options.js';
 import type { Metrics } from './metrics.js';
@@ -128,16 +135,22 @@ export class Gateway {
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // A client that vanishes during authentication must not crash the process.
     socket.on('error', destroyOnError);
-    if (this.#context.closing()) return refuseUpgrade(socket, 503, ErrorCode.ServerClosing, SHUTTING_DOWN);
+    const refuse = (status: number, code: string, message: string, logged = false) => {
+      if (!logged)
+        logRefused(this.#context.logger, { status, code, message }, 'websocket', req.socket.remoteAddress);
+      refuseUpgrade(socket, status, code, message);
+    };
+    if (this.#context.closing()) return refuse(503, ErrorCode.ServerClosing, SHUTTING_DOWN);
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!negotiate(offered, this.#codecs)) {
       const names = this.#codecs.map((c) => c.subprotocol).join(', ');
-      return refuseUpgrade(socket, 400, ErrorCode.UnsupportedProtocol, `offer one of: ${names}`);
+      return refuse(400, ErrorCode.UnsupportedProtocol, `offer one of: ${names}`);
     }
     const auth = await this.#authenticateUpgrade(req);
-    if (!auth.ok) return refuseUpgrade(socket, auth.status, auth.code, auth.message);
+    // Refusals of `authenticateRequest` were logged there (for every transport).
+    if (!auth.ok) return refuse(auth.status, auth.code, auth.message, auth.code !== ErrorCode.BadMessage);
     if (socket.destroyed) return;
-    if (this.#context.closing()) return refuseUpgrade(socket, 503, ErrorCode.ServerClosing, SHUTTING_DOWN);
+    if (this.#context.closing()) return refuse(503, ErrorCode.ServerClosing, SHUTTING_DOWN);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       // ws listens for the socket's errors from now on; ours would stay on every socket for nothing.
       socket.off('error', destroyOnError);
@@ -161,6 +174,12 @@ export class Gateway {
    * `authenticate` runs, the user cap (429) after it (docs/security.md).
    */
   async authenticateRequest(req: IncomingMessage, auth: unknown): Promise<Authenticated> {
+    const result = await this.#authenticate(req, auth);
+    if (!result.ok) logRefused(this.#context.logger, result, transportOf(req), req.socket.remoteAddress);
+    return result;
+  }
+
+  async #authenticate(req: IncomingMessage, auth: unknown): Promise<Authenticated> {
     const { options, logger } = this.#context;
     const handshake = handshakeOf(req);
     const refused = this.#admission.refuseRequest(req, handshake);
@@ -192,6 +211,7 @@ export class Gateway {
     // Connection caps are reserved here for every transport; a race lost since the pre-check closes.
     const admitted = this.#admission.admit({ data, handshake });
     if (!('release' in admitted)) {
+      logRefused(logger, admitted, transport.kind, handshake.address);
       transport.close(CloseCode.RateLimited, admitted.message);
       return undefined;
     }
@@ -265,6 +285,12 @@ export class Gateway {
     }
     return this.authenticateRequest(req, auth);
   }
+}
+
+/** Which way in a request took, for the refusal log. */
+function transportOf(req: IncomingMessage): 'websocket' | 'sse' | 'eventsource' {
+  if (req.headers.upgrade?.toLowerCase() === 'websocket') return 'websocket';
+  return pathnameOf(req.url).endsWith('/events') ? 'eventsource' : 'sse';
 }
 
 /** A client can only have been in so many rooms: positions beyond that are ignored, not kept. */

@@ -13,9 +13,10 @@ import {
   type ResolvedNotificationOptions,
   resolveNotificationOptions,
 } from './notification-options.js';
+import type { OperationsOptions } from './operations.js';
 import type { AllowedOrigins } from './origin.js';
 import type { SseOptions } from './transports/sse-options.js';
-import type { EventMap } from './typed-events.js';
+import type { EventMap, PresenceData } from './typed-events.js';
 
 /** Structured logger: pino's method shape, so a pino instance fits as it is. */
 export type { Logger };
@@ -75,7 +76,7 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
    */
   presenceGraceMs?: number;
   /** The public part of `conn.data` shown in presence. Default: `conn.data` itself. */
-  presenceData?: (conn: Connection<E, Data>) => unknown;
+  presenceData?: (conn: Connection<E, Data>) => PresenceData<E>;
   /**
    * Rooms whose members get `tether:presence` join/leave events. Default: none. Every join and
    * leave of such a room is a message to all its members (N joins cost N² deliveries), so turn
@@ -108,6 +109,11 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
   maxConnectionsPerUser?: number;
   /** Names a connection's user for per-user limits. Default: `data.userId` when it is a string or number. */
   userKey?: UserKey<Data>;
+  /**
+   * The operations page at `{path}/operations` (nodes, connections, rooms, rates, live): off
+   * unless given, and every request passes `authorize`, the app's own check (docs/operations.md).
+   */
+  operations?: OperationsOptions;
   /** A connection's client address for `maxConnectionsPerIp`. Default: the socket's remote address (set it behind a proxy). */
   clientIp?: (handshake: Handshake) => string | undefined;
   /** Durable notification storage of `tether.user(key).notify`. Default: a `MemoryInbox` owned (and closed) by this server. */

@@ -8,11 +8,13 @@ import {
   type RequestMessage,
   TetherError,
 } from '@tether/protocol';
+import { tracer } from '@tether/protocol/trace';
 import type { Bus } from './bus.js';
 import { busOutcomeStore } from './bus-outcome-store.js';
 import type { ConnectionEngine } from './connection-engine.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { Handler } from './handler-table.js';
+import { type Instrumentation, traceCarrier } from './instrumentation.js';
 import type { Metrics } from './metrics.js';
 import type { NodeMessages } from './node-messages.js';
 import type { Outcome } from './outcome-store.js';
@@ -20,6 +22,8 @@ import { OutgoingRequests, type UndeliveredMessage } from './outgoing-requests.j
 import { RequestDedup } from './request-dedup.js';
 import type { RequestOptions } from './send-options.js';
 import { errorReply, reply } from './server-messages.js';
+
+const requestTrace = tracer('tether:server:request');
 
 /** The built-in request behind `room.presence()` on the client. */
 const PRESENCE_REQUEST = 'tether:presence';
@@ -35,6 +39,8 @@ export interface RequestsContext {
   readonly nodeMessages: NodeMessages;
   /** Timing observers of request handling (metrics exporters), in ms. */
   readonly observers: Array<(ms: number) => void>;
+  /** Span hooks (tracers); `request` wraps a handler run. */
+  readonly instrumentation: Instrumentation;
   onUndelivered(message: UndeliveredMessage): void;
   /** A client's `tether:ack` (durable notifications its listeners handled): the users part answers it. */
   acknowledge(engine: ConnectionEngine, message: RequestMessage): void;
@@ -152,6 +158,8 @@ export class Requests {
 
   #run(engine: ConnectionEngine, message: RequestMessage): void {
     const { counters } = this.#context;
+    if (requestTrace.on)
+      requestTrace('%s: request %s "%s"%s', engine.id, message.id, message.e, message.rt ? ' (resent)' : '');
     if (message.ak) this.#dedup.release(engine.sessionId, message.ak);
     if (message.e === NOTIFICATION_ACK) {
       this.#context.acknowledge(engine, message);
@@ -185,7 +193,9 @@ export class Requests {
     const outcome = this.#dedup.run(
       engine.sessionId,
       message.id,
-      () => runHandler(handler, message.d),
+      this.#instrumented(engine, message, () =>
+        runHandler(handler, message.d, (err) => this.#handlerFailed(engine, message.e, err)),
+      ),
       this.#countDedupHit,
       message.rt === 1,
     );
@@ -204,6 +214,34 @@ export class Requests {
       });
     this.#running.add(running);
     this.#runningFor.set(engine, (this.#runningFor.get(engine) ?? 0) + 1);
+  }
+
+  /** The handler run, inside the tracer's request span when one is set. */
+  #instrumented(
+    engine: ConnectionEngine,
+    message: RequestMessage,
+    run: () => Outcome | Promise<Outcome>,
+  ): () => Outcome | Promise<Outcome> {
+    const around = this.#context.instrumentation.request;
+    if (!around) return run;
+    const info = {
+      event: message.e,
+      requestId: message.id,
+      connId: engine.id,
+      transport: engine.transportKind,
+      traceContext: traceCarrier(message.tc),
+    };
+    return () => around(info, run);
+  }
+
+  /** A handler threw: a `TetherError` is the app's answer; anything else is a fault worth a log line. */
+  #handlerFailed(engine: ConnectionEngine, event: string, err: unknown): void {
+    if (err instanceof TetherError) {
+      if (requestTrace.on) requestTrace('%s: "%s" answered %s', engine.id, event, err.code);
+      return;
+    }
+    this.#context.logger.warn({ err, event, connId: engine.id }, 'request handler failed');
+    if (requestTrace.on) requestTrace('%s: "%s" handler threw %o', engine.id, event, err);
   }
 
   readonly #countDedupHit = () => {
@@ -247,15 +285,26 @@ export class Requests {
 }
 
 /** Runs a request handler; a handler that answers synchronously gets a synchronous outcome. */
-function runHandler(handler: Handler, data: unknown): Outcome | Promise<Outcome> {
+function runHandler(
+  handler: Handler,
+  data: unknown,
+  failed: (err: unknown) => void,
+): Outcome | Promise<Outcome> {
   let result: unknown;
   try {
     result = handler(data);
   } catch (err) {
+    failed(err);
     return failure(err);
   }
   if (isThenable(result))
-    return Promise.resolve(result).then((value) => ({ ok: true, data: value }), failure);
+    return Promise.resolve(result).then(
+      (value) => ({ ok: true, data: value }),
+      (err: unknown) => {
+        failed(err);
+        return failure(err);
+      },
+    );
   return { ok: true, data: result };
 }
 

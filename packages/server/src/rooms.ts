@@ -10,10 +10,13 @@ import {
   type RoomPosition,
   TetherError,
 } from '@tether/protocol';
+import { tracer } from '@tether/protocol/trace';
 import type { Bus, BusLink, Delivery, HistoryPage } from './bus.js';
+import { busFailure } from './bus-readiness.js';
 import { handleOf } from './connection.js';
 import type { ConnectionEngine } from './connection-engine.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import type { Instrumentation } from './instrumentation.js';
 import type { Metrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import { PresenceTracker } from './presence.js';
@@ -22,6 +25,12 @@ import { RoomIndex } from './room-index.js';
 import { validateRoomName } from './room-name.js';
 import { errorReply, gapNotice, reply, roomMessage, SHUTTING_DOWN } from './server-messages.js';
 import type { EventMap } from './typed-events.js';
+
+const roomTrace = tracer('tether:server:rooms');
+
+const rethrowBusFailure = (err: unknown): never => {
+  throw busFailure(err);
+};
 
 /** Most messages one recovery replays; past it the room reports that recovery failed. */
 const RECOVERY_LIMIT = 1_000;
@@ -37,6 +46,8 @@ export interface RoomsContext {
   readonly registry: ConnectionRegistry;
   /** True once the server is shutting down: no more joins. */
   closing(): boolean;
+  /** Span hooks (tracers); `join` wraps a join. */
+  readonly instrumentation: Instrumentation;
 }
 
 /**
@@ -129,6 +140,8 @@ export class Rooms {
         return;
       }
       const refused = await this.authorize(engine, message.r);
+      if (roomTrace.on)
+        roomTrace('%s: join "%s"%s', engine.id, message.r, refused ? ` refused: ${refused.code}` : '');
       if (refused) {
         engine.send(errorReply(message.id, refused.code, refused.message), false);
         return;
@@ -153,7 +166,18 @@ export class Rooms {
    * records presence, reads the history after `since`, calls `announce` with the result, then
    * replays what was missed before live messages.
    */
-  async join(
+  join(
+    engine: ConnectionEngine,
+    room: string,
+    since: RoomPosition | undefined,
+    announce: (result: JoinResult) => void,
+  ): Promise<JoinResult> {
+    const around = this.#context.instrumentation.join;
+    const run = () => this.#join(engine, room, since, announce);
+    return around ? around({ room, connId: engine.id, resuming: since !== undefined }, run) : run();
+  }
+
+  async #join(
     engine: ConnectionEngine,
     room: string,
     since: RoomPosition | undefined,
@@ -167,7 +191,7 @@ export class Rooms {
     const tooMany = this.#roomLimitError(engine, room);
     if (tooMany) throw tooMany;
     if (!engine.beginJoin(room)) {
-      const page = await bus.history(room, undefined, 0);
+      const page = await bus.history(room, undefined, 0).catch(rethrowBusFailure);
       const result: JoinResult = { ep: page.epoch, off: page.offset };
       engine.toldEpoch(room, page.epoch);
       announce(result);
@@ -176,7 +200,7 @@ export class Rooms {
     this.#index.add(room, engine);
     let page: HistoryPage;
     try {
-      await this.#subscription(room);
+      await this.#subscription(room).catch(rethrowBusFailure);
       const member = { connId: engine.id, data: options.presenceData(handleOf(engine)) };
       bus
         .addMember(room, nodeId, member)
@@ -190,7 +214,7 @@ export class Rooms {
             );
         })
         .catch((err) => logger.warn({ err, room }, 'presence not recorded'));
-      page = await bus.history(room, since, RECOVERY_LIMIT);
+      page = await bus.history(room, since, RECOVERY_LIMIT).catch(rethrowBusFailure);
       this.continuity.position(room, page);
     } catch (err) {
       await this.leave(engine, room);
@@ -295,6 +319,14 @@ export class Rooms {
       }
       engine.deliver(delivery, frame);
     }
+  }
+
+  /** The rooms with the most members on this node, most first (for the operations page). */
+  largest(limit: number): Array<{ room: string; members: number }> {
+    const sizes: Array<{ room: string; members: number }> = [];
+    for (const room of this.#index.rooms())
+      sizes.push({ room, members: this.#index.members(room)?.size ?? 0 });
+    return sizes.sort((a, b) => b.members - a.members).slice(0, limit);
   }
 
   /** Stops presence timers and repairs (the connections have closed by then). */

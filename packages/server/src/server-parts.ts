@@ -1,12 +1,14 @@
 import { CloseCode, type Codec, type Frame } from '@tether/protocol';
 import type { BroadcastOperator } from './broadcast.js';
 import type { Bus, BusLink, BusStatus } from './bus.js';
+import { BusReadiness } from './bus-readiness.js';
 import { type Connection, handleOf } from './connection.js';
 import type { ConnectionContext } from './connection-engine.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Gateway } from './gateway.js';
 import { HeartbeatSweep } from './heartbeat.js';
 import type { Inbox } from './inbox.js';
+import type { Instrumentation } from './instrumentation.js';
 import { MemoryBus } from './memory-bus.js';
 import { MemoryInbox } from './memory-inbox.js';
 import type { Metrics } from './metrics.js';
@@ -32,6 +34,8 @@ export interface PartsInput {
   readonly sse: SseOptions | undefined;
   readonly counters: Metrics;
   readonly requestObservers: Array<(ms: number) => void>;
+  /** Span hooks (`@tether/server/otel` sets them after start; parts read them on each use). */
+  readonly instrumentation: Instrumentation;
   readonly closing: () => boolean;
   readonly broadcast: (room: string) => BroadcastOperator<EventMap>;
   readonly opened: (conn: Connection<EventMap, unknown>) => void;
@@ -53,6 +57,7 @@ export interface ServerParts {
   readonly rooms: Rooms;
   readonly requests: Requests;
   readonly gateway: Gateway;
+  readonly readiness: BusReadiness;
   readonly users: Users;
   readonly ownsInbox: boolean;
 }
@@ -68,7 +73,7 @@ export function assembleParts(input: PartsInput): ServerParts {
   const ownsBus = input.bus === undefined;
   const bus = input.bus ?? new MemoryBus({ dedupTtlMs: options.dedupWindowMs });
   const heartbeat = new HeartbeatSweep(options.heartbeat);
-  const registry = new ConnectionRegistry(heartbeat, counters);
+  const registry = new ConnectionRegistry(heartbeat, counters, logger);
   const nodeMessages = new NodeMessages(logger);
   const link = bus.attach({
     nodeId,
@@ -76,11 +81,22 @@ export function assembleParts(input: PartsInput): ServerParts {
     onNodeMessage: (payload) => nodeMessages.dispatch(payload),
     onStatus: (status) => {
       rooms.busStatus(status); // back up: every room reads what it missed (room-continuity.ts)
-      input.busStatus(status);
+      readiness.changed(status);
     },
   });
   link.catch((err) => logger.error({ err }, 'could not attach to the bus'));
-  const rooms = new Rooms({ nodeId, bus, link, options, counters, logger, registry, closing });
+  const readiness = new BusReadiness(bus, link, logger, input.busStatus);
+  const rooms = new Rooms({
+    nodeId,
+    bus,
+    link,
+    options,
+    counters,
+    logger,
+    registry,
+    closing,
+    instrumentation: input.instrumentation,
+  });
   const ownsInbox = input.inbox === undefined;
   const users = new Users({
     nodeId,
@@ -104,6 +120,7 @@ export function assembleParts(input: PartsInput): ServerParts {
     registry,
     nodeMessages,
     observers: input.requestObservers,
+    instrumentation: input.instrumentation,
     onUndelivered: input.undelivered,
     acknowledge: (engine, message) => users.ack(engine, message),
     closing,
@@ -128,14 +145,14 @@ export function assembleParts(input: PartsInput): ServerParts {
     requestClient: (engine, event, data, requestOptions) =>
       requests.requestClient(engine, event, data, requestOptions),
     broadcast: input.broadcast,
-    closed(engine, code) {
+    closed(engine, code, reason) {
       // Closes the peer chose (normal, going away, no status) and shutdown are not drops.
       const dropped =
         code !== CloseCode.Normal &&
         code !== CloseCode.GoingAway &&
         code !== CloseCode.NoStatus &&
         !closing();
-      const wasCurrent = registry.remove(engine);
+      const wasCurrent = registry.remove(engine, reason);
       users.closed(engine);
       rooms.leaveAll(engine, dropped);
       // A deliberate close ends the session: its pending acks can no longer be delivered.
@@ -161,5 +178,5 @@ export function assembleParts(input: PartsInput): ServerParts {
     },
     resumed: (sessionId) => requests.sessionResumed(sessionId),
   });
-  return { bus, ownsBus, link, heartbeat, registry, rooms, requests, gateway, users, ownsInbox };
+  return { bus, ownsBus, link, heartbeat, registry, rooms, requests, gateway, readiness, users, ownsInbox };
 }

@@ -1,20 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { PresenceMember } from '@tether/protocol';
 import { BroadcastOperator, type BroadcastOptions, publishBroadcast } from './broadcast.js';
 import type { Bus, PublishResult } from './bus.js';
 import type { Connection } from './connection.js';
 import type { ConnectionEngine } from './connection-engine.js';
 import { Drain } from './drain.js';
 import { attachToServer, pathnameOf } from './http-endpoint.js';
+import type { Instrumentation } from './instrumentation.js';
 import { Metrics, type MetricsSnapshot, metricsSnapshot } from './metrics.js';
 import type { OfflineNotification, UndeliveredNotification } from './notification-delivery.js';
+import { type OperationsPage, operationsPage } from './operations-wiring.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import type { UndeliveredMessage } from './outgoing-requests.js';
 import { ServerListeners } from './server-listeners.js';
 import { assembleParts, type PartOptions, type ServerParts } from './server-parts.js';
-import type { EventMap, UnknownEvents } from './typed-events.js';
+import type { EventMap, TypedPresenceMember, UnknownEvents } from './typed-events.js';
 import { UserOperator, userKeyString } from './user-directory.js';
 import type { DeadLetters } from './users.js';
 
@@ -28,7 +29,7 @@ export interface TetherServerEvents<E extends EventMap, Data> {
   undelivered: (message: UndeliveredMessage | UndeliveredNotification) => void;
   /** A notification no connection acknowledged within `notifications.offlineAfterMs`: once in the cluster. */
   'notification:offline': (notification: OfflineNotification) => void;
-  /** The bus lost or regained its backing store. */
+  /** The bus's state once the node attached to it, then every change (it lost or regained its store). */
   'bus:status': (status: 'up' | 'down') => void;
 }
 
@@ -66,12 +67,17 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   readonly options: ResolvedOptions<E, Data>;
   /** Hot-path counters, read by exporters; `metrics()` is the snapshot. */
   readonly counters = new Metrics();
-  /** Timing observers for metrics exporters (request handling and publish latency, ms). */
-  readonly observers: { request: Array<(ms: number) => void>; publish: Array<(ms: number) => void> } = {
-    request: [],
-    publish: [],
-  };
+  /**
+   * For metrics exporters and tracers: timing observers (request handling and publish latency,
+   * ms) and the span hooks (`@tether/server/otel` sets them).
+   */
+  readonly observers: {
+    request: Array<(ms: number) => void>;
+    publish: Array<(ms: number) => void>;
+    instrumentation: Instrumentation;
+  } = { request: [], publish: [], instrumentation: {} };
   readonly #parts: ServerParts;
+  readonly #operations: OperationsPage | undefined;
   readonly #attachment: { detach(): void } | undefined;
   readonly #listeners = new ServerListeners((err, event) =>
     this.logger.error({ err, event }, 'listener threw'),
@@ -88,6 +94,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       sse: options.sse,
       counters: this.counters,
       requestObservers: this.observers.request,
+      instrumentation: this.observers.instrumentation,
       closing: () => this.#closing !== undefined,
       broadcast: (room) => this.to(room) as BroadcastOperator<EventMap>,
       opened: (conn) => this.#listeners.emit('connection', conn),
@@ -98,6 +105,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       wantsOffline: () => this.#listeners.has('notification:offline'),
     });
     this.#parts.heartbeat.start();
+    this.#operations = options.operations && operationsPage(this, this.#parts.rooms, options.operations);
     if (options.server) {
       this.#attachment = attachToServer(
         options.server,
@@ -129,9 +137,10 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   }
 
   /** A room's members on every node, and broadcast to it. */
-  in(room: string): { presence(): Promise<PresenceMember[]>; emit: BroadcastOperator<E>['emit'] } {
+  in(room: string): { presence(): Promise<TypedPresenceMember<E>[]>; emit: BroadcastOperator<E>['emit'] } {
     const operator = this.to(room);
-    return { presence: () => this.#parts.bus.members(room), emit: operator.emit.bind(operator) };
+    const presence = () => this.#parts.bus.members(room) as Promise<TypedPresenceMember<E>[]>;
+    return { presence, emit: operator.emit.bind(operator) };
   }
 
   /**
@@ -168,9 +177,17 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     return { ready: bus === 'up' && !closing, bus, closing, connections: this.#parts.registry.size };
   }
 
+  /**
+   * Settles once the bus is reachable; rejects with a TetherError BUS_UNAVAILABLE (naming the
+   * cause) when it is not within `timeoutMs` (default 10 000). `bus:status` reports the same.
+   */
+  ready(options: { timeoutMs?: number } = {}): Promise<void> {
+    return this.#parts.readiness.ready(options.timeoutMs);
+  }
+
   /** Open connections on this node. */
   get connections(): ReadonlyMap<string, Connection<E, Data>> {
-    return this.#parts.registry.view as ReadonlyMap<string, Connection<E, Data>>;
+    return this.#parts.registry.view as unknown as ReadonlyMap<string, Connection<E, Data>>;
   }
 
   /** The bus this server publishes and subscribes through. */
@@ -201,6 +218,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       res.end(JSON.stringify(health));
       return;
     }
+    if (this.#operations?.handle(req, res)) return;
     this.#parts.gateway.handleRequest(req, res);
   }
 
@@ -218,7 +236,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   }
 
   async #shutDown(drainMs: number): Promise<void> {
-    const { registry, requests, heartbeat, gateway, rooms, bus } = this.#parts;
+    const { registry, requests, heartbeat, gateway, rooms, bus, readiness } = this.#parts;
+    readiness.close();
     const started = Date.now();
     // Clients move to other nodes while their connections here still deliver (docs/operations.md).
     const drain = new Drain([...registry.values()], {
@@ -240,6 +259,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     if (this.#parts.ownsInbox) await this.#parts.users.inbox.close();
     heartbeat.stop();
     this.#attachment?.detach();
+    await this.#operations?.close();
     await gateway.close();
     await rooms.close();
     const link = await this.#parts.link.catch(() => undefined);
@@ -255,7 +275,11 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     options: BroadcastOptions,
   ): Promise<PublishResult> => {
     this.counters.publishes++;
-    const published = publishBroadcast(this.#parts.bus, this.options, room, event, data, except, options);
+    const publish = () => publishBroadcast(this.#parts.bus, this.options, room, event, data, except, options);
+    const around = this.observers.instrumentation.publish;
+    const published = around
+      ? around({ room, event, volatile: options.volatile === true }, publish)
+      : publish();
     if (!options.volatile) void published.then((at) => this.#parts.rooms.published(room, at), noop);
     const observers = this.observers.publish;
     if (observers.length > 0) {
