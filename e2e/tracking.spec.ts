@@ -26,8 +26,8 @@ test('driver and customer: live locations, status pushes acked by the customer',
   await expect.poll(() => numberIn(customer, '#updates')).toBeGreaterThanOrEqual(4);
   await expect(customer.locator('#courier')).toBeVisible();
 
-  // A status change: the driver's request is acked, the server pushes it to the customer as a
-  // request, the customer's page acks it, and the driver is told it was seen.
+  // A status change: the driver's request is acked, the server notifies the customer (a durable
+  // notification), the customer's page shows it and says so, and the driver is told it was seen.
   await driver.locator('#statuses li[data-status="picked-up"] button').click();
   await expect(customer.locator('#timeline li.current')).toHaveAttribute('data-status', 'picked-up');
   await expect(customer.locator('#toast')).toHaveText('Picked up');

@@ -41,8 +41,9 @@ const client: Packed = {
   built: 'dist/browser/tether-client.js',
 };
 const redisBus: Packed = { name: '@tether/redis-bus', dir: 'packages/redis-bus', built: 'dist/index.js' };
+const postgres: Packed = { name: '@tether/postgres', dir: 'packages/postgres', built: 'dist/index.js' };
 
-const packages = [server, client, redisBus];
+const packages = [server, client, redisBus, postgres];
 
 let work: string;
 let app: string;
@@ -143,6 +144,7 @@ const expectedRun = {
   codecs: ['function', 'function'],
   // TetherEmitter from @tether/redis-bus is the one from @tether/server, not a copy.
   redisBus: { RedisBus: 'function', sameEmitter: true },
+  postgres: { PostgresInbox: 'function' },
 };
 
 describe('installed from the packed tarballs', () => {

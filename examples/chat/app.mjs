@@ -8,6 +8,8 @@
  * - `chat:history` returns the last messages of a room, read from Tether's own room history on
  *   the bus, so it is the same on every node when the bus is Redis.
  * - `typing` (a volatile emit) is passed on to the room as a volatile broadcast.
+ * - `@name` in a message notifies that user (`tether.user(name).notify`): a durable notification,
+ *   delivered at once to their open pages, or when they next sign in (within a day).
  * - `POST /demo/network-drop` cuts the calling page's sockets for a few seconds (network-drop.mjs),
  *   so a visitor can watch the page reconnect and catch up; `/start` says what to try.
  *
@@ -35,6 +37,10 @@ const HISTORY_PAGE = 50;
 const ROOM = /^chat:[a-z0-9][a-z0-9-]{0,23}$/;
 const NAME_MAX = 24;
 const TEXT_MAX = 2_000;
+/** `@name` mentions: a name without spaces; at most this many users notified per message. */
+const MENTION = /@([^\s@]{1,24})/g;
+const MAX_MENTIONS = 5;
+const MENTION_TTL_MS = 24 * 3_600_000;
 const TETHER_PATH = '/tether';
 const underTether = (url = '') => {
   const path = url.split('?')[0];
@@ -143,9 +149,27 @@ export async function startChat(options = {}) {
       return name ? { name } : null;
     },
     authorizeJoin: (_conn, room) => ROOM.test(room),
+    // The user behind `tether.user(name)`: the name is the whole identity in this demo.
+    userKey: ({ data }) => data?.name,
     // Chat rooms show who is there: members get join/leave events.
     presenceEvents: (room) => ROOM.test(room),
   });
+
+  /** Each `@name` in a message: a durable notification for that user, once per message (the id). */
+  function notifyMentions(room, from, text, cid) {
+    const names = new Set([...text.matchAll(MENTION)].map((m) => m[1]));
+    names.delete(from);
+    for (const name of [...names].slice(0, MAX_MENTIONS)) {
+      tether
+        .user(name)
+        .notify(
+          'chat:mention',
+          { room, from, text, cid },
+          { id: `mention:${cid}:${name}`, ttlMs: MENTION_TTL_MS },
+        )
+        .catch((err) => console.warn(`[${nodeName}] mention of ${name} not stored: ${err.message}`));
+    }
+  }
 
   tether.on('connection', (conn) => {
     conn.emit('hello', { node: nodeName, name: conn.data.name });
@@ -163,6 +187,7 @@ export async function startChat(options = {}) {
       const position = await tether
         .to(room)
         .emit('message', { cid, from: conn.data.name, text, ts: Date.now() }, { id: `chat:${cid}` });
+      notifyMentions(room, conn.data.name, text, cid);
       return { epoch: position.epoch, offset: position.offset, duplicate: position.duplicate };
     });
 

@@ -5,8 +5,9 @@
  *   order's status (`client.request`, acked and retried).
  * - customer.html: joins the room `order:<id>` and watches the driver move (locations are
  *   broadcast with `conflate`, so a slow or returning reader gets the newest one, not a backlog);
- *   status changes reach it as `conn.request` pushes that the page acks, and the driver sees
- *   "seen by the customer" once it has.
+ *   status changes reach it as durable notifications (`tether.user(key).notify`): stored first,
+ *   delivered when the page is open or whenever it opens next, on any node. The page tells the
+ *   server it showed one (`order:seen`), and the driver sees "seen by the customer".
  * - admin.html: a plain `EventSource('/tether/events?room=metrics')`, no Tether client: every
  *   node publishes `tether.metrics()` to the `metrics` room each second.
  *
@@ -42,8 +43,8 @@ async function createBus(redisUrl) {
 export const STATUSES = ['placed', 'picked-up', 'on-the-way', 'delivered'];
 const ORDER_ID = /^[a-z0-9-]{1,16}$/;
 const ORDER_TTL_MS = 24 * 3_600_000;
-/** Room every node listens to for status changes, so each can push to the customers it holds. */
-const STATUS_FEED = 'orders:status-feed';
+/** The user key of an order's customer: notifications for the order go to this user. */
+const customerOf = (order) => `customer:${order}`;
 /** How often a driver's last location is written to the order store (for pages opened later). */
 const LOCATION_SAVE_MS = 2_000;
 
@@ -101,6 +102,8 @@ export async function startTracking(options = {}) {
     bus,
     history: historyFor,
     authenticate: (_req, auth) => identify(auth),
+    // Every page of an order's customer is one user: notifications reach all of them.
+    userKey: ({ data }) => (data?.role === 'customer' ? customerOf(data.order) : undefined),
     authorizeJoin: (conn, room) => {
       // Metrics are public in this demo; a real dashboard would check a session cookie here.
       if (room === 'metrics') return true;
@@ -108,7 +111,8 @@ export async function startTracking(options = {}) {
     },
   });
   tether.on('undelivered', (message) => {
-    console.warn(`[${nodeName}] gave up pushing "${message.event}" to ${message.connId} (${message.reason})`);
+    // A status notification that expired unread, or that a page failed to handle 3 times.
+    console.warn(`[${nodeName}] gave up delivering "${message.event}" (${message.reason})`);
   });
 
   // ---- orders --------------------------------------------------------------------------------
@@ -124,36 +128,7 @@ export async function startTracking(options = {}) {
     return { ...order, location: location ? JSON.parse(location) : null };
   }
 
-  /** Customers' connections on this node, per order. */
-  const customers = new Map();
   const lastLocationSave = new Map();
-
-  // ---- status pushes: every node acks-pushes to its own customers --------------------------
-
-  const feed = await bus.attach({
-    nodeId: `${nodeName}.status-feed.${randomBytes(3).toString('hex')}`,
-    onRoomMessage: (delivery) => {
-      if (delivery.room === STATUS_FEED && delivery.event === 'status') pushStatus(delivery.data);
-    },
-    onNodeMessage() {},
-  });
-  await feed.subscribe(STATUS_FEED);
-
-  function pushStatus(change) {
-    for (const conn of customers.get(change.order) ?? []) {
-      // Acked, retried with the same id, and kept for the session while the customer reconnects.
-      conn
-        .request('order:status', change, { timeout: 3_000, retries: 5 })
-        .then(() =>
-          tether
-            .to(`order:${change.order}`)
-            .emit('seen', { seq: change.seq, status: change.status, at: Date.now() }),
-        )
-        .catch(() => {
-          // Given up: 'undelivered' above reports it. The page reads the status again on its next load.
-        });
-    }
-  }
 
   // ---- connections ---------------------------------------------------------------------------
 
@@ -164,12 +139,13 @@ export async function startTracking(options = {}) {
     conn.on('order:get', () => snapshot(order));
 
     if (role === 'customer') {
-      let set = customers.get(order);
-      if (!set) customers.set(order, (set = new Set()));
-      set.add(conn);
-      conn.on('close', () => {
-        set.delete(conn);
-        if (set.size === 0 && customers.get(order) === set) customers.delete(order);
+      // The page showed a status notification: tell the order's room (the driver watches it).
+      conn.on('order:seen', (seen) => {
+        if (!STATUSES.includes(seen?.status) || !Number.isSafeInteger(seen?.seq)) return;
+        tether
+          .to(`order:${order}`)
+          .emit('seen', { seq: seen.seq, status: seen.status, at: Date.now() })
+          .catch(() => {});
       });
       return;
     }
@@ -215,7 +191,11 @@ export async function startTracking(options = {}) {
         }),
         ORDER_TTL_MS,
       );
-      await tether.to(STATUS_FEED).emit('status', change, { id: `${order}:${change.seq}` });
+      // Durable: stored before this resolves, delivered to the customer's open pages on any node
+      // now, or when a page opens later (the id makes a retried request notify once).
+      await tether
+        .user(customerOf(order))
+        .notify('order:status', change, { id: `${order}:${change.seq}`, ttlMs: ORDER_TTL_MS });
       return { seq: change.seq, status };
     });
   });
@@ -254,7 +234,6 @@ export async function startTracking(options = {}) {
   const close = () => {
     closing ??= (async () => {
       clearInterval(metricsTimer);
-      await feed.detach().catch(() => {});
       await tether.close();
       http.closeAllConnections();
       if (http.listening) await new Promise((resolve) => http.close(() => resolve()));

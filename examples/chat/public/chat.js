@@ -105,6 +105,13 @@ function start(name) {
     $('node').textContent = info.node;
   });
   client.on('error', (err) => console.warn('tether:', err.code, err.message));
+  // Someone wrote @<my name>: a durable notification, so it also arrives if this page was closed.
+  client.on('chat:mention', (mention) => {
+    const view = views.get(active) ?? views.values().next().value;
+    if (!view) return;
+    view.notice = `${mention.from} mentioned you in #${mention.room.slice('chat:'.length)}: ${mention.text}`;
+    render();
+  });
   showState(client.state);
 
   const saved = JSON.parse(sessionStorage.getItem('chat:rooms') ?? 'null');

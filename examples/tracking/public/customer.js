@@ -1,5 +1,6 @@
 // The customer's page: watches one order. Locations come from the room `order:<id>`; status
-// changes are pushed by the server as requests, and this page acks each one.
+// changes arrive as durable notifications (also those sent while this page was closed); the
+// client acknowledges each once this listener returned, and the page tells the driver it showed it.
 
 import { clock, orderFromUrl, STATUS_LABELS, STATUSES, showConnection } from '/common.js';
 import { drawMap } from '/map.js';
@@ -61,11 +62,11 @@ function toast(text) {
   }, 4_000);
 }
 
-// A status push from the server: what this returns is the ack.
+// A status notification: delivered until this listener has run without throwing.
 client.on('order:status', (change) => {
   if (applyOrder({ seq: change.seq, status: change.status, at: change.at }))
     toast(STATUS_LABELS[change.status]);
-  return { seen: true };
+  client.emit('order:seen', { seq: change.seq, status: change.status });
 });
 
 async function refresh() {

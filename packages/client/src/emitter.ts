@@ -51,6 +51,11 @@ export class Emitter<Events extends { [name: string]: unknown[] }> {
     return this.#listeners.get(event)?.[0] as ((...args: Events[K]) => unknown) | undefined;
   }
 
+  /** The listeners of an event, in order (a copy). */
+  listeners<K extends keyof Events>(event: K): Array<(...args: Events[K]) => unknown> {
+    return [...(this.#listeners.get(event) ?? [])] as Array<(...args: Events[K]) => unknown>;
+  }
+
   listenerCount(event: keyof Events): number {
     return this.#listeners.get(event)?.length ?? 0;
   }

@@ -2,6 +2,7 @@ export { CloseCode, type Codec, ErrorCode, TetherError, type TetherErrorCode } f
 export type { BackoffOptions } from './backoff.js';
 export type { EmitArgs, RequestArgs } from './client-args.js';
 export type { ClientEmitOptions, DisconnectReason, TetherClientOptions } from './client-options.js';
+export type { NotificationMeta } from './notifications.js';
 export type { ClientRequestOptions } from './pending-requests.js';
 export type { Persistence, TetherStorage } from './persistence-types.js';
 export {

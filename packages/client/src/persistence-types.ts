@@ -15,6 +15,8 @@ export interface StoredState {
   serverRooms: Record<string, Position>;
   /** The session, only when `persistSession` is on. */
   session?: { sid: string; sk: string };
+  /** Ids of durable notifications this client handled (the newest 1,000), so a reload does not run listeners twice. */
+  notifications?: string[];
 }
 
 /** What the client core uses of a persistence store (the core never loads the implementation). */

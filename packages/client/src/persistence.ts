@@ -65,9 +65,13 @@ export class PositionStore implements PersistenceStore {
       if (!raw) return EMPTY;
       const parsed = JSON.parse(raw) as Partial<StoredState>;
       const session = parsed.session;
+      const notifications = parsed.notifications;
       return {
         rooms: isPositionMap(parsed.rooms) ? parsed.rooms : {},
         serverRooms: isPositionMap(parsed.serverRooms) ? parsed.serverRooms : {},
+        ...(Array.isArray(notifications) && notifications.every((id) => typeof id === 'string')
+          ? { notifications: notifications.slice(-1_000) }
+          : {}),
         ...(this.#persistSession && typeof session?.sid === 'string' && typeof session.sk === 'string'
           ? { session: { sid: session.sid, sk: session.sk } }
           : {}),

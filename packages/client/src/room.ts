@@ -19,6 +19,9 @@ export interface MessageMeta {
   epoch: string;
   /** True for volatile messages (they repeat the last durable offset). */
   volatile: boolean;
+  /** Set only for durable notifications (`NotificationMeta`), never for room messages. */
+  id?: undefined;
+  notification?: undefined;
 }
 
 /**

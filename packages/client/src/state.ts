@@ -47,7 +47,7 @@ export function nextState(state: ClientState, event: ClientStateEvent): ClientSt
 export function fatalCloseError(code: number, reason: string, status?: number): TetherError | undefined {
   if (!FATAL_CLOSE_CODES.has(code) && status !== 401 && status !== 403) return undefined;
   const errorCode =
-    code === CloseCode.SessionReplaced
+    code === CloseCode.SessionReplaced || code === CloseCode.UserDisconnected
       ? ErrorCode.Closed
       : status === 403 || code === CloseCode.Forbidden
         ? ErrorCode.Forbidden

@@ -25,6 +25,7 @@ import {
 import { Emitter, rethrowLater } from './emitter.js';
 import { encodeAuth, exceeds, tooLargeError } from './encoding.js';
 import type { Handoff } from './handoff.js';
+import { ClientNotifications, type NotificationMeta } from './notifications.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
 import type { PersistenceStore } from './persistence-types.js';
@@ -65,6 +66,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   readonly #events = new Emitter<Record<string, unknown[]>>();
   readonly #outbox: Outbox<Frame>;
   readonly #requests = new PendingRequests();
+  readonly #notifications = new ClientNotifications(this.#events, (e, d) => this.#request(e, d, {}));
   readonly #answers: RequestAnswers;
   readonly #rooms: RoomRegistry;
   /** Make before break when a server drains (`bye` with `mv: 1`), made on the first move. */
@@ -101,7 +103,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#outbox = new Outbox(this.#options.maxBufferedEmits);
     const send = (frame: Frame) => this.#send(frame);
     this.#answers = new RequestAnswers(this.#codec, this.#events, send);
-    this.#store = options.persistence?.(url);
+    this.#store = this.#notifications.persistWith(options.persistence?.(url));
     const saved = this.#store?.load();
     this.#session = saved?.session;
     this.#rooms = new RoomRegistry(
@@ -154,7 +156,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     event: K,
     listener: (
       data: EventData<E, K>,
-      meta?: MessageMeta,
+      meta?: MessageMeta | NotificationMeta,
       // biome-ignore lint/suspicious/noConfusingVoidType: an event listener returns nothing; a request handler returns the reply.
     ) => EventReply<E, K> | Promise<EventReply<E, K>> | void,
   ): () => void;
@@ -420,7 +422,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
         this.#onWelcome(message);
         return;
       case 'evt':
-        this.#events.emit(message.e, message.d);
+        this.#notifications.onEvent(message);
         return;
       case 'req':
         void this.#answers.answer(message.id, message.e, message.d);

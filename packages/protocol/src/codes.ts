@@ -42,6 +42,8 @@ export const CloseCode = {
   Unauthorized: 4401,
   /** The request's origin or the session is not allowed. Fatal. */
   Forbidden: 4403,
+  /** The app disconnected every connection of this user (`tether.user(key).disconnect(reason)`). Fatal. */
+  UserDisconnected: 4410,
   /** The server is shutting down or draining; reconnect (elsewhere) after the hinted delay. */
   ServerClosing: 4503,
   /** The server failed internally; reconnect. */
@@ -54,6 +56,7 @@ export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set<number>([
   CloseCode.SessionReplaced,
   CloseCode.Unauthorized,
   CloseCode.Forbidden,
+  CloseCode.UserDisconnected,
 ]);
 
 /** Error codes carried by error replies and by every `TetherError`. */

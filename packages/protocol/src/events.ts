@@ -14,3 +14,6 @@ export function isReservedEvent(name: string): boolean {
 
 /** Presence changes are room messages under this reserved name. */
 export const PRESENCE_EVENT = 'tether:presence';
+
+/** The built-in request a client acknowledges durable notifications with: `d` is `{ ids: string[] }`. */
+export const NOTIFICATION_ACK = 'tether:ack';

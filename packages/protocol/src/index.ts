@@ -11,7 +11,7 @@ export {
 export { CloseCode, ErrorCode, FATAL_CLOSE_CODES, HttpErrorCode } from './codes.js';
 export { PROTOCOL_VERSION, QUERY } from './constants.js';
 export { ProtocolError, TetherError, type TetherErrorCode } from './errors.js';
-export { isReservedEvent, PRESENCE_EVENT, RESERVED_EVENT_PREFIX } from './events.js';
+export { isReservedEvent, NOTIFICATION_ACK, PRESENCE_EVENT, RESERVED_EVENT_PREFIX } from './events.js';
 export type { Logger } from './logger.js';
 export type * from './messages.js';
 export { fromWirePosition, type RoomPosition, toWirePosition } from './position.js';

@@ -41,6 +41,8 @@ export interface EventMessage {
   t: 'evt';
   e: string;
   d?: unknown;
+  /** S only: the id of a durable notification; the client acknowledges it (`tether:ack`) once its listeners ran. */
+  n?: string;
 }
 
 /** C, S: an event that wants a reply. `id` stays the same on every retry. */

@@ -22,7 +22,7 @@ type Shape = Record<string, Field>;
 const SHAPES: Record<Message['t'], Shape> = {
   hello: { sid: 'str?', sk: 'str?', rooms: 'positions?' },
   welcome: { sid: 'str', sk: 'str', cid: 'str', rs: 'int', hb: 'hb', mp: 'int' },
-  evt: { e: 'name', d: 'any' },
+  evt: { e: 'name', d: 'any', n: 'str?' },
   req: { id: 'name', e: 'name', d: 'any', rt: 'flag?', ak: 'names?' },
   res: { id: 'name', d: 'any' },
   err: { id: 'name', c: 'str', m: 'str' },

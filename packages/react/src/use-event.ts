@@ -1,8 +1,16 @@
-import type { EventData, EventMap, EventName, MessageMeta, Room, UnknownEvents } from '@tether/client';
+import type {
+  EventData,
+  EventMap,
+  EventName,
+  MessageMeta,
+  NotificationMeta,
+  Room,
+  UnknownEvents,
+} from '@tether/client';
 import { useEffect, useInsertionEffect, useRef } from 'react';
 import { useTetherClient } from './context.js';
 
-type Handler = (data: unknown, meta: MessageMeta | undefined) => void;
+type Handler = (data: unknown, meta: MessageMeta | NotificationMeta | undefined) => void;
 type Target = { on(event: string, listener: Handler): () => void };
 
 /**
@@ -23,7 +31,7 @@ export function useEvent<R extends EventMap, K extends EventName<R>>(
 ): void;
 export function useEvent<E extends EventMap = UnknownEvents, K extends EventName<E> = EventName<E>>(
   event: K,
-  handler: (data: EventData<E, K>, meta: MessageMeta | undefined) => void,
+  handler: (data: EventData<E, K>, meta: MessageMeta | NotificationMeta | undefined) => void,
 ): void;
 export function useEvent(first: unknown, second: unknown, third?: unknown): void {
   const client = useTetherClient();

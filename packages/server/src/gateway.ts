@@ -60,8 +60,8 @@ export interface GatewayContext {
   /** What every engine is given. */
   readonly connections: ConnectionContext;
   closing(): boolean;
-  /** A connection is open and welcomed: tell the app. */
-  opened(engine: ConnectionEngine): void;
+  /** A connection is open and welcomed: tell the app (`handshake` is the full one, headers included). */
+  opened(engine: ConnectionEngine, handshake: Handshake): void;
   /** A resumed session's connection has handled its early frames: retry its pending requests. */
   resumed(sessionId: string): void;
 }
@@ -253,7 +253,7 @@ export class Gateway {
         },
         false,
       );
-      this.#context.opened(engine);
+      this.#context.opened(engine, handshake);
       for (const frame of gate.early) engine.onFrame(frame);
       if (session.resumed) this.#context.resumed(session.sessionId);
       return engine;

@@ -59,6 +59,8 @@ export type { Instrumentation, JoinSpanInfo, PublishSpanInfo, RequestSpanInfo } 
 export { MemoryBus, type MemoryBusOptions } from './memory-bus.js';
 export { MemoryInbox, type MemoryInboxOptions } from './memory-inbox.js';
 export type { MetricsSnapshot } from './metrics.js';
+export type { OfflineNotification, UndeliveredNotification } from './notification-delivery.js';
+export type { NotificationOptions } from './notification-options.js';
 export type { NodeReport, OperationsOptions } from './operations.js';
 export type { Logger, TetherServerOptions } from './options.js';
 export { LocalOutcomeStore, type Outcome, type OutcomeStore } from './outcome-store.js';
@@ -83,3 +85,5 @@ export type {
   TypedPresenceMember,
   UnknownEvents,
 } from './typed-events.js';
+export { UserOperator } from './user-directory.js';
+export type { DeadLetters } from './users.js';

@@ -5,8 +5,14 @@ import { optionalMsgpackCodec } from '@tether/protocol/msgpack-node';
 import type { Bus, HistoryPolicy } from './bus.js';
 import type { Connection } from './connection.js';
 import type { Handshake } from './handshake.js';
+import type { Inbox } from './inbox.js';
 import type { RateLimitOptions, ResolvedLimits, UserKey } from './limits/limit-options.js';
 import { resolveLimits } from './limits/limit-options.js';
+import {
+  type NotificationOptions,
+  type ResolvedNotificationOptions,
+  resolveNotificationOptions,
+} from './notification-options.js';
 import type { OperationsOptions } from './operations.js';
 import type { AllowedOrigins } from './origin.js';
 import type { SseOptions } from './transports/sse-options.js';
@@ -113,6 +119,10 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
   operations?: OperationsOptions;
   /** A connection's client address for `maxConnectionsPerIp`. Default: the socket's remote address (set it behind a proxy). */
   clientIp?: (handshake: Handshake) => string | undefined;
+  /** Durable notification storage of `tether.user(key).notify`. Default: a `MemoryInbox` owned (and closed) by this server. */
+  inbox?: Inbox;
+  /** Delivery, retries, dead letters and the offline hook of durable notifications (docs/notifications.md). */
+  notifications?: NotificationOptions;
 }
 
 /** Options of WebSocket compression (permessage-deflate). */
@@ -145,6 +155,7 @@ export interface ResolvedOptions<E extends EventMap, Data> {
   logger: Logger;
   limits: ResolvedLimits<Data>;
   allowedOrigins: AllowedOrigins | undefined;
+  notifications: ResolvedNotificationOptions;
 }
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -197,6 +208,7 @@ export function resolveOptions<E extends EventMap, Data>(
     logger: options.logger ?? silent,
     limits: resolveLimits(options),
     allowedOrigins: options.allowedOrigins,
+    notifications: resolveNotificationOptions(options.notifications),
   };
 }
 

@@ -3,6 +3,7 @@ import {
   type ErrorReplyMessage,
   isReservedEvent,
   type Logger,
+  NOTIFICATION_ACK,
   type ReplyMessage,
   type RequestMessage,
   TetherError,
@@ -41,6 +42,8 @@ export interface RequestsContext {
   /** Span hooks (tracers); `request` wraps a handler run. */
   readonly instrumentation: Instrumentation;
   onUndelivered(message: UndeliveredMessage): void;
+  /** A client's `tether:ack` (durable notifications its listeners handled): the users part answers it. */
+  acknowledge(engine: ConnectionEngine, message: RequestMessage): void;
   closing(): boolean;
 }
 
@@ -158,6 +161,10 @@ export class Requests {
     if (requestTrace.on)
       requestTrace('%s: request %s "%s"%s', engine.id, message.id, message.e, message.rt ? ' (resent)' : '');
     if (message.ak) this.#dedup.release(engine.sessionId, message.ak);
+    if (message.e === NOTIFICATION_ACK) {
+      this.#context.acknowledge(engine, message);
+      return;
+    }
     if (message.e === PRESENCE_REQUEST) {
       this.#presenceOf(engine, message.d)
         .then((outcome) => this.#answer(engine, message.id, outcome))

@@ -22,6 +22,10 @@ export class ServerListeners {
     else this.#listeners.delete(event);
   }
 
+  has(event: string): boolean {
+    return this.#listeners.has(event);
+  }
+
   emit(event: string, ...args: unknown[]): void {
     for (const listener of this.#listeners.get(event) ?? []) {
       try {

@@ -7,16 +7,20 @@ import type { ConnectionContext } from './connection-engine.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Gateway } from './gateway.js';
 import { HeartbeatSweep } from './heartbeat.js';
+import type { Inbox } from './inbox.js';
 import type { Instrumentation } from './instrumentation.js';
 import { MemoryBus } from './memory-bus.js';
+import { MemoryInbox } from './memory-inbox.js';
 import type { Metrics } from './metrics.js';
 import { NodeMessages } from './node-messages.js';
+import type { OfflineNotification, UndeliveredNotification } from './notification-delivery.js';
 import type { ResolvedOptions } from './options.js';
 import type { UndeliveredMessage } from './outgoing-requests.js';
 import { Requests } from './requests.js';
 import { Rooms } from './rooms.js';
 import type { SseOptions } from './transports/sse-options.js';
 import type { EventMap } from './typed-events.js';
+import { Users } from './users.js';
 
 /** The options every part reads: one event map and data type inside the server. */
 export type PartOptions = ResolvedOptions<EventMap, unknown>;
@@ -36,7 +40,11 @@ export interface PartsInput {
   readonly broadcast: (room: string) => BroadcastOperator<EventMap>;
   readonly opened: (conn: Connection<EventMap, unknown>) => void;
   readonly busStatus: (status: BusStatus) => void;
-  readonly undelivered: (message: UndeliveredMessage) => void;
+  readonly undelivered: (message: UndeliveredMessage | UndeliveredNotification) => void;
+  /** The app's inbox; absent: the server makes (and later closes) a `MemoryInbox`. */
+  readonly inbox: Inbox | undefined;
+  readonly offline: (notification: OfflineNotification) => void;
+  readonly wantsOffline: () => boolean;
 }
 
 /** The parts of one server node; the facade owns them and closes them in `close()`. */
@@ -50,6 +58,8 @@ export interface ServerParts {
   readonly requests: Requests;
   readonly gateway: Gateway;
   readonly readiness: BusReadiness;
+  readonly users: Users;
+  readonly ownsInbox: boolean;
 }
 
 /**
@@ -87,6 +97,20 @@ export function assembleParts(input: PartsInput): ServerParts {
     closing,
     instrumentation: input.instrumentation,
   });
+  const ownsInbox = input.inbox === undefined;
+  const users = new Users({
+    nodeId,
+    bus,
+    inbox: input.inbox ?? new MemoryInbox({ dedupWindowMs: options.dedupWindowMs }),
+    options: options.notifications,
+    dedupWindowMs: options.dedupWindowMs,
+    userKey: options.limits.userKey,
+    logger,
+    nodeMessages,
+    undelivered: input.undelivered,
+    offline: input.offline,
+    wantsOffline: input.wantsOffline,
+  });
   const requests = new Requests({
     nodeId,
     bus,
@@ -98,6 +122,7 @@ export function assembleParts(input: PartsInput): ServerParts {
     observers: input.requestObservers,
     instrumentation: input.instrumentation,
     onUndelivered: input.undelivered,
+    acknowledge: (engine, message) => users.ack(engine, message),
     closing,
   });
   const pingFrames = new Map<Codec, Frame>();
@@ -128,6 +153,7 @@ export function assembleParts(input: PartsInput): ServerParts {
         code !== CloseCode.NoStatus &&
         !closing();
       const wasCurrent = registry.remove(engine, reason);
+      users.closed(engine);
       rooms.leaveAll(engine, dropped);
       // A deliberate close ends the session: its pending acks can no longer be delivered.
       if (wasCurrent && engine.endedByClient) requests.sessionEnded(engine.sessionId);
@@ -146,8 +172,11 @@ export function assembleParts(input: PartsInput): ServerParts {
     nodeMessages,
     connections,
     closing,
-    opened: (engine) => input.opened(handleOf(engine)),
+    opened: (engine, handshake) => {
+      users.opened(engine, handshake);
+      input.opened(handleOf(engine));
+    },
     resumed: (sessionId) => requests.sessionResumed(sessionId),
   });
-  return { bus, ownsBus, link, heartbeat, registry, rooms, requests, gateway, readiness };
+  return { bus, ownsBus, link, heartbeat, registry, rooms, requests, gateway, readiness, users, ownsInbox };
 }

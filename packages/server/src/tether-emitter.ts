@@ -6,8 +6,16 @@ import {
   publishBroadcast,
 } from './broadcast.js';
 import type { Bus, HistoryPolicy, PublishResult } from './bus.js';
+import type { Inbox, InboxNotifyOptions, InboxNotifyResult } from './inbox.js';
 import { resolveOptions } from './options.js';
 import type { EventMap, UnknownEvents } from './typed-events.js';
+import {
+  sendToUserNodes,
+  USER_MESSAGE,
+  UserOperator,
+  type UserSender,
+  userKeyString,
+} from './user-directory.js';
 
 /** Options of `new TetherEmitter(options)`. */
 export interface TetherEmitterOptions {
@@ -21,6 +29,11 @@ export interface TetherEmitterOptions {
   history?: HistoryPolicy | false | ((room: string) => HistoryPolicy | false);
   /** Window in ms in which a publish `id` publishes once. Default 5 minutes (the server's default). */
   dedupWindowMs?: number;
+  /**
+   * The servers' notification inbox (a `PostgresInbox` or `RedisInbox` they share), for
+   * `emitter.user(key).notify(...)`. Not closed by the emitter. Without it `notify` rejects.
+   */
+  inbox?: Inbox;
   /**
    * Whether `close()` also closes the bus. Default true: a bus made just for the emitter is
    * released with it. Pass false when the bus is shared with a `TetherServer` in this process.
@@ -47,6 +60,8 @@ export class TetherEmitter<E extends EventMap = UnknownEvents> {
   readonly #bus: Bus;
   readonly #policy: PublishPolicy;
   readonly #closeBus: boolean;
+  readonly #inbox: Inbox | undefined;
+  readonly #users: UserSender;
   #closing: Promise<void> | undefined;
 
   constructor(options: TetherEmitterOptions) {
@@ -55,6 +70,26 @@ export class TetherEmitter<E extends EventMap = UnknownEvents> {
     this.#bus = options.bus;
     this.#policy = { historyFor: resolved.historyFor, dedupWindowMs: resolved.dedupWindowMs };
     this.#closeBus = options.closeBus ?? true;
+    this.#inbox = options.inbox;
+    this.#users = {
+      emit: (user, event, data) =>
+        this.#open().then(() =>
+          sendToUserNodes(this.#bus, { kind: USER_MESSAGE, op: 'emit', user, event, data }),
+        ),
+      notify: (user, event, data, notifyOptions) => this.#notify(user, event, data, notifyOptions),
+      disconnect: (user, reason) =>
+        this.#open().then(() =>
+          sendToUserNodes(this.#bus, { kind: USER_MESSAGE, op: 'disconnect', user, reason }),
+        ),
+    };
+  }
+
+  /**
+   * One user's connections on every Tether node: `emit` live, `notify` durably (needs the
+   * `inbox` option), `disconnect`. The same as `tether.user(key)` on a server.
+   */
+  user(key: string | number): UserOperator<E> {
+    return new UserOperator<E>(this.#users, userKeyString(key));
   }
 
   /** The room to publish to. `except(connIds)` on the result skips some connections, as on a server. */
@@ -66,6 +101,27 @@ export class TetherEmitter<E extends EventMap = UnknownEvents> {
   close(): Promise<void> {
     this.#closing ??= this.#closeBus ? this.#bus.close() : Promise.resolve();
     return this.#closing;
+  }
+
+  #open(): Promise<void> {
+    return this.#closing
+      ? Promise.reject(new TetherError(ErrorCode.Closed, 'the emitter is closed'))
+      : Promise.resolve();
+  }
+
+  async #notify(
+    user: string,
+    event: string,
+    data: unknown,
+    options: InboxNotifyOptions,
+  ): Promise<InboxNotifyResult> {
+    await this.#open();
+    if (!this.#inbox)
+      throw new TetherError(
+        ErrorCode.Internal,
+        "emitter.user(key).notify needs the emitter's `inbox` option",
+      );
+    return this.#inbox.notify(user, event, data, options);
   }
 
   readonly #publish = (

@@ -9,18 +9,26 @@ import { Drain } from './drain.js';
 import { attachToServer, pathnameOf } from './http-endpoint.js';
 import type { Instrumentation } from './instrumentation.js';
 import { Metrics, type MetricsSnapshot, metricsSnapshot } from './metrics.js';
+import type { OfflineNotification, UndeliveredNotification } from './notification-delivery.js';
 import { type OperationsPage, operationsPage } from './operations-wiring.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import type { UndeliveredMessage } from './outgoing-requests.js';
 import { ServerListeners } from './server-listeners.js';
 import { assembleParts, type PartOptions, type ServerParts } from './server-parts.js';
 import type { EventMap, TypedPresenceMember, UnknownEvents } from './typed-events.js';
+import { UserOperator, userKeyString } from './user-directory.js';
+import type { DeadLetters } from './users.js';
 
 /** Events of `TetherServer`. */
 export interface TetherServerEvents<E extends EventMap, Data> {
   connection: (conn: Connection<E, Data>) => void;
-  /** A server-to-client request was given up: the app can fall back (push notification, email). */
-  undelivered: (message: UndeliveredMessage) => void;
+  /**
+   * A server-to-client request was given up, or a durable notification became a dead letter or
+   * expired (`reason` tells which): the app can fall back (push notification, email).
+   */
+  undelivered: (message: UndeliveredMessage | UndeliveredNotification) => void;
+  /** A notification no connection acknowledged within `notifications.offlineAfterMs`: once in the cluster. */
+  'notification:offline': (notification: OfflineNotification) => void;
   /** The bus's state once the node attached to it, then every change (it lost or regained its store). */
   'bus:status': (status: 'up' | 'down') => void;
 }
@@ -92,6 +100,9 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       opened: (conn) => this.#listeners.emit('connection', conn),
       busStatus: (status) => this.#listeners.emit('bus:status', status),
       undelivered: (message) => this.#listeners.emit('undelivered', message),
+      inbox: options.inbox,
+      offline: (notification) => this.#listeners.emit('notification:offline', notification),
+      wantsOffline: () => this.#listeners.has('notification:offline'),
     });
     this.#parts.heartbeat.start();
     this.#operations = options.operations && operationsPage(this, this.#parts.rooms, options.operations);
@@ -109,7 +120,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     return this.options.logger;
   }
 
-  /** Listens to `connection`, `undelivered` and `bus:status`. */
+  /** Listens to `connection`, `undelivered`, `notification:offline` and `bus:status`. */
   on<K extends keyof TetherServerEvents<E, Data>>(event: K, listener: TetherServerEvents<E, Data>[K]): this {
     this.#listeners.add(event, listener as (...args: never[]) => void);
     return this;
@@ -130,6 +141,19 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     const operator = this.to(room);
     const presence = () => this.#parts.bus.members(room) as Promise<TypedPresenceMember<E>[]>;
     return { presence, emit: operator.emit.bind(operator) };
+  }
+
+  /**
+   * One user's connections on every node (the user key is the `userKey` option's): `emit` live,
+   * `notify` durably, `disconnect`. See docs/notifications.md.
+   */
+  user(key: string | number): UserOperator<E> {
+    return new UserOperator<E>(this.#parts.users, userKeyString(key));
+  }
+
+  /** Notifications given up after `notifications.maxAttempts` deliveries: list them, send them again. */
+  get deadLetters(): DeadLetters {
+    return this.#parts.users.deadLetters;
   }
 
   /** Snapshot of counters and gauges. */
@@ -231,6 +255,8 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     // Peers that did not answer the close handshake in time are cut, so no socket outlives close().
     for (const engine of [...registry.values()]) engine.expire();
     requests.close();
+    await this.#parts.users.close();
+    if (this.#parts.ownsInbox) await this.#parts.users.inbox.close();
     heartbeat.stop();
     this.#attachment?.detach();
     await this.#operations?.close();

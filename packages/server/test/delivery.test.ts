@@ -241,7 +241,7 @@ describe('acked server pushes', () => {
   it('retries an unacked push and reports it undelivered once, with the reason', async () => {
     const client = await setUp();
     const undelivered: UndeliveredMessage[] = [];
-    node.tether.on('undelivered', (m) => undelivered.push(m));
+    node.tether.on('undelivered', (m) => undelivered.push(m as UndeliveredMessage));
     let seen = 0;
     client.on('confirm', () => {
       seen++;
@@ -283,7 +283,7 @@ describe('acked server pushes', () => {
   it('gives up at once when the session ends for good (the client closed)', async () => {
     const client = await setUp();
     const undelivered: UndeliveredMessage[] = [];
-    node.tether.on('undelivered', (m) => undelivered.push(m));
+    node.tether.on('undelivered', (m) => undelivered.push(m as UndeliveredMessage));
     client.on('confirm', () => new Promise(() => {}));
     await waitForState(client, 'open');
     const conn = [...node.tether.connections.values()][0]!;
