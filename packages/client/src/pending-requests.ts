@@ -32,7 +32,7 @@ function resendFrame(pending: Pending): Frame {
  * Client-to-server requests waiting for replies. Each keeps one id (inside its frame) for
  * every attempt and every reconnect; a timeout spends one attempt; a reconnect resends at once
  * without spending one. One timer serves them all, armed for the earliest deadline: a request
- * costs no timer of its own to set and clear (the request path's hottest allocation before).
+ * costs no timer of its own to set and clear.
  *
  * @example
  * const reply = pending.add(id, frame, 'chat:send', { timeout: 5000, retries: 2 }, send);
@@ -118,10 +118,9 @@ export class PendingRequests {
     if (deadline >= this.#timerAt) return;
     clearTimeout(this.#timer);
     this.#timerAt = deadline;
-    const timer = setTimeout(this.#expire, Math.max(0, deadline - Date.now()));
-    // An armed timer alone must not keep a Node process alive (browsers have no unref).
-    (timer as { unref?: () => void }).unref?.();
-    this.#timer = timer;
+    // Left armed when the last request settles (firing finds nothing): arming once instead of
+    // per request is the point; `rejectAll` on close clears it.
+    this.#timer = setTimeout(this.#expire, Math.max(0, deadline - Date.now()));
   }
 
   /** Spends an attempt of every request past its deadline, then arms for the next deadline. */
