@@ -31,6 +31,9 @@ export const OPERATIONS_HTML = `<!doctype html>
 </tr></thead><tbody></tbody></table>
 <h2>Busiest rooms</h2>
 <table id="rooms"><thead><tr><th>room</th><th>node</th><th>members</th></tr></thead><tbody></tbody></table>
+<h2>Dead letters</h2>
+<p>The oldest ten of the shared inbox; list all and redrive with <code>tether.deadLetters</code>.</p>
+<table id="dead"><thead><tr><th>id</th><th>user</th><th>event</th><th>attempts</th><th>since</th></tr></thead><tbody></tbody></table>
 <script>
   const status = document.getElementById('status');
   const row = (cells) => {
@@ -63,6 +66,10 @@ export const OPERATIONS_HTML = `<!doctype html>
     const busiest = nodes.flatMap((n) => n.rooms.map((r) => ({ ...r, nodeId: n.nodeId })))
       .sort((a, b) => b.members - a.members).slice(0, 20);
     rooms.replaceChildren(...busiest.map((r) => row([[r.room], [r.nodeId], [r.members]])));
+    const dead = new Map();
+    for (const n of nodes) for (const d of n.deadLetters || []) dead.set(d.id, d);
+    document.querySelector('#dead tbody').replaceChildren(...[...dead.values()].map((d) =>
+      row([[d.id], [d.userId], [d.event], [d.attempts], [new Date(d.deadAt).toLocaleString()]])));
   });
 </script>
 </body>

@@ -36,6 +36,11 @@ export interface NodeReport {
   };
   /** The rooms with the most members on this node (at most 10). */
   rooms: Array<{ room: string; members: number }>;
+  /**
+   * The oldest dead letters of the inbox (at most 10, without their data), as this node last
+   * read them: nodes share one inbox, so the page lists each id once.
+   */
+  deadLetters: Array<{ id: string; userId: string; event: string; attempts: number; deadAt: number }>;
 }
 
 /** What the page needs from the server. */
@@ -45,7 +50,7 @@ export interface OperationsContext {
   readonly bus: Bus;
   readonly logger: Logger;
   /** This node's numbers now. */
-  snapshot(): Pick<NodeReport, 'ready' | 'bus' | 'closing' | 'metrics' | 'rooms'>;
+  snapshot(): Pick<NodeReport, 'ready' | 'bus' | 'closing' | 'metrics' | 'rooms' | 'deadLetters'>;
 }
 
 /**

@@ -86,4 +86,31 @@ describe('the operations page', () => {
     expect(fromB).toMatchObject({ ready: true, bus: 'up', closing: false });
     expect(fromB.rates).toHaveProperty('messagesIn');
   });
+
+  it("lists the inbox's dead letters, each id once across nodes", async () => {
+    const n = await startNode({
+      operations,
+      authenticate: (_req, auth) => auth as { userId: string },
+      notifications: { maxAttempts: 1, ackTimeoutMs: 60, offlineAfterMs: 60_000 },
+    });
+    nodes.push(n);
+    const deadLettered = new Promise<void>((resolve) => n.tether.on('undelivered', () => resolve()));
+    const client = n.client({ auth: { userId: 'ada' } });
+    client.on('error', () => {});
+    client.on('invoice', () => {
+      throw new Error('cannot show it');
+    });
+    await waitForState(client, 'open');
+    await n.tether.user('ada').notify('invoice', { n: 1 }, { id: 'inv-1' });
+    await deadLettered;
+    const stream = await readEvents(`${n.url}/operations/events`, ADMIN, (data) =>
+      (data as NodeReport[]).some((r) => r.deadLetters.length > 0),
+    );
+    const [report] = stream.data as NodeReport[];
+    expect(report!.deadLetters).toEqual([
+      { id: 'inv-1', userId: 'ada', event: 'invoice', attempts: 1, deadAt: expect.any(Number) },
+    ]);
+    const page = await (await fetch(`${n.url}/operations`, { headers: ADMIN })).text();
+    expect(page).toContain('<table id="dead">');
+  });
 });
