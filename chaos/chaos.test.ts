@@ -85,10 +85,11 @@ async function underStream(
   setup: Setup,
   fault: () => Promise<void>,
   pad = 0,
+  intervalMs = INTERVAL_MS,
 ): Promise<{ stream: StreamResult; reports: number[] }> {
   for (const w of setup.watchers) w.reset();
   const before = await setup.a.counters().catch(() => ({ repaired: 0, lost: 0 }));
-  setup.b.start(ROOM, INTERVAL_MS, pad);
+  setup.b.start(ROOM, intervalMs, pad);
   await reached(setup.watchers, 20);
   const started = Date.now();
   await fault();
@@ -193,6 +194,26 @@ describe('chaos: every resolved publish reaches every client once, in order, or 
     const recovered = (await setup.b.counters()).rejoinsRecovered - rejoins.rejoinsRecovered;
     record({ fault: 'node SIGKILL: rejoins on B that recovered everything', recovered });
     expect(recovered).toBe(CLIENTS);
+    expect(reports.every((n) => n === 0)).toBe(true);
+  });
+
+  it('node A drains (close with drainMs) under a 200 msg/s stream: its clients move to B and miss nothing', async () => {
+    const setup = await setUp({ balanced: true });
+    const rejoins = await setup.b.counters();
+    const { reports } = await underStream(
+      'node drain at 200 msg/s',
+      setup,
+      async () => {
+        // New connections go to B from now on, as a load balancer takes a draining node out.
+        setup.lb!.setTarget({ host: '127.0.0.1', port: setup.b.port });
+        await setup.a.drain(2_000);
+      },
+      0,
+      5,
+    );
+    const moved = (await setup.b.counters()).rejoinsRecovered - rejoins.rejoinsRecovered;
+    record({ fault: 'node drain: rejoins on B that recovered everything', recovered: moved });
+    expect(moved).toBe(CLIENTS);
     expect(reports.every((n) => n === 0)).toBe(true);
   });
 

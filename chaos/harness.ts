@@ -110,6 +110,14 @@ export class ChaosNode {
     };
   }
 
+  /** Runs `tether.close({ drainMs })` on the node; resolves once it finished. */
+  async drain(drainMs: number): Promise<void> {
+    const id = `d${++this.#next}`;
+    const waiting = this.#expect(id, drainMs + 30_000);
+    this.#child.send({ type: 'drain', id, drainMs });
+    await waiting;
+  }
+
   signal(signal: NodeJS.Signals): void {
     this.#child.kill(signal);
   }

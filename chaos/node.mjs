@@ -4,7 +4,8 @@
 // Parent -> child: { type: 'start', room, intervalMs, pad? } publishes { seq } to `room` one after
 // the other (the next once the previous settled); { type: 'stop' } ends that and answers
 // { type: 'stopped', resolved: [[seq, time]], failed: [seq] }; { type: 'publish', room, seq, id } publishes one
-// and answers { type: 'published', id, ok }; { type: 'counters', id } answers the gap counters.
+// and answers { type: 'published', id, ok }; { type: 'counters', id } answers the gap counters;
+// { type: 'drain', id, drainMs } runs `tether.close({ drainMs })` and answers { type: 'drained', id }.
 // Child -> parent: { type: 'ready', port }, { type: 'bus', status }.
 import { createServer } from 'node:http';
 import { RedisBus } from '../packages/redis-bus/dist/index.js';
@@ -83,6 +84,11 @@ process.on('message', async (message) => {
         ok = false;
       }
       process.send?.({ type: 'published', id: message.id, ok });
+      return;
+    }
+    case 'drain': {
+      await tether.close({ drainMs: message.drainMs });
+      process.send?.({ type: 'drained', id: message.id });
       return;
     }
     case 'counters': {

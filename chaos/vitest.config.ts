@@ -8,7 +8,9 @@ const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 export default defineConfig({
   resolve: {
     alias: {
+      '@tether/protocol/msgpack-node': here('../packages/protocol/src/msgpack-node.ts'),
       '@tether/protocol/msgpack': here('../packages/protocol/src/msgpack-codec.ts'),
+      '@tether/protocol/trace': here('../packages/protocol/src/trace.ts'),
       '@tether/protocol': here('../packages/protocol/src/index.ts'),
       '@tether/server/msgpack': here('../packages/server/src/msgpack.ts'),
       '@tether/server': here('../packages/server/src/index.ts'),
