@@ -4,6 +4,7 @@ export type { ClientEmitOptions, DisconnectReason, TetherClientOptions } from '.
 export type { ClientRequestOptions } from './pending-requests.js';
 export type { Persistence, TetherStorage } from './persistence-types.js';
 export {
+  type LeftInfo,
   type MessageMeta,
   type PresenceEvent,
   type PresenceMember,

@@ -1,4 +1,6 @@
-import { ErrorCode, type Frame, MAX_ACKS, TetherError } from '@tether/protocol';
+import { type Codec, ErrorCode, type Frame, MAX_ACKS, TetherError } from '@tether/protocol';
+import { nanoid } from 'nanoid';
+import { exceeds, tooLargeError } from './encoding.js';
 
 /** Options of `client.request`. */
 export interface ClientRequestOptions {
@@ -38,6 +40,28 @@ export class PendingRequests {
   readonly #pending = new Map<string, Pending>();
   /** Ids whose replies came since the last request went out: the next one tells the server. */
   #answered: string[] = [];
+
+  /**
+   * Encodes a new request (with the ids of replies got since the last one, `ak`) and adds it;
+   * one larger than the server's `maxPayload` is refused here and never sent.
+   */
+  start(
+    codec: Codec,
+    maxPayload: number,
+    event: string,
+    data: unknown,
+    options: Required<ClientRequestOptions>,
+    send: (frame: Frame) => void,
+  ): Promise<unknown> {
+    const id = nanoid();
+    const answered = this.takeAnswered();
+    const frame = codec.encode(
+      answered ? { t: 'req', id, e: event, d: data, ak: answered } : { t: 'req', id, e: event, d: data },
+    );
+    if (exceeds(frame, maxPayload)) return Promise.reject(tooLargeError(event, maxPayload));
+    const resend = () => codec.encode({ t: 'req', id, e: event, d: data, rt: 1 });
+    return this.add(id, frame, resend, event, options, send);
+  }
 
   add(
     id: string,

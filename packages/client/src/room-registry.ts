@@ -140,9 +140,16 @@ export class RoomRegistry implements RoomHost {
     this.#serverCursor(room).reset(result.ep, result.off);
   }
 
-  /** The server removed this connection from a room. */
-  onLeft(room: string): void {
+  /**
+   * The server removed this connection from a room. A room the app joined is left too, and its
+   * handle says why (`tether:left`): `code` is `JOIN_REFUSED` when a credentials refresh lost it.
+   */
+  onLeft(room: string, code?: string): void {
     this.#serverRooms.delete(room);
+    const handle = this.#rooms.get(room);
+    if (!handle) return;
+    this.#rooms.delete(room);
+    handle.removed(code);
   }
 
   /** Settles a join waiting for this reply id; false when the id is not a join's. */

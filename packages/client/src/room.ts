@@ -32,6 +32,15 @@ export type PresenceEvent = PresenceChange;
 /** A member of a room, as presence reports it (one shape on the wire, the bus and the client). */
 export type { PresenceMember };
 
+/**
+ * What `room.on('tether:left', (info) => ...)` gets when the server took the client out of the
+ * room: `code` is `JOIN_REFUSED` when a credentials refresh (`authorizeJoin` asked again) lost
+ * it, undefined when the app's server code left it (`conn.leave`).
+ */
+export interface LeftInfo {
+  code: string | undefined;
+}
+
 /** Outcome of a rejoin after a reconnect. */
 export interface RejoinInfo {
   /** True when every message missed while away was delivered; false when history no longer reached back. */
@@ -65,7 +74,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   readonly #cursor = new RoomCursor();
   #recovered: boolean | undefined;
   readonly #messages = new Emitter<Record<string, [unknown, MessageMeta]>>();
-  readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo] }>();
+  readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo]; 'tether:left': [LeftInfo] }>();
   readonly #host: RoomHost;
   /** Messages held back until the joiner's `await client.join()` continuation has run. */
   #held: RoomMessage[] | null = null;
@@ -98,9 +107,11 @@ export class Room<E extends EventMap = UnknownEvents> {
 
   /**
    * Listens to a room event (`data`, `meta`), to `tether:presence` (members joining and leaving),
-   * or to `tether:rejoined`. Returns a function that removes the listener.
+   * to `tether:rejoined`, or to `tether:left` (the server took the client out of the room: the
+   * handle is then `left`). Returns a function that removes the listener.
    */
   on(event: 'tether:rejoined', listener: (info: RejoinInfo) => void): () => void;
+  on(event: 'tether:left', listener: (info: LeftInfo) => void): () => void;
   on(event: 'tether:presence', listener: (change: PresenceEvent, meta: MessageMeta) => void): () => void;
   on<K extends EventName<E>>(
     event: K,
@@ -108,11 +119,13 @@ export class Room<E extends EventMap = UnknownEvents> {
   ): () => void;
   on(event: string, listener: (...args: never[]) => void): () => void {
     if (event === 'tether:rejoined') return this.#lifecycle.on(event, listener as (info: RejoinInfo) => void);
+    if (event === 'tether:left') return this.#lifecycle.on(event, listener as (info: LeftInfo) => void);
     return this.#messages.on(event, listener as Listener);
   }
 
   off(event: string, listener?: (...args: never[]) => void): void {
     if (event === 'tether:rejoined') this.#lifecycle.off(event, listener as (info: RejoinInfo) => void);
+    else if (event === 'tether:left') this.#lifecycle.off(event, listener as (info: LeftInfo) => void);
     else this.#messages.off(event, listener as Listener | undefined);
   }
 
@@ -135,6 +148,18 @@ export class Room<E extends EventMap = UnknownEvents> {
   }
 
   // ---- internal: driven by the client ------------------------------------------------------
+
+  /** @internal the server took the connection out of the room (`left`): say why, then stop. */
+  removed(code: string | undefined): void {
+    if (this.#state === 'left') return;
+    const lifecycle = this.#lifecycle;
+    this.#state = 'left';
+    clearTimeout(this.#releaseTimer);
+    this.#held = null;
+    this.#messages.clear();
+    lifecycle.emit('tether:left', { code });
+    lifecycle.clear();
+  }
 
   /** @internal a position kept from an earlier page: the first join resumes from it. */
   resumeFrom(position: Position): void {

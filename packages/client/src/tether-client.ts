@@ -2,14 +2,13 @@ import {
   CloseCode,
   type Codec,
   ErrorCode,
-  FATAL_CLOSE_CODES,
   type Frame,
   isReservedEvent,
   type ServerMessage,
   TetherError,
   trustingJsonCodec,
 } from '@tether/protocol';
-import { nanoid } from 'nanoid';
+import { AuthRefresher, readCredentials } from './auth-refresh.js';
 import { backoffDelay, type ResolvedBackoff, resolveBackoff } from './backoff.js';
 import {
   type ClientEmitOptions,
@@ -20,8 +19,9 @@ import {
   resolveOptions,
   type TetherClientOptions,
 } from './client-options.js';
-import { Emitter, rethrowLater } from './emitter.js';
-import { base64UrlJson, exceeds, tooLargeError } from './encoding.js';
+import { afterClose } from './close-policy.js';
+import { asTetherError, Emitter, rethrowLater } from './emitter.js';
+import { exceeds, tooLargeError } from './encoding.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
 import type { PersistenceStore } from './persistence-types.js';
@@ -29,7 +29,7 @@ import { RequestAnswers } from './request-answers.js';
 import type { MessageMeta, Room } from './room.js';
 import { type Outcome, RoomRegistry } from './room-registry.js';
 import { type ClientState, type ClientStateEvent, nextState } from './state.js';
-import type { ClientTransport, TransportKind } from './transports/transport.js';
+import { type ClientTransport, pickTransport, type TransportKind } from './transports/transport.js';
 import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
 
 /** Bytes the socket may hold for a volatile emit to be sent rather than dropped. */
@@ -61,6 +61,9 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   readonly #requests = new PendingRequests();
   readonly #answers: RequestAnswers;
   readonly #rooms: RoomRegistry;
+  readonly #refresher: AuthRefresher;
+  /** What `auth` produced for the transport being opened: sent in its hello, never in a URL. */
+  #credentials: unknown;
   /** When the last frame arrived, and the silence (ms) after which the server counts as gone. */
   #lastSeen = 0;
   #heartbeatDeadline = 0;
@@ -107,6 +110,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       this.#store,
       saved,
     );
+    this.#refresher = new AuthRefresher(options.auth, {
+      isOpen: () => this.#state === 'open',
+      sendAuth: (id, a) => this.#send(this.#codec.encode({ t: 'auth', id, a })),
+      reportError: (err) => this.#reportError(err),
+    });
     // A throwing `error` listener is not told of its own throw (that would recurse): it goes to
     // the console through a microtask instead.
     this.#events.onListenerError = (err, event) =>
@@ -215,6 +223,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     return this.#rooms.join(room) as unknown as Promise<Room<R>>;
   }
 
+  /** Sends fresh `auth` on the open connection: resolves once accepted, rejects if refused or offline. */
+  refreshAuth(): Promise<void> {
+    return this.#refresher.refresh();
+  }
+
   /** Closes for good: state `closed`, every timer cleared, pending requests rejected with CLOSED. */
   close(): void {
     if (this.#state === 'closed') return;
@@ -227,6 +240,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#requests.rejectAll(closed);
     this.#rooms.close(closed);
     this.#outbox.clear();
+    this.#refresher.dropAll('client closed');
     this.#transition('closed');
   }
 
@@ -250,12 +264,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   }
 
   #pickTransport(index = this.#transportIndex): TransportKind | undefined {
-    const available = this.#options.transports.filter((kind) => this.#env.transports[kind]);
-    const usable =
-      Date.now() < this.#skipWebSocketUntil && available.length > 1
-        ? available.filter((k) => k !== 'websocket')
-        : available;
-    return usable[index];
+    return pickTransport(this.#options.transports, this.#env, Date.now() < this.#skipWebSocketUntil)[index];
   }
 
   async #openTransport(): Promise<void> {
@@ -265,12 +274,10 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       this.#shutDown(new TetherError(ErrorCode.Closed, 'no usable transport in this environment'));
       return;
     }
-    let auth: string | undefined;
     try {
-      const value = typeof this.#auth === 'function' ? await (this.#auth as () => unknown)() : this.#auth;
-      auth = value === undefined ? undefined : base64UrlJson(value);
+      this.#credentials = await readCredentials(this.#auth);
     } catch (err) {
-      this.#reportError(new TetherError(ErrorCode.Unauthorized, `auth() failed: ${(err as Error).message}`));
+      this.#reportError(err);
       if (generation === this.#generation) this.#scheduleReconnect();
       return;
     }
@@ -280,7 +287,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#transport = this.#env.transports[kind]!({
       url: this.url,
       codec: this.#codec,
-      auth,
+      authInHello: this.#auth !== undefined,
       events: {
         onOpen: () => current() && this.#onTransportOpen(),
         onFrame: (frame) => current() && this.#onFrame(frame),
@@ -302,6 +309,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
         sid: session?.sid,
         sk: session?.sk,
         rooms: this.#rooms.serverPositions(),
+        a: this.#credentials,
       }),
     );
   }
@@ -315,19 +323,17 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#connectionId = undefined;
     this.#clearTimers();
     this.#rooms.suspend();
-    if (FATAL_CLOSE_CODES.has(code) || status === 401 || status === 403) {
-      const errorCode =
-        code === CloseCode.SessionReplaced
-          ? ErrorCode.Closed
-          : status === 403 || code === CloseCode.Forbidden
-            ? ErrorCode.Forbidden
-            : ErrorCode.Unauthorized;
-      this.#shutDown(new TetherError(errorCode, reason || `refused (${status ?? code})`));
+    this.#refresher.dropAll('the connection closed before the refresh was answered');
+    const next = afterClose(code, reason, status, wasOpen);
+    if (next.stop) {
+      this.#shutDown(next.stop);
       return;
     }
-    // Too many connections for this address or user: said out loud, then retried with backoff.
-    if (status === 429)
-      this.#reportError(new TetherError(ErrorCode.TooManyConnections, reason || 'refused (429)'));
+    if (next.forgetSession) {
+      this.#session = undefined;
+      this.#rooms.persist();
+    }
+    if (next.report) this.#reportError(next.report);
     if (!wasOpen && kind === 'websocket' && this.#pickTransport(this.#transportIndex + 1) !== undefined) {
       // WebSocket did not get through: try the next transport now, not after a backoff.
       this.#transportIndex++;
@@ -435,7 +441,13 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
         this.#rooms.onJoined(message.r, message);
         return;
       case 'left':
-        this.#rooms.onLeft(message.r);
+        this.#rooms.onLeft(message.r, message.c);
+        return;
+      case 'reauth':
+        this.#refresher.onReauth();
+        return;
+      case 'rej':
+        this.#reportError(new TetherError(message.c, `"${message.e}" refused: ${message.m}`));
         return;
       case 'ping':
         this.#send(this.#codec.encode({ t: 'pong' }));
@@ -447,7 +459,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   }
 
   #onReply(id: string, outcome: Outcome): void {
-    if (!this.#rooms.settle(id, outcome)) this.#requests.settle(id, outcome);
+    if (!this.#rooms.settle(id, outcome) && !this.#refresher.settle(id, outcome))
+      this.#requests.settle(id, outcome);
   }
 
   // ---- sending -----------------------------------------------------------------------------
@@ -455,18 +468,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   #request(event: string, data: unknown, options: ClientRequestOptions): Promise<unknown> {
     if (this.#state === 'closed')
       return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
-    const id = nanoid();
-    const answered = this.#requests.takeAnswered();
-    const frame = this.#codec.encode(
-      answered ? { t: 'req', id, e: event, d: data, ak: answered } : { t: 'req', id, e: event, d: data },
-    );
-    if (exceeds(frame, this.#maxPayload)) return Promise.reject(tooLargeError(event, this.#maxPayload));
     const resolved = {
       timeout: options.timeout ?? this.#options.requestTimeout,
       retries: options.retries ?? 0,
     };
-    const resend = () => this.#codec.encode({ t: 'req', id, e: event, d: data, rt: 1 });
-    return this.#requests.add(id, frame, resend, event, resolved, (f) => this.#send(f));
+    return this.#requests.start(this.#codec, this.#maxPayload, event, data, resolved, (f) => this.#send(f));
   }
 
   /** Ends the current transport from this side and goes on as if it had dropped. */
@@ -485,10 +491,6 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   }
 
   #reportError(err: unknown): void {
-    const error =
-      err instanceof TetherError
-        ? err
-        : new TetherError(ErrorCode.Internal, String((err as Error)?.message ?? err));
-    if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error);
+    if (this.#events.listenerCount('error') > 0) this.#events.emit('error', asTetherError(err));
   }
 }

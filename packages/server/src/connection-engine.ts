@@ -3,7 +3,6 @@ import {
   type Codec,
   ErrorCode,
   type Frame,
-  isReservedEvent,
   type Message,
   type Position,
   ProtocolError,
@@ -67,7 +66,8 @@ export interface EngineInit {
 export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   readonly id: string;
   readonly sessionId: string;
-  readonly data: unknown;
+  /** What `authenticate` returned; replaced by a credentials refresh (identity.ts). */
+  data: unknown;
   readonly handshake: ConnectionHandshake;
   readonly codec: Codec;
   /** The app's handle (a `Connection`), set once by whoever made the engine. */
@@ -423,12 +423,6 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
 
   #handle(message: Message): void {
     switch (message.t) {
-      case 'evt':
-        this.#dispatchEvent(message.e, message.d);
-        return;
-      case 'req':
-        this.#context.request(this, message);
-        return;
       case 'res':
       case 'err':
         this.#context.reply(message);
@@ -442,14 +436,12 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
         return;
       case 'pong':
         return;
-      default:
-        this.#violation(
-          new ProtocolError(
-            ErrorCode.BadMessage,
-            `"${message.t}" is not a client message`,
-            CloseCode.BadMessage,
-          ),
-        );
+      default: {
+        // Events, requests and refreshes (inbound.ts); a promise holds later frames, an error closes.
+        const outcome = this.#context.inbound(this, message);
+        if (outcome instanceof Promise) this.#holdUntil(outcome);
+        else if (outcome) this.#violation(outcome);
+      }
     }
   }
 
@@ -473,22 +465,6 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
         }
       }
     });
-  }
-
-  #dispatchEvent(event: string, data: unknown): void {
-    if (isReservedEvent(event)) {
-      this.#context.counters.rejected++;
-      return;
-    }
-    for (const handler of this.handlersOf(event) ?? []) {
-      try {
-        const result = handler(data);
-        if (result instanceof Promise)
-          result.catch((err) => this.#context.logger.warn({ err, event }, 'event handler rejected'));
-      } catch (err) {
-        this.#context.logger.warn({ err, event }, 'event handler threw');
-      }
-    }
   }
 
   #violation(err: ProtocolError): void {

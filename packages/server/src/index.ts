@@ -27,6 +27,7 @@ export {
   type Handshake,
   type RequestOptions,
 } from './connection.js';
+export type { InboundHook } from './inbound.js';
 export {
   ackWindow,
   checkClaimOptions,
@@ -69,3 +70,4 @@ export {
   type TetherServerEvents,
 } from './tether-server.js';
 export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
+export { withExpiry } from './with-expiry.js';

@@ -171,7 +171,7 @@ export class Requests {
     const outcome = this.#dedup.run(
       engine.sessionId,
       message.id,
-      () => runHandler(handler, message.d),
+      () => runHandler(handler, message.d, (err) => this.#handlerFailed(engine, message.e, err)),
       this.#countDedupHit,
       message.rt === 1,
     );
@@ -184,6 +184,11 @@ export class Requests {
       .catch((err) => this.#context.logger.error({ err }, 'request failed'))
       .finally(() => this.#running.delete(running));
     this.#running.add(running);
+  }
+
+  /** A throw that is not a `TetherError` is the app's bug: logged here, never shown to the client. */
+  #handlerFailed(engine: ConnectionEngine, event: string, err: unknown): void {
+    this.#context.logger.error({ err, event, connId: engine.id }, 'request handler failed');
   }
 
   readonly #countDedupHit = () => {
@@ -226,8 +231,21 @@ export class Requests {
   }
 }
 
+/** What the client sees of a handler's throw that is not a `TetherError`. */
+const GENERIC_HANDLER_ERROR = 'the handler failed';
+
 /** Runs a request handler; a handler that answers synchronously gets a synchronous outcome. */
-function runHandler(handler: Handler, data: unknown): Outcome | Promise<Outcome> {
+function runHandler(
+  handler: Handler,
+  data: unknown,
+  report: (err: unknown) => void,
+): Outcome | Promise<Outcome> {
+  const failure = (err: unknown): Outcome => {
+    // A TetherError is the app speaking to its client; anything else may hold secrets.
+    if (err instanceof TetherError) return { ok: false, code: err.code, message: err.message };
+    report(err);
+    return { ok: false, code: ErrorCode.HandlerError, message: GENERIC_HANDLER_ERROR };
+  };
   let result: unknown;
   try {
     result = handler(data);
@@ -237,12 +255,6 @@ function runHandler(handler: Handler, data: unknown): Outcome | Promise<Outcome>
   if (isThenable(result))
     return Promise.resolve(result).then((value) => ({ ok: true, data: value }), failure);
   return { ok: true, data: result };
-}
-
-function failure(err: unknown): Outcome {
-  const code = err instanceof TetherError ? err.code : ErrorCode.HandlerError;
-  const message = err instanceof Error ? err.message : String(err);
-  return { ok: false, code, message };
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -6,6 +6,8 @@ import type { ConnectionContext } from './connection-engine.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Gateway } from './gateway.js';
 import { HeartbeatSweep } from './heartbeat.js';
+import { Identity, userKeyOfRequest } from './identity.js';
+import { Inbound, type InboundHook } from './inbound.js';
 import { MemoryBus } from './memory-bus.js';
 import type { Metrics } from './metrics.js';
 import { NodeMessages } from './node-messages.js';
@@ -33,6 +35,8 @@ export interface PartsInput {
   readonly opened: (conn: Connection<EventMap, unknown>) => void;
   readonly busStatus: (status: BusStatus) => void;
   readonly undelivered: (message: UndeliveredMessage) => void;
+  /** The inbound hooks (`tether.use`), in order. */
+  readonly hooks: readonly InboundHook[];
 }
 
 /** The parts of one server node; the facade owns them and closes them in `close()`. */
@@ -45,6 +49,7 @@ export interface ServerParts {
   readonly rooms: Rooms;
   readonly requests: Requests;
   readonly gateway: Gateway;
+  readonly identity: Identity;
 }
 
 /**
@@ -80,6 +85,19 @@ export function assembleParts(input: PartsInput): ServerParts {
     onUndelivered: input.undelivered,
     closing,
   });
+  const identity = new Identity({
+    logger,
+    rooms,
+    authenticate: options.authenticate,
+    userKeyOf: userKeyOfRequest(options.limits.userKey),
+  });
+  const inbound = new Inbound({
+    logger,
+    counters,
+    hooks: input.hooks,
+    request: (engine, message) => requests.handle(engine, message),
+    refresh: (engine, message) => identity.refresh(engine, message),
+  });
   const pingFrames = new Map<Codec, Frame>();
   const connections: ConnectionContext = {
     lowWaterBytes: options.lowWaterBytes,
@@ -92,9 +110,10 @@ export function assembleParts(input: PartsInput): ServerParts {
       if (!frame) pingFrames.set(codec, (frame = codec.encode({ t: 'ping' })));
       return frame;
     },
-    request: (engine, message) => requests.handle(engine, message),
+    inbound: (engine, message) => inbound.handle(engine, message),
     reply: (message) => requests.reply(message),
-    clientJoin: (engine, message) => rooms.clientJoin(engine, message),
+    clientJoin: (engine, message) =>
+      rooms.clientJoin(engine, message).then(() => identity.clientJoined(engine, message.r)),
     join: (engine, room, since, announce) => rooms.join(engine, room, since, announce),
     leave: (engine, room) => rooms.leave(engine, room),
     requestClient: (engine, event, data, requestOptions) =>
@@ -108,6 +127,7 @@ export function assembleParts(input: PartsInput): ServerParts {
         code !== CloseCode.NoStatus &&
         !closing();
       const wasCurrent = registry.remove(engine);
+      identity.closed(engine);
       rooms.leaveAll(engine, dropped);
       // A deliberate close ends the session: its pending acks can no longer be delivered.
       if (wasCurrent && engine.endedByClient) requests.sessionEnded(engine.sessionId);
@@ -124,10 +144,11 @@ export function assembleParts(input: PartsInput): ServerParts {
     registry,
     rooms,
     nodeMessages,
+    identity,
     connections,
     closing,
     opened: (engine) => input.opened(handleOf(engine)),
     resumed: (sessionId) => requests.sessionResumed(sessionId),
   });
-  return { bus, ownsBus, link, heartbeat, registry, rooms, requests, gateway };
+  return { bus, ownsBus, link, heartbeat, registry, rooms, requests, gateway, identity };
 }

@@ -7,6 +7,7 @@ import type { Bus, PublishResult } from './bus.js';
 import type { Connection } from './connection.js';
 import type { ConnectionEngine } from './connection-engine.js';
 import { attachToServer, pathnameOf } from './http-endpoint.js';
+import type { InboundHook } from './inbound.js';
 import { Metrics, type MetricsSnapshot, metricsSnapshot } from './metrics.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import type { UndeliveredMessage } from './outgoing-requests.js';
@@ -61,6 +62,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     publish: [],
   };
   readonly #parts: ServerParts;
+  readonly #hooks: InboundHook[] = [];
   readonly #attachment: { detach(): void } | undefined;
   readonly #listeners = new ServerListeners((err, event) =>
     this.logger.error({ err, event }, 'listener threw'),
@@ -82,6 +84,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       opened: (conn) => this.#listeners.emit('connection', conn),
       busStatus: (status) => this.#listeners.emit('bus:status', status),
       undelivered: (message) => this.#listeners.emit('undelivered', message),
+      hooks: this.#hooks as InboundHook[],
     });
     this.#parts.heartbeat.start();
     if (options.server) {
@@ -106,6 +109,22 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
 
   off<K extends keyof TetherServerEvents<E, Data>>(event: K, listener: TetherServerEvents<E, Data>[K]): this {
     this.#listeners.remove(event, listener as (...args: never[]) => void);
+    return this;
+  }
+
+  /**
+   * Adds an inbound hook: it sees every client event and request (name and data, with its
+   * connection) after `authenticate` admitted the connection and before the handler runs, and
+   * can check, log or refuse it by throwing (docs/security.md, "Inbound hooks"). Joins are not
+   * hooks' business: `authorizeJoin` decides them.
+   *
+   * @example
+   * tether.use((conn, event) => {
+   *   if (conn.data.readOnly && event !== 'doc:read') throw new TetherError('FORBIDDEN', 'read-only');
+   * });
+   */
+  use(hook: InboundHook<E, Data>): this {
+    this.#hooks.push(hook as unknown as InboundHook);
     return this;
   }
 
@@ -201,6 +220,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     for (const engine of [...registry.values()]) engine.expire();
     requests.close();
     heartbeat.stop();
+    this.#parts.identity.close();
     this.#attachment?.detach();
     await gateway.close();
     await rooms.close();

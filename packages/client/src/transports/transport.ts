@@ -29,12 +29,31 @@ export interface TransportRequest {
   /** The endpoint as the user gave it (http, https, ws or wss). */
   url: string;
   codec: Codec;
-  /** The client's auth, already encoded as base64url JSON, or undefined. */
-  auth: string | undefined;
+  /**
+   * True when the client has an `auth` option: the transport marks its URL (`ah=1`) so the server
+   * waits for the credentials in the hello. They never travel in the URL.
+   */
+  authInHello: boolean;
   events: ClientTransportEvents;
 }
 
 export type TransportFactory = (request: TransportRequest) => ClientTransport;
+
+/**
+ * The transports to try, in order: those the options list and the environment provides, without
+ * WebSocket while it is being skipped (it failed lately and another transport worked).
+ *
+ * @example
+ * pickTransport(['websocket', 'sse'], env, false)[0]; // 'websocket'
+ */
+export function pickTransport(
+  kinds: readonly TransportKind[],
+  env: { transports: Partial<Record<TransportKind, TransportFactory>> },
+  skipWebSocket: boolean,
+): TransportKind[] {
+  const available = kinds.filter((kind) => env.transports[kind]);
+  return skipWebSocket && available.length > 1 ? available.filter((k) => k !== 'websocket') : available;
+}
 
 /** Adds a query parameter to a URL string without disturbing the rest. */
 export function withQuery(url: string, params: Record<string, string | undefined>): string {
