@@ -8,7 +8,6 @@ export interface RefreshHost {
   isOpen(): boolean;
   /** Encodes and sends an `auth` message on the open transport. */
   sendAuth(id: string, credentials: unknown): void;
-  reportError(err: TetherError): void;
 }
 
 /**
@@ -47,26 +46,24 @@ export class AuthRefresher {
     this.#host = host;
   }
 
-  /** The server asked: refresh, and report a failure that no close will explain. */
+  /**
+   * The server asked (`reauth`): refresh. Nothing to report here: a refusal is followed by the
+   * server's close (4401, reported), a throwing `auth()` by the expiry close (4440) and a
+   * reconnect whose own `auth()` call reports it, a drop by the reconnect.
+   */
   onReauth(): void {
-    this.refresh().catch((err: TetherError) => {
-      // A refusal is followed by the server's close, which reports it; a throwing auth() is not.
-      if (err.code !== ErrorCode.Unauthorized || err.message.startsWith('auth()'))
-        this.#host.reportError(err);
-    });
+    this.refresh().catch(() => {});
   }
 
   /** Calls `auth` again and sends it; resolves once the server accepted it, rejects if refused. */
   async refresh(): Promise<void> {
-    if (!this.#host.isOpen())
-      throw new TetherError(ErrorCode.Closed, 'not connected: the next connection sends fresh credentials');
+    if (!this.#host.isOpen()) throw new TetherError(ErrorCode.Closed, 'not connected');
     const credentials = await readCredentials(this.#auth);
-    if (!this.#host.isOpen())
-      throw new TetherError(ErrorCode.Closed, 'the connection dropped while auth() ran');
     const id = nanoid();
-    const answered = new Promise<void>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
-    this.#host.sendAuth(id, credentials);
-    return answered;
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#host.sendAuth(id, credentials);
+    });
   }
 
   /** Settles a refresh waiting for this reply id; false when the id is not a refresh's. */

@@ -139,12 +139,16 @@ export class Room<E extends EventMap = UnknownEvents> {
   /** Leaves the room; its listeners are dropped. */
   leave(): void {
     if (this.#state === 'left') return;
+    this.#end();
+    this.#host.forget(this as unknown as Room<EventMap>);
+  }
+
+  #end(): void {
     this.#state = 'left';
     clearTimeout(this.#releaseTimer);
     this.#held = null;
     this.#messages.clear();
     this.#lifecycle.clear();
-    this.#host.forget(this as unknown as Room<EventMap>);
   }
 
   // ---- internal: driven by the client ------------------------------------------------------
@@ -152,13 +156,9 @@ export class Room<E extends EventMap = UnknownEvents> {
   /** @internal the server took the connection out of the room (`left`): say why, then stop. */
   removed(code: string | undefined): void {
     if (this.#state === 'left') return;
-    const lifecycle = this.#lifecycle;
     this.#state = 'left';
-    clearTimeout(this.#releaseTimer);
-    this.#held = null;
-    this.#messages.clear();
-    lifecycle.emit('tether:left', { code });
-    lifecycle.clear();
+    this.#lifecycle.emit('tether:left', { code });
+    this.#end();
   }
 
   /** @internal a position kept from an earlier page: the first join resumes from it. */

@@ -113,7 +113,6 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#refresher = new AuthRefresher(options.auth, {
       isOpen: () => this.#state === 'open',
       sendAuth: (id, a) => this.#send(this.#codec.encode({ t: 'auth', id, a })),
-      reportError: (err) => this.#reportError(err),
     });
     // A throwing `error` listener is not told of its own throw (that would recurse): it goes to
     // the console through a microtask instead.
@@ -323,7 +322,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#connectionId = undefined;
     this.#clearTimers();
     this.#rooms.suspend();
-    this.#refresher.dropAll('the connection closed before the refresh was answered');
+    this.#refresher.dropAll('connection closed');
     const next = afterClose(code, reason, status, wasOpen);
     if (next.stop) {
       this.#shutDown(next.stop);
@@ -447,7 +446,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
         this.#refresher.onReauth();
         return;
       case 'rej':
-        this.#reportError(new TetherError(message.c, `"${message.e}" refused: ${message.m}`));
+        this.#reportError(new TetherError(message.c, `${message.e}: ${message.m}`));
         return;
       case 'ping':
         this.#send(this.#codec.encode({ t: 'pong' }));

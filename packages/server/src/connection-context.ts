@@ -38,8 +38,8 @@ export interface ConnectionContext<Engine> {
    * send: a promise holds the connection's later frames until it settles; an error closes it.
    */
   inbound(engine: Engine, message: Message): Promise<void> | ProtocolError | undefined;
-  /** The client's reply to a server request. */
-  reply(message: ReplyMessage | ErrorReplyMessage): void;
+  /** The client's reply to a server request (settles it only for a request of its session). */
+  reply(engine: Engine, message: ReplyMessage | ErrorReplyMessage): void;
   /** A client join, answered by the join policy; resolves once answered (never rejects). */
   clientJoin(engine: Engine, message: JoinMessage): Promise<void>;
   /** Joins without authorization (server-side joins, and joins the policy allowed). */

@@ -425,7 +425,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     switch (message.t) {
       case 'res':
       case 'err':
-        this.#context.reply(message);
+        this.#context.reply(this, message);
         return;
       case 'join':
         this.#holdUntil(this.#context.clientJoin(this, message));

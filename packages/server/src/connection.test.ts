@@ -44,7 +44,7 @@ function testContext(calls: string[] = []): ConnectionContext {
     clock: { now: 0, elapsed: 0 },
     pingFrame: (codec) => codec.encode({ t: 'ping' }),
     inbound: (engine, message) => inbound.handle(engine, message),
-    reply: (message) => void calls.push(`reply:${message.id}`),
+    reply: (_engine, message) => void calls.push(`reply:${message.id}`),
     clientJoin: async (_engine, message) => void calls.push(`join:${message.r}`),
     join: async (_engine, room) => {
       calls.push(`server-join:${room}`);

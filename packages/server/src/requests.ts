@@ -70,7 +70,7 @@ export class Requests {
       metrics: context.counters,
     });
     context.nodeMessages.register('reply', (payload) =>
-      this.#outgoing.settle(payload.message as ReplyMessage),
+      this.#outgoing.settle(payload.message as ReplyMessage, String(payload.sessionId)),
     );
   }
 
@@ -83,15 +83,18 @@ export class Requests {
     }
   }
 
-  /** A client's reply to a server request; one for another node's request is sent home. */
-  reply(message: ReplyMessage | ErrorReplyMessage): void {
-    if (this.#outgoing.settle(message)) return;
+  /**
+   * A client's reply to a server request; one for another node's request is sent home. Only a
+   * connection of the request's own session settles it: request ids are not secrets.
+   */
+  reply(sessionId: string, message: ReplyMessage | ErrorReplyMessage): void {
+    if (this.#outgoing.settle(message, sessionId)) return;
     // A reply to another node's request (the client reconnected here): send it home.
     const { nodeId, bus, logger } = this.#context;
     const origin = message.id.slice(0, message.id.lastIndexOf('.'));
     if (origin && origin !== nodeId) {
       bus
-        .sendToNode(origin, { kind: 'reply', message })
+        .sendToNode(origin, { kind: 'reply', message, sessionId })
         .catch((err) => logger.debug({ err }, 'reply not forwarded'));
     }
   }

@@ -111,7 +111,7 @@ export function assembleParts(input: PartsInput): ServerParts {
       return frame;
     },
     inbound: (engine, message) => inbound.handle(engine, message),
-    reply: (message) => requests.reply(message),
+    reply: (engine, message) => requests.reply(engine.sessionId, message),
     clientJoin: (engine, message) =>
       rooms.clientJoin(engine, message).then(() => identity.clientJoined(engine, message.r)),
     join: (engine, room, since, announce) => rooms.join(engine, room, since, announce),
