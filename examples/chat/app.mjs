@@ -145,6 +145,8 @@ export async function startChat(options = {}) {
     authorizeJoin: (_conn, room) => ROOM.test(room),
     // Chat rooms show who is there: members get join/leave events.
     presenceEvents: (room) => ROOM.test(room),
+    // Presence shows nothing of conn.data unless told: the name is the public part.
+    presenceData: (conn) => ({ name: conn.data.name }),
   });
 
   tether.on('connection', (conn) => {
