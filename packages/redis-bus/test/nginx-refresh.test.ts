@@ -97,7 +97,7 @@ describe.skipIf(!nginx)('refresh through nginx round-robin', () => {
     async (transport) => {
       const { nodes, calls, url } = await deployment();
       const opened: string[] = [];
-      nodes.forEach((node, i) => node.tether.on('connection', () => opened.push(`node${i}`)));
+      for (const [i, node] of nodes.entries()) node.tether.on('connection', () => opened.push(`node${i}`));
       let version = 0;
       const client: TetherClient = new kit.TetherClient(url, {
         transports: [transport],

@@ -79,7 +79,7 @@ describe.each(['websocket', 'sse'] as const)('session takeover over %s', (transp
     server.tether.on('connection', (conn) => seen.push(conn));
     // Alice connects by hand (so the test holds her sid and sk) and drops: her session waits.
     const alice = await rawWebSocket(server.url, { a: { user: 'alice' } });
-    const { sid, sk } = alice.welcome as { sid: string; sk: string };
+    const { sid, sk } = alice.welcome as unknown as { sid: string; sk: string };
     alice.ws.terminate();
     await until(() => seen[0]?.state === 'closed', 5_000, "alice's connection closed");
     // A push for Alice, waiting for her session to come back.
