@@ -132,7 +132,8 @@ export class InboundRateLimiter {
   #refuse(message: Message, conn: LimitedConnection, why: string): void {
     this.#host.counters.rateLimited++;
     if (this.#closed) return;
-    if (message.t === 'req' || message.t === 'join') {
+    // Messages with an id get an answer (a refresh too: its caller waits for one); the rest drop.
+    if (message.t === 'req' || message.t === 'join' || message.t === 'auth') {
       conn.send({ t: 'err', id: message.id, c: ErrorCode.RateLimited, m: why }, false);
     }
   }
