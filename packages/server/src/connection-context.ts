@@ -34,7 +34,7 @@ export interface ConnectionContext<Engine> {
   /** The ping frame of a codec, encoded once. */
   pingFrame(codec: Codec): Frame;
   /**
-   * A client event, request or credentials refresh (`inbound.ts`), or a message a client may not
+   * A client event, request or credentials refresh (`inbound-hooks.ts`), or a message a client may not
    * send: a promise holds the connection's later frames until it settles; an error closes it.
    */
   inbound(engine: Engine, message: Message): Promise<void> | ProtocolError | undefined;

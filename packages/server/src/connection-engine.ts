@@ -437,7 +437,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
       case 'pong':
         return;
       default: {
-        // Events, requests and refreshes (inbound.ts); a promise holds later frames, an error closes.
+        // Events, requests and refreshes (inbound-hooks.ts); a promise holds later frames, an error closes.
         const outcome = this.#context.inbound(this, message);
         if (outcome instanceof Promise) this.#holdUntil(outcome);
         else if (outcome) this.#violation(outcome);

@@ -4,7 +4,7 @@ import { BroadcastOperator } from './broadcast.js';
 import type { Delivery } from './bus.js';
 import { type Connection, handleFor } from './connection.js';
 import { type ConnectionContext, ConnectionEngine } from './connection-engine.js';
-import { Inbound } from './inbound.js';
+import { Inbound } from './inbound-hooks.js';
 import type { Admitted } from './limits/admission.js';
 import type { InboundRateLimiter } from './limits/rate-limiter.js';
 import { Metrics } from './metrics.js';

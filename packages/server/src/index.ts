@@ -27,7 +27,7 @@ export {
   type Handshake,
   type RequestOptions,
 } from './connection.js';
-export type { InboundHook } from './inbound.js';
+export type { InboundHook } from './inbound-hooks.js';
 export {
   ackWindow,
   checkClaimOptions,

@@ -7,7 +7,7 @@ import { ConnectionRegistry } from './connection-registry.js';
 import { Gateway } from './gateway.js';
 import { HeartbeatSweep } from './heartbeat.js';
 import { Identity, userKeyOfRequest } from './identity.js';
-import { Inbound, type InboundHook } from './inbound.js';
+import { Inbound, type InboundHook } from './inbound-hooks.js';
 import { MemoryBus } from './memory-bus.js';
 import type { Metrics } from './metrics.js';
 import { NodeMessages } from './node-messages.js';

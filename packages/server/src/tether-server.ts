@@ -7,7 +7,7 @@ import type { Bus, PublishResult } from './bus.js';
 import type { Connection } from './connection.js';
 import type { ConnectionEngine } from './connection-engine.js';
 import { attachToServer, pathnameOf } from './http-endpoint.js';
-import type { InboundHook } from './inbound.js';
+import type { InboundHook } from './inbound-hooks.js';
 import { Metrics, type MetricsSnapshot, metricsSnapshot } from './metrics.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import type { UndeliveredMessage } from './outgoing-requests.js';
