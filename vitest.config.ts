@@ -7,9 +7,11 @@ const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 // The client resolves to its Node entry, which is what `@tether/client` gives a Node process.
 const alias = {
   '@tether/protocol/msgpack': here('./packages/protocol/src/msgpack-codec.ts'),
+  '@tether/protocol/trace': here('./packages/protocol/src/trace.ts'),
   '@tether/protocol': here('./packages/protocol/src/index.ts'),
   '@tether/server/msgpack': here('./packages/server/src/msgpack.ts'),
   '@tether/server/prometheus': here('./packages/server/src/prometheus.ts'),
+  '@tether/server/otel': here('./packages/server/src/otel.ts'),
   '@tether/server': here('./packages/server/src/index.ts'),
   '@tether/client/msgpack': here('./packages/client/src/msgpack.ts'),
   '@tether/client/persistence': here('./packages/client/src/persistence.ts'),

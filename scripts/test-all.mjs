@@ -51,21 +51,30 @@ const vitestStatus = run(
   ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestFile}`],
   runtimeEnv,
 );
+// The chaos suite (chaos/): real Redis and node processes under faults, bounded (CHAOS_MIX_MS).
+const chaosFile = join(out, 'chaos.json');
+const chaosArgs = ['exec', 'vitest', 'run', '--config', 'chaos/vitest.config.ts', '--reporter=default'];
+const chaosStatus = run('chaos', 'pnpm', [...chaosArgs, '--reporter=json', `--outputFile.json=${chaosFile}`]);
 const playwrightFile = join(out, 'playwright.json');
 const playwrightStatus = run('playwright', 'pnpm', ['exec', 'playwright', 'test', '--reporter=list,json'], {
   PLAYWRIGHT_JSON_OUTPUT_NAME: playwrightFile,
 });
 
 const vitest = readJson(vitestFile);
+const chaos = readJson(chaosFile);
 const playwright = readJson(playwrightFile);
 const counts = {
   passed:
-    (vitest?.numPassedTests ?? 0) + (playwright?.stats?.expected ?? 0) + (playwright?.stats?.flaky ?? 0),
-  failed: (vitest?.numFailedTests ?? 0) + (playwright?.stats?.unexpected ?? 0),
+    (vitest?.numPassedTests ?? 0) +
+    (chaos?.numPassedTests ?? 0) +
+    (playwright?.stats?.expected ?? 0) +
+    (playwright?.stats?.flaky ?? 0),
+  failed: (vitest?.numFailedTests ?? 0) + (chaos?.numFailedTests ?? 0) + (playwright?.stats?.unexpected ?? 0),
   skipped: (vitest?.numPendingTests ?? 0) + (vitest?.numTodoTests ?? 0) + (playwright?.stats?.skipped ?? 0),
 };
 // A runner that crashed before writing results counts as a failure, not as zero tests.
 if (!vitest && vitestStatus !== 0) counts.failed++;
+if (!chaos && chaosStatus !== 0) counts.failed++;
 if (!playwright && playwrightStatus !== 0) counts.failed++;
 
 console.log(
@@ -76,5 +85,11 @@ console.log(
 );
 console.log(`tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
 process.exit(
-  vitestStatus === 0 && playwrightStatus === 0 && counts.failed === 0 && counts.passed > 0 ? 0 : 1,
+  vitestStatus === 0 &&
+    chaosStatus === 0 &&
+    playwrightStatus === 0 &&
+    counts.failed === 0 &&
+    counts.passed > 0
+    ? 0
+    : 1,
 );

@@ -17,6 +17,7 @@ export default defineConfig([
         paths: {
           '@tether/protocol': ['../protocol/src/index.ts'],
           '@tether/protocol/msgpack': ['../protocol/src/msgpack-codec.ts'],
+          '@tether/protocol/trace': ['../protocol/src/trace.ts'],
         },
       },
     },

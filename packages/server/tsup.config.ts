@@ -1,7 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', msgpack: 'src/msgpack.ts', prometheus: 'src/prometheus.ts' },
+  entry: {
+    index: 'src/index.ts',
+    msgpack: 'src/msgpack.ts',
+    prometheus: 'src/prometheus.ts',
+    otel: 'src/otel.ts',
+  },
   format: ['esm', 'cjs'],
   target: 'node20',
   platform: 'node',
@@ -11,6 +16,7 @@ export default defineConfig({
       paths: {
         '@tether/protocol': ['../protocol/src/index.ts'],
         '@tether/protocol/msgpack': ['../protocol/src/msgpack-codec.ts'],
+        '@tether/protocol/trace': ['../protocol/src/trace.ts'],
       },
     },
   },
@@ -18,5 +24,5 @@ export default defineConfig({
   sourcemap: true,
   // The protocol package is internal: it ships inside each public package.
   noExternal: ['@tether/protocol'],
-  external: ['ws', 'msgpackr', 'prom-client'],
+  external: ['ws', 'msgpackr', 'prom-client', '@opentelemetry/api'],
 });

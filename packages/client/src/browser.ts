@@ -55,6 +55,16 @@ const browserEnvironment: ClientEnvironment = {
 export class TetherClient<E extends EventMap = UnknownEvents> extends TetherClientBase<E> {
   constructor(url: string, options: TetherClientOptions = {}) {
     super(url, options, browserEnvironment);
+    // `localStorage.debug = 'tether:*'` traces (a separate chunk: pages that do not trace never load it).
+    if (/tether|\*/.test(debugSwitch())) void import('./client-trace.js').then((m) => m.traceClient(this));
+  }
+}
+
+function debugSwitch(): string {
+  try {
+    return localStorage.getItem('debug') ?? '';
+  } catch {
+    return ''; // no storage (privacy settings, a sandboxed frame)
   }
 }
 

@@ -30,6 +30,12 @@ export interface TetherClientOptions {
    * resumes where the last page left it: `persistTo(localStorage)` from `@tether/client/persistence`.
    */
   persistence?: Persistence;
+  /**
+   * Trace context for each request (a propagator's carrier, e.g. `{ traceparent }`), carried to
+   * the server handler's span by `@tether/server/otel`. Called once per request; nothing is
+   * read unless you pass it (docs/observability.md shows the OpenTelemetry one-liner).
+   */
+  traceContext?: () => Record<string, string> | undefined;
 }
 
 /**
@@ -51,8 +57,14 @@ export type Lifecycle = {
   error: [TetherError];
   /** The client left `open`: why, and whether it reconnects. */
   'tether:disconnect': [DisconnectReason];
-  /** A room the server joined this session to could not be recovered after a reconnect. */
+  /**
+   * Messages of a room this client is in (joined by it or by the server) were lost and could not
+   * be recovered: after a reconnect, or while connected (the server's bus missed them and its
+   * history no longer had them). Fires before the first message after the gap.
+   */
   'tether:recovery-failed': [{ room: string }];
+  /** The server refused a message over its rate limit (once per episode): `emit` drops for `ms`. */
+  'tether:rate-limited': [{ m: string; ms: number }];
   /** Members joining and leaving any room this client is in (`meta.room` names it). */
   'tether:presence': [PresenceEvent, MessageMeta];
 };
@@ -87,5 +99,43 @@ export function resolveOptions(options: TetherClientOptions): ResolvedOptions {
     connectTimeout: options.connectTimeout ?? 5_000,
     requestTimeout: options.requestTimeout ?? 10_000,
     upgradeRetryMs: options.upgradeRetryMs ?? 60_000,
+    traceContext: options.traceContext ?? noTraceContext,
   };
+}
+
+/**
+ * The transports to try, in order: those asked for that the environment has, WebSocket left out
+ * while `skipWebSocket` (it failed recently and another transport worked) unless it is the only one.
+ *
+ * @example
+ * usableTransports(['websocket', 'sse'], env, true); // ['sse']
+ */
+export function usableTransports(
+  wanted: readonly TransportKind[],
+  env: ClientEnvironment,
+  skipWebSocket: boolean,
+): TransportKind[] {
+  const available = wanted.filter((kind) => env.transports[kind]);
+  return skipWebSocket && available.length > 1 ? available.filter((k) => k !== 'websocket') : available;
+}
+
+/**
+ * Until when to leave WebSocket out after a connection was welcomed over `kind`: for
+ * `upgradeRetryMs` when WebSocket comes first but another transport got through; no longer once
+ * WebSocket worked. `until` is the value so far.
+ *
+ * @example
+ * webSocketSkip('sse', resolveOptions({}), 0); // Date.now() + 60_000
+ */
+export function webSocketSkip(
+  kind: TransportKind | undefined,
+  options: ResolvedOptions,
+  until: number,
+): number {
+  if (kind === 'websocket') return 0;
+  return options.transports[0] === 'websocket' ? Date.now() + options.upgradeRetryMs : until;
+}
+
+function noTraceContext(): undefined {
+  return undefined;
 }

@@ -1,5 +1,6 @@
 export { CloseCode, type Codec, ErrorCode, TetherError, type TetherErrorCode } from '@tether/protocol';
 export type { BackoffOptions } from './backoff.js';
+export type { EmitArgs, RequestArgs } from './client-args.js';
 export type { ClientEmitOptions, DisconnectReason, TetherClientOptions } from './client-options.js';
 export type { ClientRequestOptions } from './pending-requests.js';
 export type { Persistence, TetherStorage } from './persistence-types.js';
@@ -14,4 +15,15 @@ export {
 } from './room.js';
 export type { ClientState } from './state.js';
 export type { TransportKind } from './transports/transport.js';
-export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
+export type {
+  ClientEventName,
+  EventData,
+  EventMap,
+  EventName,
+  EventReply,
+  PayloadArgs,
+  PresenceData,
+  ServerEventName,
+  TypedPresenceMember,
+  UnknownEvents,
+} from './typed-events.js';

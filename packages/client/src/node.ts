@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import type { ClientEnvironment, TetherClientOptions } from './client-options.js';
+import { traceClient, traceEnvironment, tracingEnabled } from './client-trace.js';
 import { TetherClientBase } from './tether-client.js';
 import { sseTransport } from './transports/sse.js';
 import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.js';
@@ -65,8 +66,10 @@ const nodeEnvironment: ClientEnvironment = {
  */
 export class TetherClient<E extends EventMap = UnknownEvents> extends TetherClientBase<E> {
   constructor(url: string, options: TetherClientOptions = {}) {
-    super(url, options, nodeEnvironment);
+    super(url, options, tracingEnabled() ? traceEnvironment(nodeEnvironment) : nodeEnvironment);
+    traceClient(this);
   }
 }
 
+export { configureTracing, type TraceWriter } from '@tether/protocol/trace';
 export * from './exports.js';

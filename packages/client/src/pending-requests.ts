@@ -1,4 +1,11 @@
-import { type Codec, ErrorCode, type Frame, MAX_ACKS, TetherError } from '@tether/protocol';
+import {
+  type Codec,
+  ErrorCode,
+  type Frame,
+  MAX_ACKS,
+  type RequestMessage,
+  TetherError,
+} from '@tether/protocol';
 import { nanoid } from 'nanoid';
 import { exceeds, tooLargeError } from './encoding.js';
 
@@ -18,7 +25,9 @@ interface Pending {
   attemptsLeft: number;
   attempts: number;
   timeoutMs: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the current attempt times out (ms since the epoch). */
+  deadline: number;
+  send: (frame: Frame) => void;
   resolve(value: unknown): void;
   reject(err: Error): void;
 }
@@ -29,9 +38,26 @@ function resendFrame(pending: Pending): Frame {
 }
 
 /**
+ * A request message, with the caller's trace context when the app gave a `traceContext` hook
+ * (and it returned one).
+ *
+ * @example
+ * codec.encode(requestMessage(id, 'chat:send', { text: 'hi' }, undefined));
+ */
+export function requestMessage(
+  id: string,
+  event: string,
+  data: unknown,
+  tc: Record<string, string> | undefined,
+): RequestMessage {
+  return tc ? { t: 'req', id, e: event, d: data, tc } : { t: 'req', id, e: event, d: data };
+}
+
+/**
  * Client-to-server requests waiting for replies. Each keeps one id (inside its frame) for
  * every attempt and every reconnect; a timeout spends one attempt; a reconnect resends at once
- * without spending one.
+ * without spending one. One timer serves them all, armed for the earliest deadline: a request
+ * costs no timer of its own to set and clear (the request path's hottest allocation before).
  *
  * @example
  * const reply = pending.add(id, frame, 'chat:send', { timeout: 5000, retries: 2 }, send);
@@ -40,6 +66,9 @@ export class PendingRequests {
   readonly #pending = new Map<string, Pending>();
   /** Ids whose replies came since the last request went out: the next one tells the server. */
   #answered: string[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When `#timer` fires; Infinity when none is armed. */
+  #timerAt = Number.POSITIVE_INFINITY;
 
   /**
    * Encodes a new request (with the ids of replies got since the last one, `ak`) and adds it;
@@ -50,16 +79,16 @@ export class PendingRequests {
     maxPayload: number,
     event: string,
     data: unknown,
+    tc: Record<string, string> | undefined,
     options: Required<ClientRequestOptions>,
     send: (frame: Frame) => void,
   ): Promise<unknown> {
     const id = nanoid();
     const answered = this.takeAnswered();
-    const frame = codec.encode(
-      answered ? { t: 'req', id, e: event, d: data, ak: answered } : { t: 'req', id, e: event, d: data },
-    );
+    const req = requestMessage(id, event, data, tc);
+    const frame = codec.encode(answered ? { ...req, ak: answered } : req);
     if (exceeds(frame, maxPayload)) return Promise.reject(tooLargeError(event, maxPayload));
-    const resend = () => codec.encode({ t: 'req', id, e: event, d: data, rt: 1 });
+    const resend = () => codec.encode({ ...req, rt: 1 });
     return this.add(id, frame, resend, event, options, send);
   }
 
@@ -79,13 +108,14 @@ export class PendingRequests {
         attemptsLeft: Math.max(0, Math.floor(options.retries)),
         attempts: 1,
         timeoutMs: options.timeout,
-        timer: undefined,
+        deadline: Date.now() + options.timeout,
+        send,
         resolve,
         reject,
       };
       this.#pending.set(id, pending);
       send(frame);
-      this.#arm(id, pending, send);
+      this.#armFor(pending.deadline);
     });
   }
 
@@ -96,7 +126,6 @@ export class PendingRequests {
   ): boolean {
     const pending = this.#pending.get(id);
     if (!pending) return false;
-    clearTimeout(pending.timer);
     this.#pending.delete(id);
     // Beyond the cap the oldest go untold: the server lets those outcomes expire instead.
     if (this.#answered.push(id) > MAX_ACKS) this.#answered.shift();
@@ -119,25 +148,47 @@ export class PendingRequests {
   }
 
   rejectAll(err: TetherError): void {
-    for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(err);
-    }
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const pending = [...this.#pending.values()];
     this.#pending.clear();
+    for (const request of pending) request.reject(err);
   }
 
   get size(): number {
     return this.#pending.size;
   }
 
-  #arm(id: string, pending: Pending, send: (frame: Frame) => void): void {
-    pending.timer = setTimeout(() => {
+  /** Makes sure the timer fires no later than `deadline`. */
+  #armFor(deadline: number): void {
+    if (deadline >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = deadline;
+    const timer = setTimeout(this.#expire, Math.max(0, deadline - Date.now()));
+    // An armed timer alone must not keep a Node process alive (browsers have no unref).
+    (timer as { unref?: () => void }).unref?.();
+    this.#timer = timer;
+  }
+
+  /** Spends an attempt of every request past its deadline, then arms for the next deadline. */
+  readonly #expire = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, pending] of this.#pending) {
+      if (pending.deadline > now) {
+        next = Math.min(next, pending.deadline);
+        continue;
+      }
       if (pending.attemptsLeft > 0) {
         pending.attemptsLeft--;
         pending.attempts++;
-        send(resendFrame(pending));
-        this.#arm(id, pending, send);
-        return;
+        pending.deadline = now + pending.timeoutMs;
+        next = Math.min(next, pending.deadline);
+        pending.send(resendFrame(pending));
+        continue;
       }
       this.#pending.delete(id);
       pending.reject(
@@ -146,6 +197,7 @@ export class PendingRequests {
           `"${pending.event}" got no reply after ${pending.attempts} attempt(s) of ${pending.timeoutMs} ms`,
         ),
       );
-    }, pending.timeoutMs);
-  }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#armFor(next);
+  };
 }

@@ -59,3 +59,29 @@ describe('RoomCursor', () => {
     expect(c.epoch).toBe('new');
   });
 });
+
+describe('RoomCursor.gapBefore', () => {
+  const at = (offset: number) => {
+    const c = new RoomCursor();
+    c.reset('ep', offset);
+    return c;
+  };
+
+  it('sees a jump past the next offset as a gap, and the next offset as none', () => {
+    expect(at(4).gapBefore(m(5, { ep: undefined }))).toBe(false);
+    expect(at(4).gapBefore(m(7, { ep: undefined }))).toBe(true);
+  });
+
+  it('takes the previous offset the server names (p) instead of off - 1', () => {
+    expect(at(4).gapBefore(m(7, { ep: undefined, p: 4 }))).toBe(false);
+    expect(at(4).gapBefore(m(7, { ep: undefined, p: 5 }))).toBe(true);
+  });
+
+  it('never counts duplicates, volatile, overtaking or new-epoch messages, or a cursor with no position', () => {
+    expect(at(4).gapBefore(m(3, { ep: undefined }))).toBe(false);
+    expect(at(4).gapBefore(m(9, { ep: undefined, v: 1 }))).toBe(false);
+    expect(at(4).gapBefore(m(9, { ep: undefined, o: 1 }))).toBe(false);
+    expect(at(4).gapBefore(m(9, { ep: 'other' }))).toBe(false);
+    expect(new RoomCursor().gapBefore(m(9, { ep: undefined }))).toBe(false);
+  });
+});

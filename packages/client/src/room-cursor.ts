@@ -33,6 +33,21 @@ export class RoomCursor {
     this.#ahead = this.#latest = undefined;
   }
 
+  /**
+   * True when in-order offsets were skipped before this message: the server says which offset
+   * precedes it on this connection (`p`, else `off - 1`), and this client has not reached it.
+   * Volatile, overtaking and new-epoch messages never count; neither does a cursor with no position.
+   */
+  gapBefore(m: RoomMessage): boolean {
+    return (
+      !m.v &&
+      !m.o &&
+      this.epoch !== '' &&
+      (m.ep ?? this.epoch) === this.epoch &&
+      this.offset < (m.p ?? m.off - 1)
+    );
+  }
+
   /** True when the message is new to this client; updates the position. */
   admit(message: RoomMessage): boolean {
     if (message.v) return true;

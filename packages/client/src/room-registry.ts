@@ -60,6 +60,8 @@ export class RoomRegistry implements RoomHost {
   readonly #serverRooms = new Map<string, RoomCursor>();
   /** Positions from storage for rooms not joined yet in this page. */
   readonly #stored = new Map<string, Position>();
+  /** Rooms resuming after offsets jumped, by the resume's request id; their messages wait. */
+  readonly #resyncs = new Map<string, string>();
 
   constructor(
     link: RegistryLink,
@@ -118,6 +120,12 @@ export class RoomRegistry implements RoomHost {
     const room = this.#rooms.get(message.r);
     let epoch: string;
     if (room) {
+      if (room.jumps(message)) {
+        // Offsets jumped: resume from the position (the replay brings this one again).
+        room.suspend();
+        this.#resync(message.r, room.position);
+        return;
+      }
       if (!room.accept(message)) return;
       epoch = room.epoch;
     } else if (message.v) {
@@ -126,6 +134,11 @@ export class RoomRegistry implements RoomHost {
     } else {
       // A room the server joined us to: track its position for recovery on the next connection.
       const cursor = this.#serverCursor(message.r);
+      if (this.#resyncing(message.r)) return;
+      if (cursor.gapBefore(message)) {
+        this.#resync(message.r, [cursor.epoch, cursor.offset]);
+        return;
+      }
       if (!cursor.admit(message)) return;
       epoch = cursor.epoch;
     }
@@ -136,8 +149,22 @@ export class RoomRegistry implements RoomHost {
   onJoined(room: string, result: JoinResult): void {
     this.persist();
     if (result.rec === 1) return; // missed messages follow; the known position stays valid
-    if (result.rec === 0) this.#events.emit('tether:recovery-failed', { room });
+    if (result.rec === 0) this.#failed(room);
     this.#serverCursor(room).reset(result.ep, result.off);
+  }
+
+  /**
+   * The server found messages of a room lost while this client stayed connected (its bus missed
+   * them and history no longer had them): told before the first message after the gap.
+   */
+  onGap(name: string): void {
+    const room = this.#rooms.get(name);
+    if (room) {
+      // A (re)join in flight reports for itself.
+      if (room.state === 'joined') room.lost(() => this.#failed(name));
+      return;
+    }
+    if (this.#serverRooms.has(name) && !this.#resyncing(name)) this.#failed(name);
   }
 
   /**
@@ -154,22 +181,26 @@ export class RoomRegistry implements RoomHost {
 
   /** Settles a join waiting for this reply id; false when the id is not a join's. */
   settle(id: string, outcome: Outcome): boolean {
+    const resumed = this.#resyncs.get(id);
+    if (resumed !== undefined) {
+      this.#resyncs.delete(id);
+      this.#resumed(resumed, outcome);
+      return true;
+    }
     const join = this.#joins.get(id);
     if (!join) return false;
     this.#joins.delete(id);
     if (outcome.ok) {
-      join.room.joined(outcome.data as JoinResult, join.resolve !== undefined);
+      const result = outcome.data as JoinResult;
+      join.room.joined(result, join.resolve !== undefined);
+      if (result.rec === 0) this.#failed(join.room.name);
       join.resolve?.(join.room);
       return true;
     }
     if (this.#rooms.get(join.room.name) === join.room) this.#rooms.delete(join.room.name);
     if (join.reject) join.reject(new TetherError(outcome.code, outcome.message));
     // A rejoin nobody awaits: the client's `error` listeners hear of it.
-    else
-      this.#events.emit(
-        'error',
-        new TetherError(outcome.code, `rejoining "${join.room.name}" failed: ${outcome.message}`),
-      );
+    else this.#rejoinFailed(join.room.name, outcome);
     return true;
   }
 
@@ -177,6 +208,8 @@ export class RoomRegistry implements RoomHost {
   suspend(): void {
     for (const room of this.#rooms.values()) room.suspend();
     for (const [id, waiter] of this.#joins) if (!waiter.resolve) this.#joins.delete(id);
+    // Resumes in flight end: handles rejoin, server-joined rooms resume through `hello`.
+    this.#resyncs.clear();
   }
 
   /** The connection is open (again): rejoin from the last positions, send the joins that waited. */
@@ -222,11 +255,51 @@ export class RoomRegistry implements RoomHost {
   }
 
   #sendJoinFrame(id: string, room: Room<EventMap>): void {
-    const [epoch, offset] = room.position;
+    this.#sendJoinOf(id, room.name, room.position);
+  }
+
+  #sendJoinOf(id: string, r: string, [epoch, offset]: Position): void {
     this.#link.send(
-      this.#link.codec.encode(
-        epoch ? { t: 'join', id, r: room.name, ep: epoch, off: offset } : { t: 'join', id, r: room.name },
-      ),
+      this.#link.codec.encode(epoch ? { t: 'join', id, r, ep: epoch, off: offset } : { t: 'join', id, r }),
+    );
+  }
+
+  #resyncing(room: string): boolean {
+    for (const name of this.#resyncs.values()) if (name === room) return true;
+    return false;
+  }
+
+  /** Resumes a room the connection is in from `position` (a `join` of a room it is in). */
+  #resync(room: string, position: Position): void {
+    const id = nanoid();
+    this.#resyncs.set(id, room);
+    this.#sendJoinOf(id, room, position);
+  }
+
+  /** A resume was answered: as a rejoin's answer; a refusal is a loss (the room stays). */
+  #resumed(name: string, outcome: Outcome): void {
+    const room = this.#rooms.get(name);
+    if (!outcome.ok) {
+      const report = () => {
+        this.#failed(name);
+        this.#rejoinFailed(name, outcome);
+      };
+      if (room) room.lost(report);
+      else report();
+    } else if (room) {
+      room.joined(outcome.data as JoinResult, false);
+      if ((outcome.data as JoinResult).rec === 0) this.#failed(name);
+    } else this.onJoined(name, outcome.data as JoinResult);
+  }
+
+  #failed(room: string): void {
+    this.#events.emit('tether:recovery-failed', { room });
+  }
+
+  #rejoinFailed(room: string, outcome: Outcome & { ok: false }): void {
+    this.#events.emit(
+      'error',
+      new TetherError(outcome.code, `rejoining "${room}" failed: ${outcome.message}`),
     );
   }
 

@@ -2,14 +2,13 @@ import {
   ErrorCode,
   type JoinResult,
   type Position,
-  type PresenceChange,
   type PresenceMember,
   type RoomMessage,
   TetherError,
 } from '@tether/protocol';
 import { Emitter } from './emitter.js';
 import { RoomCursor } from './room-cursor.js';
-import type { EventData, EventMap, EventName, UnknownEvents } from './typed-events.js';
+import type { EventData, EventMap, PresenceData, ServerEventName, UnknownEvents } from './typed-events.js';
 
 /** What a room message's listeners get beside the data. */
 export interface MessageMeta {
@@ -27,7 +26,9 @@ export interface MessageMeta {
  * member's connection dropped and its session came back within the server's grace period: no
  * `leave`/`join` was announced; replace `previousConnId` with `member.connId`).
  */
-export type PresenceEvent = PresenceChange;
+export type PresenceEvent<P = unknown> =
+  | { type: 'join' | 'leave'; member: PresenceMember<P> }
+  | { type: 'reconnect'; member: PresenceMember<P>; previousConnId: string };
 
 /** A member of a room, as presence reports it (one shape on the wire, the bus and the client). */
 export type { PresenceMember };
@@ -77,7 +78,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo]; 'tether:left': [LeftInfo] }>();
   readonly #host: RoomHost;
   /** Messages held back until the joiner's `await client.join()` continuation has run. */
-  #held: RoomMessage[] | null = null;
+  #held: Array<RoomMessage | (() => void)> | null = null;
   #releaseTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal created by `client.join`. */
@@ -100,7 +101,7 @@ export class Room<E extends EventMap = UnknownEvents> {
     return this.#cursor.epoch;
   }
 
-  /** The last rejoin's outcome; undefined until a rejoin with a position happened. */
+  /** The last rejoin's or resume's outcome (false after a reported loss); undefined until one happened. */
   get recovered(): boolean | undefined {
     return this.#recovered;
   }
@@ -112,8 +113,11 @@ export class Room<E extends EventMap = UnknownEvents> {
    */
   on(event: 'tether:rejoined', listener: (info: RejoinInfo) => void): () => void;
   on(event: 'tether:left', listener: (info: LeftInfo) => void): () => void;
-  on(event: 'tether:presence', listener: (change: PresenceEvent, meta: MessageMeta) => void): () => void;
-  on<K extends EventName<E>>(
+  on(
+    event: 'tether:presence',
+    listener: (change: PresenceEvent<PresenceData<E>>, meta: MessageMeta) => void,
+  ): () => void;
+  on<K extends ServerEventName<E>>(
     event: K,
     listener: (data: EventData<E, K>, meta: MessageMeta) => void,
   ): () => void;
@@ -130,10 +134,10 @@ export class Room<E extends EventMap = UnknownEvents> {
   }
 
   /** Members of this room on every node. */
-  presence(): Promise<PresenceMember[]> {
+  presence(): Promise<PresenceMember<PresenceData<E>>[]> {
     if (this.#state === 'left')
       return Promise.reject(new TetherError(ErrorCode.Closed, `left room "${this.name}"`));
-    return this.#host.presenceOf(this.name);
+    return this.#host.presenceOf(this.name) as Promise<PresenceMember<PresenceData<E>>[]>;
   }
 
   /** Leaves the room; its listeners are dropped. */
@@ -194,9 +198,34 @@ export class Room<E extends EventMap = UnknownEvents> {
     if (this.#state === 'joined') this.#state = 'rejoining';
   }
 
-  /** @internal a message for this room; returns false when it is a duplicate (already seen). */
+  /** @internal true when in-order offsets were skipped before this message: a gap to fill. */
+  jumps(message: RoomMessage): boolean {
+    return this.#state === 'joined' && this.#cursor.gapBefore(message);
+  }
+
+  /**
+   * @internal messages were lost and could not be recovered (the server said so, or a resume
+   * failed): the room goes on from the next message and its listeners are told.
+   */
+  lost(report: () => void): void {
+    if (this.#state === 'left') return;
+    this.#state = 'joined';
+    this.#recovered = false;
+    const tell = () => {
+      this.#lifecycle.emit('tether:rejoined', { recovered: false });
+      report();
+    };
+    // Behind messages still held for the joiner: the report keeps its place among them.
+    if (this.#held) this.#held.push(tell);
+    else tell();
+  }
+
+  /**
+   * @internal a message for this room; returns false when it is a duplicate (already seen), or
+   * while the room is rejoining (the rejoin's replay brings it again).
+   */
   accept(message: RoomMessage): boolean {
-    if (this.#state === 'left' || !this.#cursor.admit(message)) return false;
+    if (this.#state === 'left' || this.#state === 'rejoining' || !this.#cursor.admit(message)) return false;
     if (this.#held) this.#held.push(message);
     else this.#dispatch(message);
     return true;
@@ -205,7 +234,7 @@ export class Room<E extends EventMap = UnknownEvents> {
   #release(): void {
     const held = this.#held;
     this.#held = null;
-    for (const message of held ?? []) this.#dispatch(message);
+    for (const item of held ?? []) typeof item === 'function' ? item() : this.#dispatch(item);
   }
 
   #dispatch(message: RoomMessage): void {

@@ -3,13 +3,13 @@ import {
   type Codec,
   ErrorCode,
   type Frame,
-  isReservedEvent,
   type ServerMessage,
   TetherError,
   trustingJsonCodec,
 } from '@tether/protocol';
 import { AuthRefresher, readCredentials } from './auth-refresh.js';
 import { backoffDelay, type ResolvedBackoff, resolveBackoff } from './backoff.js';
+import { assertUsable, type EmitArgs, type RequestArgs } from './client-args.js';
 import {
   type ClientEmitOptions,
   type ClientEnvironment,
@@ -18,19 +18,25 @@ import {
   type ResolvedOptions,
   resolveOptions,
   type TetherClientOptions,
+  usableTransports,
+  webSocketSkip,
 } from './client-options.js';
 import { afterClose } from './close-policy.js';
 import { asTetherError, Emitter, rethrowLater } from './emitter.js';
 import { exceeds, tooLargeError } from './encoding.js';
+import type { Handoff } from './handoff.js';
 import { Outbox } from './outbox.js';
 import { type ClientRequestOptions, PendingRequests } from './pending-requests.js';
 import type { PersistenceStore } from './persistence-types.js';
+import { RateLimitNotice } from './rate-limit-notice.js';
 import { RequestAnswers } from './request-answers.js';
 import type { MessageMeta, Room } from './room.js';
 import { type Outcome, RoomRegistry } from './room-registry.js';
+import { SilenceWatch } from './silence-watch.js';
 import { type ClientState, type ClientStateEvent, nextState } from './state.js';
-import { type ClientTransport, pickTransport, type TransportKind } from './transports/transport.js';
-import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
+import type { ClientTransport, ClientTransportEvents, TransportKind } from './transports/transport.js';
+import type * as T from './typed-events.js';
+import type { EventData, EventMap, EventReply, UnknownEvents } from './typed-events.js';
 
 /** Bytes the socket may hold for a volatile emit to be sent rather than dropped. */
 const VOLATILE_LIMIT = 16 * 1024;
@@ -64,10 +70,13 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   readonly #refresher: AuthRefresher;
   /** What `auth` produced for the transport being opened: sent in its hello, never in a URL. */
   #credentials: unknown;
-  /** When the last frame arrived, and the silence (ms) after which the server counts as gone. */
-  #lastSeen = 0;
-  #heartbeatDeadline = 0;
-  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Make before break when a server drains (`bye` with `mv: 1`), made on the first move. */
+  #handoff: Handoff | undefined;
+  /** The server went silent (half-open TCP, frozen node): drop and reconnect. */
+  readonly #silence = new SilenceWatch(() =>
+    this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed'),
+  );
+  readonly #limit = new RateLimitNotice(this.#events, (err) => this.#reportError(err));
   #transport: ClientTransport | undefined;
   #transportKind: TransportKind | undefined;
   /** Bumped whenever a transport is dropped or replaced: events of older transports are ignored. */
@@ -148,7 +157,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
 
   /** Listens to a server event (direct or from any room), or to `state`, `error`, `tether:recovery-failed`. */
   on<K extends keyof Lifecycle>(event: K, listener: (...args: Lifecycle[K]) => void): () => void;
-  on<K extends EventName<E>>(
+  on<K extends T.ServerEventName<E>>(
     event: K,
     listener: (
       data: EventData<E, K>,
@@ -172,11 +181,13 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   }
 
   /** Sends an event (fire and forget). Buffered while offline unless volatile. False when dropped. */
-  emit<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: ClientEmitOptions = {}): boolean {
-    this.#assertUsable(event);
+  emit<K extends T.ClientEventName<E>>(event: K, ...args: EmitArgs<E, K>): boolean {
+    assertUsable(event);
+    const [data, options = {}] = args as [unknown, ClientEmitOptions?];
     const transport = this.#state === 'open' ? this.#transport : undefined;
     // Volatile: sent now or never; not while offline, not behind a congested socket.
     if (options.volatile && (!transport || (transport.bufferedAmount ?? 0) >= VOLATILE_LIMIT)) return false;
+    if (transport && this.#limit.active) return false; // the server refuses events now: not sent
     const frame = this.#codec.encode({ t: 'evt', e: event, d: data });
     if (transport) {
       if (exceeds(frame, this.#maxPayload)) {
@@ -187,12 +198,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       return true;
     }
     if (this.#outbox.push(frame)) return true;
-    this.#reportError(
-      new TetherError(
-        ErrorCode.BufferFull,
-        `offline buffer full (${this.#options.maxBufferedEmits}); "${event}" dropped`,
-      ),
-    );
+    const full = `offline buffer full (${this.#options.maxBufferedEmits}); "${event}" dropped`;
+    this.#reportError(new TetherError(ErrorCode.BufferFull, full));
     return false;
   }
 
@@ -201,15 +208,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
    * and across reconnects, so the server runs the handler once. Rejects with `TetherError`:
    * the handler's error at once (never retried), TIMEOUT after the last attempt, CLOSED on `close()`.
    */
-  request<K extends EventName<E>>(
-    event: K,
-    data?: EventData<E, K>,
-    options: ClientRequestOptions = {},
-  ): Promise<EventReply<E, K>> {
+  request<K extends T.ClientEventName<E>>(event: K, ...args: RequestArgs<E, K>): Promise<EventReply<E, K>> {
     // A bad name or a payload the codec refuses (bytes on JSON) rejects like any other failure.
     try {
-      this.#assertUsable(event);
-      return this.#request(event, data, options) as Promise<EventReply<E, K>>;
+      assertUsable(event);
+      return this.#request(event, args[0], args[1] ?? {}) as Promise<EventReply<E, K>>;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -232,6 +235,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     if (this.#state === 'closed') return;
     this.#generation++;
     this.#clearTimers();
+    this.#handoff?.cancel();
     this.#transport?.close(CloseCode.Normal, 'client closed');
     this.#transport = undefined;
     this.#connectionId = undefined;
@@ -263,7 +267,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   }
 
   #pickTransport(index = this.#transportIndex): TransportKind | undefined {
-    return pickTransport(this.#options.transports, this.#env, Date.now() < this.#skipWebSocketUntil)[index];
+    const skipWebSocket = Date.now() < this.#skipWebSocketUntil;
+    return usableTransports(this.#options.transports, this.#env, skipWebSocket)[index];
   }
 
   async #openTransport(): Promise<void> {
@@ -281,36 +286,54 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       return;
     }
     if (generation !== this.#generation) return;
-    const current = () => generation === this.#generation;
     this.#transportKind = kind;
-    this.#transport = this.#env.transports[kind]!({
-      url: this.url,
-      codec: this.#codec,
-      authInHello: this.#auth !== undefined,
-      events: {
-        onOpen: () => current() && this.#onTransportOpen(),
-        onFrame: (frame) => current() && this.#onFrame(frame),
-        onClose: (code, reason, status) => current() && this.#onTransportClose(code, reason, status),
-      },
-    });
+    const events = this.#eventsFor(generation);
+    const authInHello = this.#auth !== undefined;
+    this.#transport = this.#env.transports[kind]!({ url: this.url, codec: this.#codec, authInHello, events });
     this.#connectTimer = setTimeout(() => {
-      if (!current()) return;
+      if (generation !== this.#generation) return;
       this.#transport?.close(CloseCode.Normal, 'connect timeout');
       this.#onTransportClose(CloseCode.Abnormal, 'connect timeout');
     }, this.#options.connectTimeout);
   }
 
-  #onTransportOpen(): void {
-    const session = this.#session;
-    this.#send(
-      this.#codec.encode({
-        t: 'hello',
-        sid: session?.sid,
-        sk: session?.sk,
-        rooms: this.#rooms.serverPositions(),
-        a: this.#credentials,
-      }),
-    );
+  /** Where a transport's events go while it is the client's current one (`generation`). */
+  #eventsFor(generation: number): ClientTransportEvents {
+    const current = () => generation === this.#generation;
+    return {
+      onOpen: () => current() && this.#send(this.#hello(this.#credentials)),
+      onFrame: (frame) => current() && this.#onFrame(frame),
+      onClose: (code, reason, status) => current() && this.#onTransportClose(code, reason, status),
+    };
+  }
+
+  #hello(a: unknown): Frame {
+    const rooms = this.#rooms.serverPositions();
+    return this.#codec.encode({ t: 'hello', sid: this.#session?.sid, sk: this.#session?.sk, rooms, a });
+  }
+
+  /** A server drains: move now (make before break). The code loads on the first move, off the core bundle. */
+  async #move(): Promise<void> {
+    const { Handoff } = await import('./handoff.js');
+    const settings = { url: this.url, codec: this.#codec, auth: this.#auth, ...this.#options };
+    this.#handoff ??= new Handoff(this.#env, settings, {
+      kind: () => this.#transportKind,
+      hello: (a) => this.#hello(a),
+      connectionId: () => this.#connectionId,
+      promote: (transport, kind) => this.#promote(transport, kind),
+    });
+    this.#handoff.start();
+  }
+
+  /** A move's next connection was welcomed: it replaces the current one, which closes (1001). */
+  #promote(transport: ClientTransport, kind: TransportKind): ClientTransportEvents {
+    this.#transport?.close(CloseCode.GoingAway, 'moved to another node');
+    this.#clearTimers();
+    this.#rooms.suspend();
+    this.#refresher.dropAll('connection moved');
+    this.#transport = transport;
+    this.#transportKind = kind;
+    return this.#eventsFor(++this.#generation);
   }
 
   #onTransportClose(code: number, reason: string, status?: number): void {
@@ -344,12 +367,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
 
   #scheduleReconnect(): void {
     if (this.#backoff === false || this.#attempt >= this.#backoff.maxAttempts) {
-      this.#shutDown(
-        new TetherError(
-          ErrorCode.Closed,
-          this.#backoff === false ? 'connection lost' : 'gave up reconnecting',
-        ),
-      );
+      const why = this.#backoff === false ? 'connection lost' : 'gave up reconnecting';
+      this.#shutDown(new TetherError(ErrorCode.Closed, why));
       return;
     }
     this.#transition('dropped');
@@ -370,45 +389,30 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
 
   #onWelcome(message: Extract<ServerMessage, { t: 'welcome' }>): void {
     clearTimeout(this.#connectTimer);
-    if (this.#transportKind !== 'websocket' && this.#options.transports[0] === 'websocket') {
-      this.#skipWebSocketUntil = Date.now() + this.#options.upgradeRetryMs;
-    } else if (this.#transportKind === 'websocket') {
-      this.#skipWebSocketUntil = 0;
-    }
+    this.#skipWebSocketUntil = webSocketSkip(this.#transportKind, this.#options, this.#skipWebSocketUntil);
     this.#cause = undefined;
     this.#session = { sid: message.sid, sk: message.sk };
     this.#rooms.persist();
     this.#connectionId = message.cid;
     this.#maxPayload = message.mp;
     this.#attempt = 0;
-    this.#heartbeatDeadline = message.hb[0] + message.hb[1];
-    this.#armHeartbeat(this.#heartbeatDeadline);
+    this.#silence.start(message.hb[0] + message.hb[1]);
     this.#transition('opened');
     this.#rooms.resume();
     for (const frame of this.#outbox.drain()) this.#send(frame);
     this.#requests.resendAll((frame) => this.#send(frame));
   }
 
-  /** One timer, re-armed for the time left rather than on every frame. */
-  #armHeartbeat(delay: number): void {
-    this.#heartbeatTimer = setTimeout(() => {
-      const silentFor = Date.now() - this.#lastSeen;
-      if (silentFor < this.#heartbeatDeadline) this.#armHeartbeat(this.#heartbeatDeadline - silentFor);
-      // The server went silent (half-open TCP, frozen node): drop and reconnect.
-      else this.#drop(CloseCode.HeartbeatTimeout, 'server heartbeat missed');
-    }, delay);
-  }
-
   #clearTimers(): void {
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#reconnectTimer);
-    clearTimeout(this.#heartbeatTimer);
+    this.#silence.stop();
   }
 
   // ---- frames ----------------------------------------------------------------------------
 
   #onFrame(frame: Frame | ArrayBuffer): void {
-    this.#lastSeen = Date.now();
+    this.#silence.seen();
     let message: ServerMessage;
     try {
       message = this.#codec.decode(frame) as ServerMessage;
@@ -448,11 +452,15 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       case 'rej':
         this.#reportError(new TetherError(message.c, `${message.e}: ${message.m}`));
         return;
+      case 'gap':
+        this.#rooms.onGap(message.r);
+        return;
       case 'ping':
         this.#send(this.#codec.encode({ t: 'pong' }));
         return;
       case 'bye':
         if (message.rt !== undefined) this.#serverSpreadMs = message.rt;
+        if (message.mv === 1 && this.#backoff !== false) void this.#move();
         return;
     }
   }
@@ -467,11 +475,12 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   #request(event: string, data: unknown, options: ClientRequestOptions): Promise<unknown> {
     if (this.#state === 'closed')
       return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
-    const resolved = {
-      timeout: options.timeout ?? this.#options.requestTimeout,
-      retries: options.retries ?? 0,
-    };
-    return this.#requests.start(this.#codec, this.#maxPayload, event, data, resolved, (f) => this.#send(f));
+    const { requestTimeout } = this.#options;
+    const resolved = { timeout: options.timeout ?? requestTimeout, retries: options.retries ?? 0 };
+    const tc = this.#options.traceContext();
+    return this.#requests.start(this.#codec, this.#maxPayload, event, data, tc, resolved, (f) =>
+      this.#send(f),
+    );
   }
 
   /** Ends the current transport from this side and goes on as if it had dropped. */
@@ -482,11 +491,6 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
 
   #send(frame: Frame): void {
     if (this.#state === 'open' || this.#transport) this.#transport?.send(frame);
-  }
-
-  #assertUsable(event: string): void {
-    if (isReservedEvent(event))
-      throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
   }
 
   #reportError(err: unknown): void {

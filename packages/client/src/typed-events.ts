@@ -1,2 +1,13 @@
 // One definition for server and client: the maps are shared by both ends.
-export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from '@tether/protocol';
+export type {
+  ClientEventName,
+  EventData,
+  EventMap,
+  EventName,
+  EventReply,
+  PayloadArgs,
+  PresenceData,
+  ServerEventName,
+  TypedPresenceMember,
+  UnknownEvents,
+} from '@tether/protocol';

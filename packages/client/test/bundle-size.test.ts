@@ -10,9 +10,11 @@ import { describe, expect, it } from 'vitest';
  * Budget of the core browser client, gzipped. msgpack stays behind `@tether/client/msgpack`.
  * Raised from 7 KiB to 8 KiB when the 7 KiB core had 1 byte left: named close codes and errors
  * that pass `instanceof` across packages took 134 bytes, and the continuity, identity and
- * disconnect-reason work planned next lives in the client too.
+ * disconnect-reason work planned next lives in the client too. Raised to 8.5 KiB by the
+ * continuity work: resuming a room on an offset jump and reporting the server's `gap` took about
+ * 340 bytes (7 890 -> 8 237 B).
  */
-const BUDGET = 8 * 1024;
+const BUDGET = 8.5 * 1024;
 
 const clientRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -63,6 +65,9 @@ describe('browser bundle', () => {
       // The SSE transport and its parser are a lazy chunk, not part of the core.
       expect(code.toString()).toMatch(/import\("\.\/sse-[\w-]+\.js"\)/);
       expect(code.toString()).not.toMatch(/text\/event-stream/);
+      // Tracing (localStorage.debug) is a lazy chunk too: only the switch is in the core.
+      expect(code.toString()).toMatch(/import\("\.\/client-trace-[\w-]+\.js"\)/);
+      expect(code.toString()).not.toMatch(/tether:client:frame/);
     } finally {
       await rm(outDir, { recursive: true, force: true });
     }

@@ -1,7 +1,7 @@
 import { CloseCode, ErrorCode } from './codes.js';
 import { ProtocolError, TetherError } from './errors.js';
 import type { Message, RoomMessage } from './messages.js';
-import { assertMessage, assertShape } from './validate.js';
+import { assertMessage, assertShape, MAX_DEPTH } from './validate.js';
 
 /** What a transport carries: text for JSON, bytes for msgpack. */
 export type Frame = string | Uint8Array;
@@ -56,17 +56,35 @@ function toText(frame: Frame | ArrayBuffer): string {
   }
 }
 
-function refuseBinary(_key: string, value: unknown): unknown {
-  if (
-    typeof value === 'object' &&
-    value !== null &&
-    (ArrayBuffer.isView(value) || value instanceof ArrayBuffer)
-  )
+/**
+ * True when a value holds bytes anywhere JSON would reach (down to `MAX_DEPTH`; deeper messages
+ * are refused by the server anyway). A walk of its own instead of a `JSON.stringify` replacer: a
+ * replacer takes V8 off its fast path and costs every send about as much again as the stringify.
+ */
+function holdsBinary(value: object, depth: number): boolean {
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return true;
+  if (depth > MAX_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'object' && item !== null && holdsBinary(item, depth + 1)) return true;
+    }
+    return false;
+  }
+  for (const key in value) {
+    const item: unknown = (value as Record<string, unknown>)[key];
+    if (typeof item === 'object' && item !== null && holdsBinary(item, depth + 1)) return true;
+  }
+  return false;
+}
+
+function stringifyRefusingBinary(message: Message): string {
+  if (holdsBinary(message, 0))
     throw new TetherError(
       ErrorCode.BadMessage,
       'JSON cannot carry binary data: use the msgpack codec (@tether/client/msgpack) or send base64 text',
     );
-  return value;
+  return JSON.stringify(message);
 }
 
 /** The default codec: one JSON object per text frame (`tether.v1.json`). */
@@ -91,7 +109,7 @@ export const trustingJsonCodec: Codec = {
   binary: false,
   // The client's sends go through here: refuse bytes rather than let JSON turn them into
   // {"0":1,...}, which the server would hand to the app as a plain object.
-  encode: (message) => JSON.stringify(message, refuseBinary),
+  encode: stringifyRefusingBinary,
   decode(frame) {
     const text = toText(frame);
     try {

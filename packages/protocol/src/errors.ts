@@ -46,19 +46,27 @@ export class TetherError extends Error {
 
 /**
  * Raised by the decoder for a frame that is not a valid message. `closeCode` is what the
- * receiving side closes the connection with.
+ * receiving side closes the connection with, unless `requestId` names a request to answer instead.
  *
  * @example
  * try { codec.decode(frame) } catch (err) { if (err instanceof ProtocolError) socket.close(err.closeCode) }
  */
 export class ProtocolError extends TetherError {
   readonly closeCode: number;
+  /**
+   * Set when the frame was a well-formed request envelope (`t: 'req'` with a valid `id`) whose
+   * content was refused (a `__proto__` key, nesting too deep, a bad field): the receiver answers
+   * that request with an error reply for this id and keeps the connection.
+   */
+  readonly requestId: string | undefined;
   constructor(
     code: typeof ErrorCode.BadMessage | typeof ErrorCode.UnknownType,
     message: string,
     closeCode: number,
+    requestId?: string,
   ) {
     super(code, message);
     this.closeCode = closeCode;
+    this.requestId = requestId;
   }
 }

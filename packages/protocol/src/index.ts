@@ -17,5 +17,16 @@ export type * from './messages.js';
 export { fromWirePosition, type RoomPosition, toWirePosition } from './position.js';
 export type { PresenceMember } from './presence.js';
 export { parseTagged, stringifyTagged } from './tagged-json.js';
-export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
+export type {
+  ClientEventName,
+  EventData,
+  EventMap,
+  EventName,
+  EventReply,
+  PayloadArgs,
+  PresenceData,
+  ServerEventName,
+  TypedPresenceMember,
+  UnknownEvents,
+} from './typed-events.js';
 export { assertMessage, MAX_ACKS, MAX_DEPTH, MAX_NAME_LENGTH } from './validate.js';

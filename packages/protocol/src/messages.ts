@@ -60,6 +60,12 @@ export interface RequestMessage {
    * instead of at the end of the dedup window.
    */
   ak?: string[];
+  /**
+   * Trace context of the caller (a propagator's carrier, e.g. `{ traceparent }`): the server's
+   * OpenTelemetry entry continues the trace in the handler. At most 8 string entries; a server
+   * ignores a malformed one.
+   */
+  tc?: Record<string, string>;
 }
 
 /** C, S: the reply to a request. */
@@ -123,6 +129,25 @@ export interface RoomMessage {
   o?: 1;
   /** Conflation key of a latest-value-wins message: an older offset with the same event and key is stale. */
   k?: string;
+  /**
+   * The offset of the room's previous in-order message on this connection, only when it is not
+   * `off - 1` (the server skipped offsets for this connection on purpose: `except`, a replaced
+   * conflated value, a loss it reported with `gap`). Without it the client expects `off - 1`; any
+   * other jump is a gap it recovers (docs/protocol.md, "Gaps").
+   */
+  p?: number;
+}
+
+/**
+ * S: messages of room `r` were lost between the client's position and the next message of the
+ * room, and could not be recovered from history: the client reports the failed recovery before
+ * that message. `ep` and `off` are the room's position when the loss was found.
+ */
+export interface GapMessage {
+  t: 'gap';
+  r: string;
+  ep: string;
+  off: number;
 }
 
 /**
@@ -165,6 +190,8 @@ export interface ByeMessage {
   m: string;
   /** Reconnect within a random delay in [0, rt] ms, so a node's clients do not all return at once. */
   rt?: number;
+  /** 1: move now: open a new connection, and close this one once the new one is welcomed. */
+  mv?: 1;
 }
 
 export type ClientMessage =
@@ -190,7 +217,8 @@ export type ServerMessage =
   | PingMessage
   | ByeMessage
   | ReauthMessage
-  | RefusedMessage;
+  | RefusedMessage
+  | GapMessage;
 
 export type { AuthMessage, ReauthMessage, RefusedMessage };
 export type Message = ClientMessage | ServerMessage;

@@ -28,12 +28,23 @@ const SHAPES: Record<Message['t'], Shape> = {
   err: { id: 'name', c: 'str', m: 'str' },
   join: { id: 'name', r: 'name', ep: 'str?', off: 'int?' },
   leave: { r: 'name' },
-  msg: { r: 'name', e: 'name', d: 'any', ep: 'str?', off: 'int', v: 'flag?', o: 'flag?', k: 'str?' },
+  msg: {
+    r: 'name',
+    e: 'name',
+    d: 'any',
+    ep: 'str?',
+    off: 'int',
+    v: 'flag?',
+    o: 'flag?',
+    k: 'str?',
+    p: 'int?',
+  },
   joined: { r: 'name', ep: 'str', off: 'int', rec: 'flag?' },
   left: { r: 'name', c: 'str?' },
   ping: {},
   pong: {},
-  bye: { c: 'int', m: 'str', rt: 'int?' },
+  bye: { c: 'int', m: 'str', rt: 'int?', mv: 'flag?' },
+  gap: { r: 'name', ep: 'str', off: 'int' },
   reauth: { x: 'int' },
   auth: { id: 'name', a: 'any' },
   rej: { e: 'name', c: 'str', m: 'str' },
@@ -89,16 +100,37 @@ function checkField(kind: Field, value: unknown): boolean {
 
 /**
  * Checks that a decoded value is a well-formed message and returns it typed. Throws
- * `ProtocolError` (BAD_MESSAGE or UNKNOWN_TYPE, with the close code to use) otherwise.
+ * `ProtocolError` (BAD_MESSAGE or UNKNOWN_TYPE, with the close code to use) otherwise. When the
+ * value is a request envelope (`t: 'req'` with a valid `id`), the error carries that `requestId`:
+ * what is wrong is that request's content, to be answered with an error reply, not the
+ * connection's framing.
  *
  * @example
  * const msg = assertMessage(JSON.parse(text));
  */
 export function assertMessage(value: unknown): Message {
-  const message = assertShape(value);
+  const requestId = requestIdOf(value);
+  let message: Message;
+  try {
+    message = assertShape(value);
+  } catch (err) {
+    if (requestId === undefined) throw err;
+    throw refusedRequest((err as Error).message, requestId);
+  }
   const problem = structureProblem(message, 1);
-  if (problem) throw bad(problem);
+  if (problem) throw requestId === undefined ? bad(problem) : refusedRequest(problem, requestId);
   return message;
+}
+
+/** The `id` of a request envelope: an object with `t: 'req'` and an `id` the protocol accepts. */
+function requestIdOf(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { t, id } = value as { t?: unknown; id?: unknown };
+  return t === 'req' && checkField('name', id) ? (id as string) : undefined;
+}
+
+function refusedRequest(problem: string, requestId: string): ProtocolError {
+  return new ProtocolError(ErrorCode.BadMessage, problem, CloseCode.BadMessage, requestId);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type {
+  ClientEventName,
   ClientState,
   EventData,
   EventMap,
@@ -33,7 +34,7 @@ export interface TetherHooks<E extends EventMap> {
     ): void;
   };
   usePresence: <R extends EventMap>(room: Room<R> | null | undefined) => PresenceMember[];
-  useRequest: <K extends EventName<E>>(event: K) => RequestState<E, K>;
+  useRequest: <K extends ClientEventName<E>>(event: K) => RequestState<E, K>;
 }
 
 /**

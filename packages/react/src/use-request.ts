@@ -1,9 +1,11 @@
 import {
+  type ClientEventName,
   type ClientRequestOptions,
   type EventData,
   type EventMap,
   type EventName,
   type EventReply,
+  type RequestArgs,
   TetherError,
   type UnknownEvents,
 } from '@tether/client';
@@ -42,9 +44,10 @@ const IDLE: Progress = { inFlight: 0, error: null, reply: undefined };
  * <button disabled={pending} onClick={() => request({ text })}>Send</button>
  * {error && <p role="alert">{error.message}</p>}
  */
-export function useRequest<E extends EventMap = UnknownEvents, K extends EventName<E> = EventName<E>>(
-  event: K,
-): RequestState<E, K> {
+export function useRequest<
+  E extends EventMap = UnknownEvents,
+  K extends ClientEventName<E> = ClientEventName<E>,
+>(event: K): RequestState<E, K> {
   const client = useTetherClient<E>();
   const [progress, setProgress] = useState<Progress>(IDLE);
   const latest = useRef(0);
@@ -60,7 +63,7 @@ export function useRequest<E extends EventMap = UnknownEvents, K extends EventNa
     (data?: EventData<E, K>, options?: ClientRequestOptions): Promise<EventReply<E, K>> => {
       const id = ++latest.current;
       const promise = client
-        ? client.request(event, data, options)
+        ? client.request(event, ...([data, options] as RequestArgs<E, K>))
         : Promise.reject(new TetherError('NOT_CONNECTED', 'the Tether client is not created yet'));
       setProgress((p) => ({ inFlight: p.inFlight + 1, error: null, reply: p.reply }));
       const settle = (next: Partial<Progress>) => {

@@ -167,6 +167,7 @@ export class RedisBus implements Bus {
           dedupTtl,
           keys.channel,
           encodeBody(publication),
+          policy === false ? 0 : Math.max(0, Math.floor(policy.maxBytes ?? 0)),
         ],
       ),
     )) as [string, number, number];

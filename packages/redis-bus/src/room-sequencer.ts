@@ -50,7 +50,8 @@ const ATTEMPTS = 12;
  * offsets (or {@link catchUp}, called when a shard's subscriptions were proven again) makes it
  * read the missing ones from history, deliver them in order, then the live messages it held
  * meanwhile, each once. Volatile messages pass straight through unless a catch-up holds the room.
- * What history no longer has is skipped: clients learn about that when they next rejoin.
+ * What history no longer has is passed over here: the server's own gap repair (room-continuity.ts
+ * in @tether/server) then sees the jump, finds history incomplete and tells the room's clients.
  *
  * @example
  * const seq = new RoomSequencer({ history: (r, a, l) => bus.history(r, a, l), deliver });

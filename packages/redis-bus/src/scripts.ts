@@ -52,7 +52,33 @@ else
   offset = redis.call('HINCRBY', meta, 'seq', 1)
   local room_ttl = tonumber(ARGV[2])
   if mode == 'd' then
-    redis.call('XADD', log, 'MAXLEN', '~', size, offset .. '-0', 'b', ARGV[8], 'x', now_ms() + ttl)
+    local budget, now = tonumber(ARGV[9]), now_ms()
+    if budget > 0 then
+      -- Byte budget: the stream is trimmed exactly, oldest first, while it is over its bytes or
+      -- its size, or its oldest entries have expired; 'bytes' in meta counts the bodies it holds.
+      if redis.call('XLEN', log) == 0 then redis.call('HSET', meta, 'bytes', 0) end
+      redis.call('XADD', log, offset .. '-0', 'b', ARGV[8], 'x', now + ttl)
+      local bytes = redis.call('HINCRBY', meta, 'bytes', #ARGV[8])
+      local len, cut, from = redis.call('XLEN', log), nil, '-'
+      for _ = 1, 16 do
+        local entries = redis.call('XRANGE', log, from, '+', 'COUNT', 64)
+        local done = #entries < 64
+        for _, entry in ipairs(entries) do
+          local fields, body_len, expires = entry[2], 0, 0
+          for i = 1, #fields, 2 do
+            if fields[i] == 'b' then body_len = #fields[i + 1] elseif fields[i] == 'x' then expires = tonumber(fields[i + 1]) end
+          end
+          if len <= 1 or not (bytes > budget or len > size or expires <= now) then done = true break end
+          bytes, len, cut = bytes - body_len, len - 1, entry[1]
+          from = '(' .. entry[1]
+        end
+        if done then break end
+      end
+      if cut then redis.call('XTRIM', log, 'MINID', (tonumber(string.match(cut, '^(%d+)')) + 1) .. '-0') end
+      redis.call('HSET', meta, 'bytes', bytes)
+    else
+      redis.call('XADD', log, 'MAXLEN', '~', size, offset .. '-0', 'b', ARGV[8], 'x', now + ttl)
+    end
     redis.call('PEXPIRE', log, ttl)
     redis.call('HSET', meta, 'keep', size)
     if ttl > room_ttl then room_ttl = ttl end
@@ -69,7 +95,8 @@ return { epoch, offset, 0 }
  *
  * KEYS: meta, log, dedup marker.
  * ARGV: new epoch candidate, room TTL ms, mode ('d' durable + stored, 'n' durable not stored,
- *       'v' volatile), history size, history TTL ms, dedup TTL ms (0: no id), channel, body.
+ *       'v' volatile), history size, history TTL ms, dedup TTL ms (0: no id), channel, body,
+ *       history byte budget (0: none; then MAXLEN ~ size trims lazily).
  * Returns { epoch, offset, duplicate (0|1) }.
  */
 export const PUBLISH = script('publish', 3, publishSource('PUBLISH'));

@@ -35,7 +35,8 @@ async function startNode(keyPrefix: string): Promise<Node> {
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const node = { http, tether, bus, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/tether` };
   nodes.push(node);
-  await waitFor(() => bus.status === 'up', { timeout: 5000, message: 'bus of a new node never came up' });
+  // ready(): the bus is up and its initial `bus:status` has been emitted (listeners added later see changes only).
+  await tether.ready({ timeoutMs: 5000 });
   return node;
 }
 

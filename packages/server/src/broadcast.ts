@@ -1,7 +1,8 @@
 import { ErrorCode, isReservedEvent, TetherError } from '@tether/protocol';
 import type { Bus, HistoryPolicy, PublishResult } from './bus.js';
+import { busFailure } from './bus-readiness.js';
 import { validateRoomName } from './room-name.js';
-import type { EventData, EventMap, EventName } from './typed-events.js';
+import type { EventMap, PayloadArgs, ServerEventName } from './typed-events.js';
 
 /** Options of a room broadcast. */
 export interface BroadcastOptions {
@@ -54,14 +55,14 @@ export class BroadcastOperator<E extends EventMap> {
   }
 
   /** Publishes; resolves with the message's position once the bus has taken it. */
-  emit<K extends EventName<E>>(
+  emit<K extends ServerEventName<E>>(
     event: K,
-    data?: EventData<E, K>,
-    options: BroadcastOptions = {},
+    ...args: PayloadArgs<E, K, [options?: BroadcastOptions]>
   ): Promise<PublishResult> {
     if (isReservedEvent(event)) {
       return Promise.reject(new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`));
     }
+    const [data, options = {}] = args as [unknown, BroadcastOptions?];
     return this.#publish(this.#room, event, data, this.#except, options);
   }
 }
@@ -91,16 +92,20 @@ export function publishBroadcast(
 ): Promise<PublishResult> {
   const roomError = validateRoomName(room);
   if (roomError) return Promise.reject(roomError);
-  return bus.publish({
-    room,
-    event,
-    data,
-    history: options.volatile ? false : policy.historyFor(room),
-    id: options.id,
-    dedupTtlMs: policy.dedupWindowMs,
-    volatile: options.volatile,
-    except,
-    urgent: options.urgent,
-    conflate: options.conflate === true ? '' : options.conflate,
-  });
+  return bus
+    .publish({
+      room,
+      event,
+      data,
+      history: options.volatile ? false : policy.historyFor(room),
+      id: options.id,
+      dedupTtlMs: policy.dedupWindowMs,
+      volatile: options.volatile,
+      except,
+      urgent: options.urgent,
+      conflate: options.conflate === true ? '' : options.conflate,
+    })
+    .catch((err: unknown) => {
+      throw busFailure(err);
+    });
 }

@@ -14,12 +14,19 @@ import type { OutcomeStore } from './outcome-store.js';
 
 export type { RoomPosition };
 
-/** How much history a room keeps. `false` in a `Publication` keeps none (offsets still advance). */
+/**
+ * How much history a room keeps: messages younger than `ttlMs`, at most `size` of them and, with
+ * `maxBytes`, at most that many bytes of message bodies (the oldest go first; the newest message
+ * always stays). `false` in a `Publication` keeps none (offsets still advance). See
+ * docs/delivery-guarantees.md for the defaults and what they cost.
+ */
 export interface HistoryPolicy {
-  /** Messages kept per room (the newest ones). */
+  /** Most messages kept per room (the newest ones). */
   size: number;
   /** How long a message stays in history, in ms. */
   ttlMs: number;
+  /** Most bytes of message bodies (event, room and data as JSON) kept per room. None when absent. */
+  maxBytes?: number;
 }
 
 /** What a publisher hands to the bus. */

@@ -53,6 +53,6 @@ export interface ConnectionContext<Engine> {
   /** A server-to-client request with ack and retries. */
   requestClient(engine: Engine, event: string, data: unknown, options: RequestOptions): Promise<unknown>;
   broadcast(room: string): BroadcastOperator<EventMap>;
-  /** The transport is gone: forget the connection everywhere. */
-  closed(engine: Engine, code: number): void;
+  /** The transport is gone (`reason`: why, as the close listeners get it): forget the connection everywhere. */
+  closed(engine: Engine, code: number, reason: string): void;
 }

@@ -13,14 +13,16 @@ import type { ConnectionContext as Context } from './connection-context.js';
 import { addHandler, type Handler, type HandlerTable, handlersOf, removeHandler } from './handler-table.js';
 import type { ConnectionHandshake, Handshake } from './handshake.js';
 import type { HeartbeatTarget } from './heartbeat.js';
+import { refuseFrame } from './inbound.js';
 import type { Admitted } from './limits/admission.js';
 import { countsAgainstRateLimit, type InboundRateLimiter } from './limits/rate-limiter.js';
 import { frameBytes } from './metrics.js';
 import { OutgoingQueue } from './outgoing-queue.js';
+import { roomFrame } from './room-frame.js';
 import {
   addMembership,
   findMembership,
-  type RoomMembership,
+  newMembership,
   type RoomMemberships,
   removeMembership,
   roomCount,
@@ -200,19 +202,6 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     );
   }
 
-  /**
-   * The frame a room message goes out as: the shared broadcast frame, or one of this
-   * connection's own when the message overtook older ones of its room (`o: 1`, or the client
-   * would take its offset for its resume position and drop the older ones as duplicates) or
-   * when its epoch is news to the client (`ep`).
-   */
-  #roomFrame(membership: RoomMembership, delivery: Delivery, shared: Frame, overtook: boolean): Frame {
-    const newEpoch = !delivery.volatile && membership.told !== delivery.epoch;
-    if (!newEpoch && !overtook) return shared;
-    if (newEpoch) membership.told = delivery.epoch;
-    return this.codec.encode(roomMessage(delivery, overtook, newEpoch));
-  }
-
   #write(frame: Frame): void {
     this.#transport.send(frame);
     const counters = this.#context.counters;
@@ -271,9 +260,8 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     while (queue.length > 0 && this.#transport.bufferedAmount < lowWater) {
       const entry = queue.shift()!;
       const membership = entry.delivery && findMembership(this.#rooms, entry.delivery.room);
-      this.#write(
-        membership ? this.#roomFrame(membership, entry.delivery!, entry.frame, entry.overtakes) : entry.frame,
-      );
+      const { frame, delivery, overtakes } = entry;
+      this.#write(membership ? roomFrame(this.codec, membership, delivery!, frame, overtakes) : frame);
     }
   }
 
@@ -293,9 +281,15 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
       membership.offset = delivery.offset;
     }
     if (this.closed) return;
-    if (this.#canWriteNow()) this.#write(this.#roomFrame(membership, delivery, frame, false));
+    if (this.#canWriteNow()) this.#write(roomFrame(this.codec, membership, delivery, frame, false));
     else
       this.#sendCongested(frame, delivery.volatile === true, delivery.urgent === true, undefined, delivery);
+  }
+
+  /** Offsets of `room` up to `offset` are left out on purpose (`except`, a reported loss). */
+  passOver(room: string, offset: number): void {
+    const membership = findMembership(this.#rooms, room);
+    if (membership && membership.skipped < offset) membership.skipped = offset;
   }
 
   isMember(room: string): boolean {
@@ -311,8 +305,14 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   /** Starts a membership whose live messages wait until `completeJoin`; false if already a member. */
   beginJoin(room: string): boolean {
     if (findMembership(this.#rooms, room)) return false;
-    this.#rooms = addMembership(this.#rooms, { room, offset: 0, epoch: '', told: '', pending: [] });
+    this.#rooms = addMembership(this.#rooms, newMembership(room));
     return true;
+  }
+
+  /** Holds a joined room's live messages again until `completeJoin` (a resync); false if not possible. */
+  holdRoom(room: string): boolean {
+    const membership = findMembership(this.#rooms, room);
+    return membership !== undefined && !membership.pending && (membership.pending = []) !== null;
   }
 
   /**
@@ -326,7 +326,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     membership.pending = null;
     membership.epoch = epoch;
     membership.told = epoch; // the client got it in `joined`, sent before this
-    membership.offset = baseline;
+    membership.offset = membership.sent = membership.skipped = baseline;
     for (const delivery of replay) this.deliver(delivery, this.codec.encode(roomMessage(delivery)));
     for (const delivery of waiting) this.deliver(delivery, this.codec.encode(roomMessage(delivery)));
   }
@@ -392,12 +392,14 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
       this.#violation(err as ProtocolError);
       return;
     }
-    // Over its rate limit the message is answered (RATE_LIMITED) or dropped by the limiter.
-    if (countsAgainstRateLimit(message)) {
-      const limiter = (this.#limiter ??= this.#admitted.limiter(this.#transport));
-      if (limiter && !limiter.admit(message, this)) return;
-    }
-    this.#handle(message);
+    if (this.#admit(message)) this.#handle(message);
+  }
+
+  /** False when the message is over its rate limit: the limiter answered (RATE_LIMITED) or dropped it. */
+  #admit(message: Message): boolean {
+    if (!countsAgainstRateLimit(message)) return true;
+    const limiter = (this.#limiter ??= this.#admitted.limiter(this.#transport));
+    return !limiter || limiter.admit(message, this);
   }
 
   /** The transport is gone. */
@@ -407,11 +409,11 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     this.#queue = undefined;
     this.#limiter?.dispose();
     this.#admitted.release();
-    this.#context.closed(this, code);
+    const why = this.#closeReason ?? (reason || describeClose(code));
+    this.#context.closed(this, code, why);
     const listeners = this.#closeListeners;
     this.#closeListeners = undefined;
     this.#handlers = undefined;
-    const why = this.#closeReason ?? (reason || describeClose(code));
     for (const listener of listeners ?? []) {
       try {
         listener(why, code);
@@ -467,9 +469,9 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     });
   }
 
+  /** A bad frame closes the connection; a request with refused content is answered (within the rate limit). */
   #violation(err: ProtocolError): void {
-    this.#context.counters.rejected++;
-    this.#context.logger.debug({ connId: this.id, code: err.code, msg: err.message }, 'protocol violation');
-    this.close(err.closeCode ?? CloseCode.BadMessage, err.message);
+    const id = err.requestId;
+    if (id === undefined || this.#admit({ t: 'req', id, e: '' })) refuseFrame(this, err);
   }
 }

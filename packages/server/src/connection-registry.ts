@@ -1,7 +1,8 @@
-import { CloseCode } from '@tether/protocol';
+import { CloseCode, type Logger } from '@tether/protocol';
 import { type Connection, handleOf } from './connection.js';
 import type { ConnectionEngine } from './connection-engine.js';
 import type { HeartbeatSweep } from './heartbeat.js';
+import { logClosed, logOpened } from './lifecycle-log.js';
 import type { Metrics } from './metrics.js';
 import type { EventMap } from './typed-events.js';
 
@@ -21,6 +22,7 @@ export class ConnectionRegistry {
   readonly #bySession = new Map<string, ConnectionEngine>();
   readonly #heartbeat: HeartbeatSweep;
   readonly #counters: Metrics;
+  readonly #logger: Logger;
   /** Connections that resumed a session: only their joins can end a presence grace period. */
   readonly #resumed = new WeakSet<ConnectionEngine>();
   /** Open SSE connections, kept as a count so `metrics()` never walks every connection. */
@@ -28,9 +30,10 @@ export class ConnectionRegistry {
   /** What `tether.connections` shows: handles, read through to the map of engines. */
   readonly view: ReadonlyMap<string, Handle>;
 
-  constructor(heartbeat: HeartbeatSweep, counters: Metrics) {
+  constructor(heartbeat: HeartbeatSweep, counters: Metrics, logger: Logger) {
     this.#heartbeat = heartbeat;
     this.#counters = counters;
+    this.#logger = logger;
     this.view = new HandleView(this.#byId);
   }
 
@@ -51,14 +54,16 @@ export class ConnectionRegistry {
     if (resumed) this.#resumed.add(engine);
     this.#heartbeat.add(engine);
     this.#counters.connectionsOpened++;
+    logOpened(this.#logger, engine, resumed);
   }
 
   /**
-   * Forgets a closed connection. True when it was its session's current connection (the session
+   * Forgets a closed connection (`reason`: why it closed, for the log). True when it was its session's current connection (the session
    * has no connection on this node now).
    */
-  remove(engine: ConnectionEngine): boolean {
+  remove(engine: ConnectionEngine, reason: string): boolean {
     if (this.#byId.delete(engine.id) && engine.transportKind === 'sse') this.#sse--;
+    logClosed(this.#logger, engine, engine.closeCode ?? CloseCode.Abnormal, reason);
     this.#heartbeat.delete(engine);
     this.#counters.connectionsClosed++;
     if (this.#bySession.get(engine.sessionId) !== engine) return false;

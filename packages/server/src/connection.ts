@@ -11,7 +11,15 @@ import type { ConnectionEngine } from './connection-engine.js';
 import type { Handler } from './handler-table.js';
 import type { ConnectionHandshake, Handshake } from './handshake.js';
 import type { EmitOptions, RequestOptions } from './send-options.js';
-import type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
+import type {
+  ClientEventName,
+  EventData,
+  EventMap,
+  EventReply,
+  PayloadArgs,
+  ServerEventName,
+  UnknownEvents,
+} from './typed-events.js';
 
 export type { ConnectionHandshake, EmitOptions, Handshake, RequestOptions };
 
@@ -104,7 +112,7 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown> {
    * `'close'` is the lifecycle event: `(reason, code)` once the connection is gone.
    */
   on(event: 'close', listener: CloseListener): this;
-  on<K extends EventName<E>>(
+  on<K extends ClientEventName<E>>(
     event: K,
     handler: (data: EventData<E, K>) => EventReply<E, K> | Promise<EventReply<E, K>>,
   ): this;
@@ -127,9 +135,10 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown> {
   }
 
   /** Sends an event to this connection only (fire and forget). */
-  emit<K extends EventName<E>>(event: K, data?: EventData<E, K>, options: EmitOptions = {}): boolean {
+  emit<K extends ServerEventName<E>>(event: K, ...args: PayloadArgs<E, K, [options?: EmitOptions]>): boolean {
     if (isReservedEvent(event))
       throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
+    const [data, options = {}] = args as [unknown, EmitOptions?];
     const { volatile, urgent, conflate } = options;
     const engine = this.#engine;
     return engine.sendFrame(
@@ -145,14 +154,14 @@ export class Connection<E extends EventMap = UnknownEvents, Data = unknown> {
    * (also across the client's reconnects to this node). Rejects with `TetherError` code
    * TIMEOUT after the last attempt; the server then emits `undelivered`.
    */
-  request<K extends EventName<E>>(
+  request<K extends ServerEventName<E>>(
     event: K,
-    data?: EventData<E, K>,
-    options: RequestOptions = {},
+    ...args: PayloadArgs<E, K, [options?: RequestOptions]>
   ): Promise<EventReply<E, K>> {
     if (isReservedEvent(event)) {
       return Promise.reject(new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`));
     }
+    const [data, options = {}] = args as [unknown, RequestOptions?];
     const engine = this.#engine;
     return engine.context.requestClient(engine, event, data, options) as Promise<EventReply<E, K>>;
   }

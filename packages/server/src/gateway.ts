@@ -27,6 +27,7 @@ import {
   refuseUpgrade,
 } from './http-endpoint.js';
 import type { Identity } from './identity.js';
+import { logRefused } from './lifecycle-log.js';
 import { Admission, type Admitted } from './limits/admission.js';
 import type { ResolvedLimits } from './limits/limit-options.js';
 import type { Metrics } from './metrics.js';
@@ -141,20 +142,24 @@ export class Gateway {
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // A client that vanishes during authentication must not crash the process.
     socket.on('error', destroyOnError);
-    if (this.#context.closing()) return refuseUpgrade(socket, 503, ErrorCode.ServerClosing, SHUTTING_DOWN);
+    const refuse = (status: number, code: string, message: string, logged = false) => {
+      if (!logged) this.#logRefusal(req, { status, code, message });
+      refuseUpgrade(socket, status, code, message);
+    };
+    if (this.#context.closing()) return refuse(503, ErrorCode.ServerClosing, SHUTTING_DOWN);
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!negotiate(offered, this.#codecs)) {
       const names = this.#codecs.map((c) => c.subprotocol).join(', ');
-      return refuseUpgrade(socket, 400, ErrorCode.UnsupportedProtocol, `offer one of: ${names}`);
+      return refuse(400, ErrorCode.UnsupportedProtocol, `offer one of: ${names}`);
     }
     const place = credentialsPlace(req.url);
-    if (place === 'url')
-      return this.#refuseUpgrade(req, socket, 400, ErrorCode.BadMessage, CREDENTIALS_IN_URL);
+    if (place === 'url') return refuse(400, ErrorCode.BadMessage, CREDENTIALS_IN_URL);
     // Credentials in the hello: only the checks that need none run before the upgrade.
     const auth = place === 'hello' ? this.admitRequest(req) : await this.authenticateRequest(req, undefined);
-    if (!auth.ok) return this.#refuseUpgrade(req, socket, auth.status, auth.code, auth.message);
+    // Refusals of `admitRequest` and `authenticateRequest` were logged there (for every transport).
+    if (!auth.ok) return refuse(auth.status, auth.code, auth.message, true);
     if (socket.destroyed) return;
-    if (this.#context.closing()) return refuseUpgrade(socket, 503, ErrorCode.ServerClosing, SHUTTING_DOWN);
+    if (this.#context.closing()) return refuse(503, ErrorCode.ServerClosing, SHUTTING_DOWN);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       // ws listens for the socket's errors from now on; ours would stay on every socket for nothing.
       socket.off('error', destroyOnError);
@@ -181,7 +186,7 @@ export class Gateway {
   admitRequest(req: IncomingMessage): Authenticated {
     const refused = this.#admission.refuseRequest(req, handshakeOf(req));
     if (!refused) return { ok: true, data: undefined };
-    this.#logRefusal(req, refused.status, refused.code);
+    this.#logRefusal(req, refused);
     return { ok: false, ...refused };
   }
 
@@ -205,13 +210,14 @@ export class Gateway {
       }
       const expiresAt = expiryOf(data);
       if (data === null || data === undefined || (expiresAt !== undefined && expiresAt <= Date.now())) {
-        this.#logRefusal(req, 401, ErrorCode.Unauthorized);
-        return { ok: false, status: 401, code: ErrorCode.Unauthorized, message: 'authentication refused' };
+        const refused = { status: 401, code: ErrorCode.Unauthorized, message: 'authentication refused' };
+        this.#logRefusal(req, refused);
+        return { ok: false, ...refused };
       }
     }
     const refusedUser = this.#admission.refuseUser({ data, handshake: handshakeOf(req) });
     if (refusedUser) {
-      this.#logRefusal(req, refusedUser.status, refusedUser.code);
+      this.#logRefusal(req, refusedUser);
       return { ok: false, ...refusedUser };
     }
     return { ok: true, data };
@@ -299,28 +305,15 @@ export class Gateway {
   #admit(transport: ServerTransport, data: unknown, handshake: Handshake): Admitted | null {
     const admitted = this.#admission.admit({ data, handshake });
     if ('release' in admitted) return admitted;
-    this.#context.logger.info({ address: handshake.address, code: admitted.code }, 'connection refused');
+    logRefused(this.#context.logger, admitted, transport.kind, handshake.address);
     transport.close(CloseCode.RateLimited, admitted.message);
     return null;
   }
 
-  #refuseUpgrade(req: IncomingMessage, socket: Duplex, status: number, code: string, message: string): void {
-    if (status === 400) this.#logRefusal(req, status, code);
-    refuseUpgrade(socket, status, code, message);
-  }
-
-  /** Every refused handshake is logged once: its status, code, address and origin. */
-  #logRefusal(req: IncomingMessage, status: number, code: string): void {
-    this.#context.logger.info(
-      {
-        status,
-        code,
-        address: req.socket.remoteAddress,
-        origin: req.headers.origin,
-        url: pathnameOf(req.url),
-      },
-      'connection refused',
-    );
+  /** One log line per refusal, for every transport (docs/observability.md). */
+  #logRefusal(req: IncomingMessage, refusal: { status: number; code: string; message: string }): void {
+    const where = { origin: req.headers.origin, url: pathnameOf(req.url) };
+    logRefused(this.#context.logger, refusal, transportOf(req), req.socket.remoteAddress, where);
   }
 
   /** Ends the SSE streams and the WebSocket server (connections are closed by then). */
@@ -335,6 +328,12 @@ function closeCodeOf(status: number): number {
   if (status === 401) return CloseCode.Unauthorized;
   if (status === 403) return CloseCode.Forbidden;
   return CloseCode.RateLimited;
+}
+
+/** Which way in a request took, for the refusal log. */
+function transportOf(req: IncomingMessage): 'websocket' | 'sse' | 'eventsource' {
+  if (req.headers.upgrade?.toLowerCase() === 'websocket') return 'websocket';
+  return pathnameOf(req.url).endsWith('/events') ? 'eventsource' : 'sse';
 }
 
 /** A client can only have been in so many rooms: positions beyond that are ignored, not kept. */

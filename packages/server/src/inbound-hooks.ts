@@ -11,6 +11,7 @@ import {
 } from '@tether/protocol';
 import { type Connection, handleOf } from './connection.js';
 import type { ConnectionEngine } from './connection-engine.js';
+import { dispatchEvent } from './inbound.js';
 import type { Metrics } from './metrics.js';
 import { errorReply } from './server-messages.js';
 import type { EventMap } from './typed-events.js';
@@ -144,19 +145,7 @@ export class Inbound {
   }
 
   #dispatch(engine: ConnectionEngine, event: string, data: unknown): void {
-    const { logger, counters } = this.#context;
-    if (isReservedEvent(event)) {
-      counters.rejected++;
-      return;
-    }
-    for (const handler of engine.handlersOf(event) ?? []) {
-      try {
-        const result = handler(data);
-        if (result instanceof Promise)
-          result.catch((err) => logger.warn({ err, event, connId: engine.id }, 'event handler rejected'));
-      } catch (err) {
-        logger.warn({ err, event, connId: engine.id }, 'event handler threw');
-      }
-    }
+    if (isReservedEvent(event)) this.#context.counters.rejected++;
+    else dispatchEvent(engine, engine.handlersOf(event), event, data);
   }
 }

@@ -5,6 +5,7 @@ export {
   TetherError,
   type TetherErrorCode,
 } from '@tether/protocol';
+export { configureTracing, type TraceWriter } from '@tether/protocol/trace';
 export { BroadcastOperator, type BroadcastOptions } from './broadcast.js';
 export type {
   Bus,
@@ -55,9 +56,11 @@ export {
   notifyRequest,
   type UndeliveredReason,
 } from './inbox.js';
+export type { Instrumentation, JoinSpanInfo, PublishSpanInfo, RequestSpanInfo } from './instrumentation.js';
 export { MemoryBus, type MemoryBusOptions } from './memory-bus.js';
 export { MemoryInbox, type MemoryInboxOptions } from './memory-inbox.js';
 export type { MetricsSnapshot } from './metrics.js';
+export type { NodeReport, OperationsOptions } from './operations.js';
 export type { Logger, TetherServerOptions } from './options.js';
 export { LocalOutcomeStore, type Outcome, type OutcomeStore } from './outcome-store.js';
 export type { UndeliveredMessage } from './outgoing-requests.js';
@@ -69,5 +72,16 @@ export {
   TetherServer,
   type TetherServerEvents,
 } from './tether-server.js';
-export type { EventData, EventMap, EventName, EventReply, UnknownEvents } from './typed-events.js';
+export type {
+  ClientEventName,
+  EventData,
+  EventMap,
+  EventName,
+  EventReply,
+  PayloadArgs,
+  PresenceData,
+  ServerEventName,
+  TypedPresenceMember,
+  UnknownEvents,
+} from './typed-events.js';
 export { withExpiry } from './with-expiry.js';

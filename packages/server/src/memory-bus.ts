@@ -26,7 +26,9 @@ interface RoomState {
   offset: number;
   /** Offsets up to this one are gone from history (trimmed or expired). */
   trimmedThrough: number;
-  history: Array<{ delivery: Delivery; expiresAt: number }>;
+  history: Array<{ delivery: Delivery; expiresAt: number; bytes: number }>;
+  /** Sum of the `bytes` in `history`. */
+  bytes: number;
   ttlMs: number;
   lastPublishAt: number;
 }
@@ -37,6 +39,16 @@ interface Expiring {
 }
 
 const newEpoch = () => randomBytes(6).toString('base64url');
+
+/** Bytes of a message body as JSON (event, room and data), as the byte budget counts them. */
+function bodyBytes(delivery: Delivery): number {
+  try {
+    const json = JSON.stringify(delivery.data) ?? '';
+    return json.length + delivery.event.length + delivery.room.length + 20;
+  } catch {
+    return delivery.event.length + delivery.room.length + 20; // not JSON-able (BigInt, a cycle)
+  }
+}
 
 /**
  * The in-process bus: the default for a single node, and a way to run several nodes in one
@@ -199,7 +211,15 @@ export class MemoryBus implements Bus {
   #room(name: string, now: number): RoomState {
     let room = this.#rooms.get(name);
     if (!room) {
-      room = { epoch: newEpoch(), offset: 0, trimmedThrough: 0, history: [], ttlMs: 0, lastPublishAt: now };
+      room = {
+        epoch: newEpoch(),
+        offset: 0,
+        trimmedThrough: 0,
+        history: [],
+        bytes: 0,
+        ttlMs: 0,
+        lastPublishAt: now,
+      };
       this.#rooms.set(name, room);
     }
     return room;
@@ -211,14 +231,23 @@ export class MemoryBus implements Bus {
       return;
     }
     room.ttlMs = policy.ttlMs;
-    room.history.push({ delivery, expiresAt: now + policy.ttlMs });
-    while (room.history.length > policy.size) room.trimmedThrough = room.history.shift()!.delivery.offset;
+    const budget = policy.maxBytes ?? Number.POSITIVE_INFINITY;
+    // Only a budget needs the size: the JSON a bus that serializes would store.
+    const bytes = Number.isFinite(budget) ? bodyBytes(delivery) : 0;
+    room.history.push({ delivery, expiresAt: now + policy.ttlMs, bytes });
+    room.bytes += bytes;
+    while (room.history.length > policy.size || (room.bytes > budget && room.history.length > 1))
+      this.#dropOldest(room);
   }
 
   #expire(room: RoomState, now: number): void {
-    while (room.history.length > 0 && room.history[0]!.expiresAt <= now) {
-      room.trimmedThrough = room.history.shift()!.delivery.offset;
-    }
+    while (room.history.length > 0 && room.history[0]!.expiresAt <= now) this.#dropOldest(room);
+  }
+
+  #dropOldest(room: RoomState): void {
+    const oldest = room.history.shift()!;
+    room.bytes -= oldest.bytes;
+    room.trimmedThrough = oldest.delivery.offset;
   }
 
   #liveValue(key: string, now: number): string | undefined {

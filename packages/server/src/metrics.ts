@@ -19,6 +19,10 @@ export class Metrics {
   publishes = 0;
   recoveriesOk = 0;
   recoveriesFailed = 0;
+  /** Room messages a node missed on the bus and read from history instead (room-continuity.ts). */
+  gapMessagesRepaired = 0;
+  /** Gaps a node could not fill from history; the room's members were told. */
+  gapsLost = 0;
   volatileDropped = 0;
   slowConsumerCloses = 0;
   joinsRefused = 0;

@@ -7,9 +7,10 @@ import type { Connection } from './connection.js';
 import type { Handshake } from './handshake.js';
 import type { RateLimitOptions, ResolvedLimits, UserKey } from './limits/limit-options.js';
 import { resolveLimits } from './limits/limit-options.js';
+import type { OperationsOptions } from './operations.js';
 import type { AllowedOrigins } from './origin.js';
 import type { SseOptions } from './transports/sse-options.js';
-import type { EventMap } from './typed-events.js';
+import type { EventMap, PresenceData } from './typed-events.js';
 
 /** Structured logger: pino's method shape, so a pino instance fits as it is. */
 export type { Logger };
@@ -36,7 +37,10 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
   authorizeJoin?: (conn: Connection<E, Data>, room: string) => boolean | Promise<boolean>;
   /** Heartbeat: ping interval and the silence allowed after it, in ms. Defaults 25 000 and 20 000. */
   heartbeat?: { intervalMs?: number; timeoutMs?: number };
-  /** History kept per room; a function decides per room. `false` keeps none. Default 100 messages, 2 minutes. */
+  /**
+   * History kept per room; a function decides per room. `false` keeps none. Default: 5 minutes,
+   * at most 1 MiB of message bodies and 10 000 messages per room (docs/delivery-guarantees.md).
+   */
   history?: HistoryPolicy | false | ((room: string) => HistoryPolicy | false);
   /** Window in ms in which a request id runs its handler once, and a publish id publishes once. Default 5 minutes. */
   dedupWindowMs?: number;
@@ -75,7 +79,7 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
    * `tether.in(room).presence()`. Default: nothing (`data` is undefined): `conn.data` often holds
    * what others must not see (emails, tokens, roles), so the app names what to show.
    */
-  presenceData?: (conn: Connection<E, Data>) => unknown;
+  presenceData?: (conn: Connection<E, Data>) => PresenceData<E>;
   /**
    * Rooms whose members get `tether:presence` join/leave events. Default: none. Every join and
    * leave of such a room is a message to all its members (N joins cost N² deliveries), so turn
@@ -108,6 +112,11 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
   maxConnectionsPerUser?: number;
   /** Names a connection's user for per-user limits. Default: `data.userId` when it is a string or number. */
   userKey?: UserKey<Data>;
+  /**
+   * The operations page at `{path}/operations` (nodes, connections, rooms, rates, live): off
+   * unless given, and every request passes `authorize`, the app's own check (docs/operations.md).
+   */
+  operations?: OperationsOptions;
   /** A connection's client address for `maxConnectionsPerIp`. Default: the socket's remote address (set it behind a proxy). */
   clientIp?: (handshake: Handshake) => string | undefined;
 }
@@ -145,7 +154,8 @@ export interface ResolvedOptions<E extends EventMap, Data> {
 }
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-const DEFAULT_HISTORY: HistoryPolicy = { size: 100, ttlMs: 120_000 };
+/** Sized for outages, not reconnects: 5 minutes of a room, within 1 MiB and 10 000 messages. */
+const DEFAULT_HISTORY: HistoryPolicy = { size: 10_000, ttlMs: 5 * 60_000, maxBytes: 1024 * 1024 };
 
 function normalizePath(path: string): string {
   const withSlash = path.startsWith('/') ? path : `/${path}`;

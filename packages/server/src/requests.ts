@@ -7,11 +7,13 @@ import {
   type RequestMessage,
   TetherError,
 } from '@tether/protocol';
+import { tracer } from '@tether/protocol/trace';
 import type { Bus } from './bus.js';
 import { busOutcomeStore } from './bus-outcome-store.js';
 import type { ConnectionEngine } from './connection-engine.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { Handler } from './handler-table.js';
+import { type Instrumentation, traceCarrier } from './instrumentation.js';
 import type { Metrics } from './metrics.js';
 import type { NodeMessages } from './node-messages.js';
 import type { Outcome } from './outcome-store.js';
@@ -19,6 +21,8 @@ import { OutgoingRequests, type UndeliveredMessage } from './outgoing-requests.j
 import { RequestDedup } from './request-dedup.js';
 import type { RequestOptions } from './send-options.js';
 import { errorReply, reply } from './server-messages.js';
+
+const requestTrace = tracer('tether:server:request');
 
 /** The built-in request behind `room.presence()` on the client. */
 const PRESENCE_REQUEST = 'tether:presence';
@@ -34,6 +38,8 @@ export interface RequestsContext {
   readonly nodeMessages: NodeMessages;
   /** Timing observers of request handling (metrics exporters), in ms. */
   readonly observers: Array<(ms: number) => void>;
+  /** Span hooks (tracers); `request` wraps a handler run. */
+  readonly instrumentation: Instrumentation;
   onUndelivered(message: UndeliveredMessage): void;
   closing(): boolean;
 }
@@ -55,6 +61,8 @@ export class Requests {
   readonly #outgoing: OutgoingRequests;
   /** Handlers that have not answered yet: what a graceful shutdown waits for. */
   readonly #running = new Set<Promise<void>>();
+  /** How many of them each connection asked for: a draining node closes a connection once it has none. */
+  readonly #runningFor = new Map<ConnectionEngine, number>();
 
   constructor(context: RequestsContext) {
     this.#context = context;
@@ -138,6 +146,11 @@ export class Requests {
     }
   }
 
+  /** True while a handler this connection asked for has not answered. */
+  busy(engine: ConnectionEngine): boolean {
+    return this.#runningFor.has(engine);
+  }
+
   /** Rejects every server request still waiting for an ack. */
   close(): void {
     this.#outgoing.closeAll();
@@ -145,6 +158,8 @@ export class Requests {
 
   #run(engine: ConnectionEngine, message: RequestMessage): void {
     const { counters } = this.#context;
+    if (requestTrace.on)
+      requestTrace('%s: request %s "%s"%s', engine.id, message.id, message.e, message.rt ? ' (resent)' : '');
     if (message.ak) this.#dedup.release(engine.sessionId, message.ak);
     if (message.e === PRESENCE_REQUEST) {
       this.#presenceOf(engine, message.d)
@@ -174,7 +189,9 @@ export class Requests {
     const outcome = this.#dedup.run(
       engine.sessionId,
       message.id,
-      () => runHandler(handler, message.d, (err) => this.#handlerFailed(engine, message.e, err)),
+      this.#instrumented(engine, message, () =>
+        runHandler(handler, message.d, (err) => this.#handlerFailed(engine, message.e, err)),
+      ),
       this.#countDedupHit,
       message.rt === 1,
     );
@@ -185,13 +202,42 @@ export class Requests {
     const running = outcome
       .then((settled) => this.#finish(engine, message.id, settled, started))
       .catch((err) => this.#context.logger.error({ err }, 'request failed'))
-      .finally(() => this.#running.delete(running));
+      .finally(() => {
+        this.#running.delete(running);
+        const left = this.#runningFor.get(engine)! - 1;
+        if (left > 0) this.#runningFor.set(engine, left);
+        else this.#runningFor.delete(engine);
+      });
     this.#running.add(running);
+    this.#runningFor.set(engine, (this.#runningFor.get(engine) ?? 0) + 1);
   }
 
-  /** A throw that is not a `TetherError` is the app's bug: logged here, never shown to the client. */
+  /** The handler run, inside the tracer's request span when one is set. */
+  #instrumented(
+    engine: ConnectionEngine,
+    message: RequestMessage,
+    run: () => Outcome | Promise<Outcome>,
+  ): () => Outcome | Promise<Outcome> {
+    const around = this.#context.instrumentation.request;
+    if (!around) return run;
+    const info = {
+      event: message.e,
+      requestId: message.id,
+      connId: engine.id,
+      transport: engine.transportKind,
+      traceContext: traceCarrier(message.tc),
+    };
+    return () => around(info, run);
+  }
+
+  /** A handler threw: a `TetherError` is the app's answer; anything else is a fault worth a log line. */
   #handlerFailed(engine: ConnectionEngine, event: string, err: unknown): void {
-    this.#context.logger.error({ err, event, connId: engine.id }, 'request handler failed');
+    if (err instanceof TetherError) {
+      if (requestTrace.on) requestTrace('%s: "%s" answered %s', engine.id, event, err.code);
+      return;
+    }
+    this.#context.logger.warn({ err, event, connId: engine.id }, 'request handler failed');
+    if (requestTrace.on) requestTrace('%s: "%s" handler threw %o', engine.id, event, err);
   }
 
   readonly #countDedupHit = () => {
@@ -241,23 +287,30 @@ const GENERIC_HANDLER_ERROR = 'the handler failed';
 function runHandler(
   handler: Handler,
   data: unknown,
-  report: (err: unknown) => void,
+  failed: (err: unknown) => void,
 ): Outcome | Promise<Outcome> {
-  const failure = (err: unknown): Outcome => {
-    // A TetherError is the app speaking to its client; anything else may hold secrets.
-    if (err instanceof TetherError) return { ok: false, code: err.code, message: err.message };
-    report(err);
-    return { ok: false, code: ErrorCode.HandlerError, message: GENERIC_HANDLER_ERROR };
-  };
   let result: unknown;
   try {
     result = handler(data);
   } catch (err) {
+    failed(err);
     return failure(err);
   }
   if (isThenable(result))
-    return Promise.resolve(result).then((value) => ({ ok: true, data: value }), failure);
+    return Promise.resolve(result).then(
+      (value) => ({ ok: true, data: value }),
+      (err: unknown) => {
+        failed(err);
+        return failure(err);
+      },
+    );
   return { ok: true, data: result };
+}
+
+/** A TetherError is the app speaking to its client; anything else may hold secrets. */
+function failure(err: unknown): Outcome {
+  if (err instanceof TetherError) return { ok: false, code: err.code, message: err.message };
+  return { ok: false, code: ErrorCode.HandlerError, message: GENERIC_HANDLER_ERROR };
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

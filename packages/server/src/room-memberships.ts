@@ -11,6 +11,13 @@ export interface RoomMembership {
    * frames leave the epoch out while it stays this one, so a broadcast is one frame for all.
    */
   told: string;
+  /**
+   * The last in-order offset written to the client (overtaking ones aside): a room frame says
+   * which offset came before it (`p`) when that is not its own offset - 1.
+   */
+  sent: number;
+  /** Offsets up to here were written, sent ahead or passed over on purpose (see room-frame.ts). */
+  skipped: number;
   /** While a join replays history, live messages wait here so they follow it. */
   pending: Delivery[] | null;
 }
@@ -39,10 +46,20 @@ export function findMembership(rooms: RoomMemberships, room: string): RoomMember
 }
 
 /**
+ * A new membership whose live messages wait (`pending`) until its join completes.
+ *
+ * @example
+ * rooms = addMembership(rooms, newMembership('lobby'));
+ */
+export function newMembership(room: string): RoomMembership {
+  return { room, offset: 0, epoch: '', told: '', sent: 0, skipped: 0, pending: [] };
+}
+
+/**
  * Adds a membership (the caller checked it is new); returns the value to keep.
  *
  * @example
- * rooms = addMembership(rooms, { room, offset: 0, epoch: '', told: '', pending: [] });
+ * rooms = addMembership(rooms, newMembership(room));
  */
 export function addMembership(rooms: RoomMemberships, membership: RoomMembership): RoomMemberships {
   if (rooms === undefined) return [membership];

@@ -10,17 +10,27 @@ import {
   type RoomPosition,
   TetherError,
 } from '@tether/protocol';
+import { tracer } from '@tether/protocol/trace';
 import type { Bus, BusLink, Delivery, HistoryPage } from './bus.js';
+import { busFailure } from './bus-readiness.js';
 import { handleOf } from './connection.js';
 import type { ConnectionEngine } from './connection-engine.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import type { Instrumentation } from './instrumentation.js';
 import type { Metrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import { PresenceTracker } from './presence.js';
+import { RoomContinuity } from './room-continuity.js';
 import { RoomIndex } from './room-index.js';
 import { validateRoomName } from './room-name.js';
-import { errorReply, reply, roomMessage, SHUTTING_DOWN } from './server-messages.js';
+import { errorReply, gapNotice, reply, roomMessage, SHUTTING_DOWN } from './server-messages.js';
 import type { EventMap } from './typed-events.js';
+
+const roomTrace = tracer('tether:server:rooms');
+
+const rethrowBusFailure = (err: unknown): never => {
+  throw busFailure(err);
+};
 
 /** Most messages one recovery replays; past it the room reports that recovery failed. */
 const RECOVERY_LIMIT = 1_000;
@@ -36,6 +46,8 @@ export interface RoomsContext {
   readonly registry: ConnectionRegistry;
   /** True once the server is shutting down: no more joins. */
   closing(): boolean;
+  /** Span hooks (tracers); `join` wraps a join. */
+  readonly instrumentation: Instrumentation;
 }
 
 /**
@@ -53,10 +65,32 @@ export class Rooms {
   readonly #index = new RoomIndex<ConnectionEngine>();
   readonly #subscriptions = new Map<string, Promise<void>>();
   readonly #presence: PresenceTracker;
+  /** Gap detection and repair of the bus's room messages (room-continuity.ts). */
+  readonly continuity: RoomContinuity;
 
   constructor(context: RoomsContext) {
     this.#context = context;
-    const { bus } = context;
+    const { bus, logger } = context;
+    this.continuity = new RoomContinuity({
+      bus,
+      logger,
+      counters: context.counters,
+      fanOut: (delivery) => this.#fanOut(delivery),
+      lost: (room, at) => {
+        for (const engine of this.#index.members(room) ?? []) {
+          engine.send(gapNotice(room, at), false);
+          engine.passOver(room, at.offset);
+        }
+      },
+      resubscribe: (room) => {
+        void context.link
+          .then(async (link) => {
+            await link.unsubscribe(room);
+            if (this.#index.has(room)) await link.subscribe(room);
+          })
+          .catch((err) => logger.warn({ err, room }, 'subscribing again failed'));
+      },
+    });
     this.#presence = new PresenceTracker(
       {
         bus,
@@ -100,7 +134,14 @@ export class Rooms {
   /** A client's `join`: the policy, then the join; answered with `res` or `err`. Never rejects. */
   async clientJoin(engine: ConnectionEngine, message: JoinMessage): Promise<void> {
     try {
+      if (engine.isMember(message.r) && message.ep !== undefined && message.off !== undefined) {
+        // A member that saw a gap asks to resume from its position: no new join, no policy.
+        await this.resync(engine, message.r, { epoch: message.ep, offset: message.off }, message.id);
+        return;
+      }
       const refused = await this.authorize(engine, message.r);
+      if (roomTrace.on)
+        roomTrace('%s: join "%s"%s', engine.id, message.r, refused ? ` refused: ${refused.code}` : '');
       if (refused) {
         engine.send(errorReply(message.id, refused.code, refused.message), false);
         return;
@@ -125,7 +166,18 @@ export class Rooms {
    * records presence, reads the history after `since`, calls `announce` with the result, then
    * replays what was missed before live messages.
    */
-  async join(
+  join(
+    engine: ConnectionEngine,
+    room: string,
+    since: RoomPosition | undefined,
+    announce: (result: JoinResult) => void,
+  ): Promise<JoinResult> {
+    const around = this.#context.instrumentation.join;
+    const run = () => this.#join(engine, room, since, announce);
+    return around ? around({ room, connId: engine.id, resuming: since !== undefined }, run) : run();
+  }
+
+  async #join(
     engine: ConnectionEngine,
     room: string,
     since: RoomPosition | undefined,
@@ -139,7 +191,7 @@ export class Rooms {
     const tooMany = this.#roomLimitError(engine, room);
     if (tooMany) throw tooMany;
     if (!engine.beginJoin(room)) {
-      const page = await bus.history(room, undefined, 0);
+      const page = await bus.history(room, undefined, 0).catch(rethrowBusFailure);
       const result: JoinResult = { ep: page.epoch, off: page.offset };
       engine.toldEpoch(room, page.epoch);
       announce(result);
@@ -148,7 +200,7 @@ export class Rooms {
     this.#index.add(room, engine);
     let page: HistoryPage;
     try {
-      await this.#subscription(room);
+      await this.#subscription(room).catch(rethrowBusFailure);
       const member = { connId: engine.id, data: options.presenceData(handleOf(engine)) };
       bus
         .addMember(room, nodeId, member)
@@ -162,7 +214,8 @@ export class Rooms {
             );
         })
         .catch((err) => logger.warn({ err, room }, 'presence not recorded'));
-      page = await bus.history(room, since, RECOVERY_LIMIT);
+      page = await bus.history(room, since, RECOVERY_LIMIT).catch(rethrowBusFailure);
+      this.continuity.position(room, page);
     } catch (err) {
       await this.leave(engine, room);
       throw err;
@@ -191,6 +244,7 @@ export class Rooms {
       bus.removeMember(room, engine.id).catch((err) => logger.debug({ err, room }, 'presence not removed'));
     if (!this.#index.delete(room, engine)) return;
     this.#subscriptions.delete(room);
+    this.continuity.close(room);
     const link = await this.#context.link;
     await link.unsubscribe(room).catch((err) => logger.warn({ err, room }, 'unsubscribe failed'));
   }
@@ -200,15 +254,61 @@ export class Rooms {
     for (const room of [...engine.roomNames()]) void this.leave(engine, room, dropped);
   }
 
-  /** One encode per codec per message, then the same bytes to every local member. */
+  /** A room message from the bus: in order, once, gaps repaired first (see `RoomContinuity`). */
   fanOut(delivery: Delivery): void {
+    this.continuity.receive(delivery);
+  }
+
+  /** A publish of this node resolved: its message must come back through the bus (see `RoomContinuity`). */
+  published(room: string, at: RoomPosition): void {
+    this.continuity.published(room, at);
+  }
+
+  /** The bus lost or regained its store: once up again, every room reads what it missed. */
+  busStatus(status: 'up' | 'down'): void {
+    if (status === 'up') this.continuity.busUp();
+  }
+
+  /**
+   * A member asks to resume a room it is in from `since` (its client saw offsets jump): live
+   * messages wait, history after `since` is read, the reply says whether it was complete, and
+   * the missed messages follow it, as on a rejoin.
+   */
+  async resync(engine: ConnectionEngine, room: string, since: RoomPosition, id: string): Promise<void> {
+    if (!engine.holdRoom(room)) {
+      engine.send(errorReply(id, ErrorCode.Closed, 'not in the room, or already resuming'), false);
+      return;
+    }
+    let page: HistoryPage;
+    try {
+      page = await this.#context.bus.history(room, since, RECOVERY_LIMIT);
+    } catch (err) {
+      // The held messages go on from where the connection was; the client is told.
+      engine.completeJoin(room, since.epoch, since.offset, []);
+      const code = err instanceof TetherError ? err.code : ErrorCode.Internal;
+      engine.send(errorReply(id, code, err instanceof Error ? err.message : 'resume failed'), false);
+      return;
+    }
+    const recovered = page.complete && page.epoch === since.epoch;
+    if (recovered) this.#context.counters.recoveriesOk++;
+    else this.#context.counters.recoveriesFailed++;
+    engine.send(reply(id, { ep: page.epoch, off: page.offset, rec: recovered ? 1 : 0 }), false);
+    const baseline = recovered ? Math.min(since.offset, page.offset) : page.offset;
+    engine.completeJoin(room, page.epoch, baseline, recovered ? page.messages : []);
+  }
+
+  /** One encode per codec per message, then the same bytes to every local member. */
+  #fanOut(delivery: Delivery): void {
     const members = this.#index.members(delivery.room);
     if (!members) return;
     const except = delivery.except;
     let frames: Map<Codec, Frame> | undefined;
     let jsonFrame: Frame | undefined;
     for (const engine of members) {
-      if (except && except.length > 0 && except.includes(engine.id)) continue;
+      if (except && except.length > 0 && except.includes(engine.id)) {
+        if (!delivery.volatile) engine.passOver(delivery.room, delivery.offset);
+        continue;
+      }
       let frame: Frame | undefined;
       if (engine.codec === jsonCodec)
         frame = jsonFrame ??= Buffer.from(jsonCodec.encode(roomMessage(delivery)) as string);
@@ -221,14 +321,24 @@ export class Rooms {
     }
   }
 
-  /** Stops presence timers (the connections have closed by then). */
+  /** The rooms with the most members on this node, most first (for the operations page). */
+  largest(limit: number): Array<{ room: string; members: number }> {
+    const sizes: Array<{ room: string; members: number }> = [];
+    for (const room of this.#index.rooms())
+      sizes.push({ room, members: this.#index.members(room)?.size ?? 0 });
+    return sizes.sort((a, b) => b.members - a.members).slice(0, limit);
+  }
+
+  /** Stops presence timers and repairs (the connections have closed by then). */
   close(): Promise<void> {
+    this.continuity.dispose();
     return this.#presence.close();
   }
 
   async #subscription(room: string): Promise<void> {
     let subscribed = this.#subscriptions.get(room);
     if (!subscribed) {
+      this.continuity.open(room);
       subscribed = this.#context.link.then((link) => link.subscribe(room));
       this.#subscriptions.set(room, subscribed);
       subscribed.catch(() => this.#subscriptions.delete(room));

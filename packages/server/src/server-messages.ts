@@ -1,14 +1,20 @@
-import { CloseCode, type ServerMessage } from '@tether/protocol';
+import { type ByeMessage, CloseCode, type RoomPosition, type ServerMessage } from '@tether/protocol';
 import type { Delivery } from './bus.js';
 
 /**
  * The wire form of a room message; `overtook` marks it delivered ahead of older ones (`o: 1`),
- * `withEpoch` names its epoch (`ep`) for a client that has not been told it.
+ * `withEpoch` names its epoch (`ep`) for a client that has not been told it, `previous` is the
+ * connection's previous in-order offset when it is not `offset - 1` (`p`).
  *
  * @example
  * const frame = codec.encode(roomMessage(delivery));
  */
-export function roomMessage(delivery: Delivery, overtook = false, withEpoch = false): ServerMessage {
+export function roomMessage(
+  delivery: Delivery,
+  overtook = false,
+  withEpoch = false,
+  previous?: number,
+): ServerMessage {
   const message: ServerMessage = {
     t: 'msg',
     r: delivery.room,
@@ -20,7 +26,18 @@ export function roomMessage(delivery: Delivery, overtook = false, withEpoch = fa
   if (delivery.volatile) message.v = 1;
   if (overtook) message.o = 1;
   if (delivery.conflate !== undefined) message.k = delivery.conflate;
+  if (previous !== undefined) message.p = previous;
   return message;
+}
+
+/**
+ * Tells a member of `room` that messages were lost before the room's next one (see `GapMessage`).
+ *
+ * @example
+ * engine.send(gapNotice('lobby', { epoch, offset }), false);
+ */
+export function gapNotice(room: string, position: RoomPosition): ServerMessage {
+  return { t: 'gap', r: room, ep: position.epoch, off: position.offset };
 }
 
 /**
@@ -44,13 +61,16 @@ export function reply(id: string, data: unknown): ServerMessage {
 }
 
 /**
- * Tells a client the server is going away and to come back (elsewhere) within `spreadMs`.
+ * Tells a client the server is going away and to come back (elsewhere) within `spreadMs` of the
+ * close; with `move`, to open its next connection now, before this one closes.
  *
  * @example
  * engine.send(shutdownNotice(30_000), false);
  */
-export function shutdownNotice(spreadMs: number): ServerMessage {
-  return { t: 'bye', c: CloseCode.ServerClosing, m: SHUTTING_DOWN, rt: spreadMs };
+export function shutdownNotice(spreadMs: number, move = false): ServerMessage {
+  const bye: ByeMessage = { t: 'bye', c: CloseCode.ServerClosing, m: SHUTTING_DOWN, rt: spreadMs };
+  if (move) bye.mv = 1;
+  return bye;
 }
 
 /** The reason every shutdown refusal and close gives. */

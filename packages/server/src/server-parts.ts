@@ -1,6 +1,7 @@
 import { CloseCode, type Codec, type Frame } from '@tether/protocol';
 import type { BroadcastOperator } from './broadcast.js';
 import type { Bus, BusLink, BusStatus } from './bus.js';
+import { BusReadiness } from './bus-readiness.js';
 import { type Connection, handleOf } from './connection.js';
 import type { ConnectionContext } from './connection-engine.js';
 import { ConnectionRegistry } from './connection-registry.js';
@@ -8,6 +9,7 @@ import { Gateway } from './gateway.js';
 import { HeartbeatSweep } from './heartbeat.js';
 import { Identity, userKeyOfRequest } from './identity.js';
 import { Inbound, type InboundHook } from './inbound-hooks.js';
+import type { Instrumentation } from './instrumentation.js';
 import { MemoryBus } from './memory-bus.js';
 import type { Metrics } from './metrics.js';
 import { NodeMessages } from './node-messages.js';
@@ -30,6 +32,8 @@ export interface PartsInput {
   readonly sse: SseOptions | undefined;
   readonly counters: Metrics;
   readonly requestObservers: Array<(ms: number) => void>;
+  /** Span hooks (`@tether/server/otel` sets them after start; parts read them on each use). */
+  readonly instrumentation: Instrumentation;
   readonly closing: () => boolean;
   readonly broadcast: (room: string) => BroadcastOperator<EventMap>;
   readonly opened: (conn: Connection<EventMap, unknown>) => void;
@@ -50,6 +54,7 @@ export interface ServerParts {
   readonly requests: Requests;
   readonly gateway: Gateway;
   readonly identity: Identity;
+  readonly readiness: BusReadiness;
 }
 
 /**
@@ -63,16 +68,30 @@ export function assembleParts(input: PartsInput): ServerParts {
   const ownsBus = input.bus === undefined;
   const bus = input.bus ?? new MemoryBus({ dedupTtlMs: options.dedupWindowMs });
   const heartbeat = new HeartbeatSweep(options.heartbeat);
-  const registry = new ConnectionRegistry(heartbeat, counters);
+  const registry = new ConnectionRegistry(heartbeat, counters, logger);
   const nodeMessages = new NodeMessages(logger);
   const link = bus.attach({
     nodeId,
     onRoomMessage: (delivery) => rooms.fanOut(delivery),
     onNodeMessage: (payload) => nodeMessages.dispatch(payload),
-    onStatus: input.busStatus,
+    onStatus: (status) => {
+      rooms.busStatus(status); // back up: every room reads what it missed (room-continuity.ts)
+      readiness.changed(status);
+    },
   });
   link.catch((err) => logger.error({ err }, 'could not attach to the bus'));
-  const rooms = new Rooms({ nodeId, bus, link, options, counters, logger, registry, closing });
+  const readiness = new BusReadiness(bus, link, logger, input.busStatus);
+  const rooms = new Rooms({
+    nodeId,
+    bus,
+    link,
+    options,
+    counters,
+    logger,
+    registry,
+    closing,
+    instrumentation: input.instrumentation,
+  });
   const requests = new Requests({
     nodeId,
     bus,
@@ -82,6 +101,7 @@ export function assembleParts(input: PartsInput): ServerParts {
     registry,
     nodeMessages,
     observers: input.requestObservers,
+    instrumentation: input.instrumentation,
     onUndelivered: input.undelivered,
     closing,
   });
@@ -119,14 +139,14 @@ export function assembleParts(input: PartsInput): ServerParts {
     requestClient: (engine, event, data, requestOptions) =>
       requests.requestClient(engine, event, data, requestOptions),
     broadcast: input.broadcast,
-    closed(engine, code) {
+    closed(engine, code, reason) {
       // Closes the peer chose (normal, going away, no status) and shutdown are not drops.
       const dropped =
         code !== CloseCode.Normal &&
         code !== CloseCode.GoingAway &&
         code !== CloseCode.NoStatus &&
         !closing();
-      const wasCurrent = registry.remove(engine);
+      const wasCurrent = registry.remove(engine, reason);
       identity.closed(engine);
       rooms.leaveAll(engine, dropped);
       // A deliberate close ends the session: its pending acks can no longer be delivered.
@@ -150,5 +170,5 @@ export function assembleParts(input: PartsInput): ServerParts {
     opened: (engine) => input.opened(handleOf(engine)),
     resumed: (sessionId) => requests.sessionResumed(sessionId),
   });
-  return { bus, ownsBus, link, heartbeat, registry, rooms, requests, gateway, identity };
+  return { bus, ownsBus, link, heartbeat, registry, rooms, requests, gateway, identity, readiness };
 }

@@ -1,33 +1,37 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CloseCode, type PresenceMember } from '@tether/protocol';
 import { BroadcastOperator, type BroadcastOptions, publishBroadcast } from './broadcast.js';
 import type { Bus, PublishResult } from './bus.js';
 import type { Connection } from './connection.js';
 import type { ConnectionEngine } from './connection-engine.js';
+import { Drain } from './drain.js';
 import { attachToServer, pathnameOf } from './http-endpoint.js';
 import type { InboundHook } from './inbound-hooks.js';
+import type { Instrumentation } from './instrumentation.js';
 import { Metrics, type MetricsSnapshot, metricsSnapshot } from './metrics.js';
+import { type OperationsPage, operationsPage } from './operations-wiring.js';
 import { type ResolvedOptions, resolveOptions, type TetherServerOptions } from './options.js';
 import type { UndeliveredMessage } from './outgoing-requests.js';
 import { ServerListeners } from './server-listeners.js';
-import { SHUTTING_DOWN, shutdownNotice } from './server-messages.js';
 import { assembleParts, type PartOptions, type ServerParts } from './server-parts.js';
-import type { EventMap, UnknownEvents } from './typed-events.js';
+import type { EventMap, TypedPresenceMember, UnknownEvents } from './typed-events.js';
 
 /** Events of `TetherServer`. */
 export interface TetherServerEvents<E extends EventMap, Data> {
   connection: (conn: Connection<E, Data>) => void;
   /** A server-to-client request was given up: the app can fall back (push notification, email). */
   undelivered: (message: UndeliveredMessage) => void;
-  /** The bus lost or regained its backing store. */
+  /** The bus's state once the node attached to it, then every change (it lost or regained its store). */
   'bus:status': (status: 'up' | 'down') => void;
 }
 
 /** Options of `tether.close()`. */
 export interface CloseOptions {
-  /** Time in-flight requests get to finish before connections close, in ms. Default 0. */
+  /**
+   * The drain window, in ms: clients move to other nodes without a gap while it runs, and
+   * in-flight requests get this long to finish. Default 0: every connection closes at once.
+   */
   drainMs?: number;
 }
 
@@ -56,13 +60,18 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   readonly options: ResolvedOptions<E, Data>;
   /** Hot-path counters, read by exporters; `metrics()` is the snapshot. */
   readonly counters = new Metrics();
-  /** Timing observers for metrics exporters (request handling and publish latency, ms). */
-  readonly observers: { request: Array<(ms: number) => void>; publish: Array<(ms: number) => void> } = {
-    request: [],
-    publish: [],
-  };
+  /**
+   * For metrics exporters and tracers: timing observers (request handling and publish latency,
+   * ms) and the span hooks (`@tether/server/otel` sets them).
+   */
+  readonly observers: {
+    request: Array<(ms: number) => void>;
+    publish: Array<(ms: number) => void>;
+    instrumentation: Instrumentation;
+  } = { request: [], publish: [], instrumentation: {} };
   readonly #parts: ServerParts;
   readonly #hooks: InboundHook[] = [];
+  readonly #operations: OperationsPage | undefined;
   readonly #attachment: { detach(): void } | undefined;
   readonly #listeners = new ServerListeners((err, event) =>
     this.logger.error({ err, event }, 'listener threw'),
@@ -79,6 +88,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       sse: options.sse,
       counters: this.counters,
       requestObservers: this.observers.request,
+      instrumentation: this.observers.instrumentation,
       closing: () => this.#closing !== undefined,
       broadcast: (room) => this.to(room) as BroadcastOperator<EventMap>,
       opened: (conn) => this.#listeners.emit('connection', conn),
@@ -87,6 +97,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       hooks: this.#hooks as InboundHook[],
     });
     this.#parts.heartbeat.start();
+    this.#operations = options.operations && operationsPage(this, this.#parts.rooms, options.operations);
     if (options.server) {
       this.#attachment = attachToServer(
         options.server,
@@ -134,9 +145,10 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   }
 
   /** A room's members on every node, and broadcast to it. */
-  in(room: string): { presence(): Promise<PresenceMember[]>; emit: BroadcastOperator<E>['emit'] } {
+  in(room: string): { presence(): Promise<TypedPresenceMember<E>[]>; emit: BroadcastOperator<E>['emit'] } {
     const operator = this.to(room);
-    return { presence: () => this.#parts.bus.members(room), emit: operator.emit.bind(operator) };
+    const presence = () => this.#parts.bus.members(room) as Promise<TypedPresenceMember<E>[]>;
+    return { presence, emit: operator.emit.bind(operator) };
   }
 
   /** Snapshot of counters and gauges. */
@@ -160,9 +172,17 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     return { ready: bus === 'up' && !closing, bus, closing, connections: this.#parts.registry.size };
   }
 
+  /**
+   * Settles once the bus is reachable; rejects with a TetherError BUS_UNAVAILABLE (naming the
+   * cause) when it is not within `timeoutMs` (default 10 000). `bus:status` reports the same.
+   */
+  ready(options: { timeoutMs?: number } = {}): Promise<void> {
+    return this.#parts.readiness.ready(options.timeoutMs);
+  }
+
   /** Open connections on this node. */
   get connections(): ReadonlyMap<string, Connection<E, Data>> {
-    return this.#parts.registry.view as ReadonlyMap<string, Connection<E, Data>>;
+    return this.#parts.registry.view as unknown as ReadonlyMap<string, Connection<E, Data>>;
   }
 
   /** The bus this server publishes and subscribes through. */
@@ -193,13 +213,17 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       res.end(JSON.stringify(health));
       return;
     }
+    if (this.#operations?.handle(req, res)) return;
     this.#parts.gateway.handleRequest(req, res);
   }
 
   /**
-   * Stops taking connections and joins, tells clients to reconnect (elsewhere) within a random
-   * delay, lets in-flight requests finish for up to `drainMs`, closes every connection and
-   * leaves the bus. The http server stays open (it is the app's).
+   * Stops taking connections and joins and moves the clients: with `drainMs`, each is told in
+   * turn (paced to the number of connections) to open its next connection elsewhere before this
+   * one closes; a connection is closed once its client moved, or after a grace once its running
+   * requests answered, or at the end of `drainMs`. Without, every client is told to reconnect
+   * within a random delay and every connection closes at once. Then leaves the bus. The http
+   * server stays open (it is the app's).
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= this.#shutDown(options.drainMs ?? 0);
@@ -207,12 +231,19 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
   }
 
   async #shutDown(drainMs: number): Promise<void> {
-    const { registry, requests, heartbeat, gateway, rooms, bus } = this.#parts;
-    const bye = shutdownNotice(this.options.reconnectSpreadMs);
-    for (const engine of registry.values()) engine.send(bye, false);
-    await requests.drain(drainMs);
+    const { registry, requests, heartbeat, gateway, rooms, bus, readiness } = this.#parts;
+    readiness.close();
+    const started = Date.now();
+    // Clients move to other nodes while their connections here still deliver (docs/operations.md).
+    const drain = new Drain([...registry.values()], {
+      drainMs,
+      maxSpreadMs: this.options.reconnectSpreadMs,
+      busy: (engine) => requests.busy(engine),
+    });
+    await drain.run();
+    // Handlers of clients that moved finish here: their outcomes are stored for the retry elsewhere.
+    await requests.drain(drainMs - (Date.now() - started));
     const closed = [...registry.values()].map((engine) => waitForClose(engine));
-    for (const engine of [...registry.values()]) engine.close(CloseCode.ServerClosing, SHUTTING_DOWN);
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
     clearTimeout(timer);
@@ -222,6 +253,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     heartbeat.stop();
     this.#parts.identity.close();
     this.#attachment?.detach();
+    await this.#operations?.close();
     await gateway.close();
     await rooms.close();
     const link = await this.#parts.link.catch(() => undefined);
@@ -237,7 +269,12 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     options: BroadcastOptions,
   ): Promise<PublishResult> => {
     this.counters.publishes++;
-    const published = publishBroadcast(this.#parts.bus, this.options, room, event, data, except, options);
+    const publish = () => publishBroadcast(this.#parts.bus, this.options, room, event, data, except, options);
+    const around = this.observers.instrumentation.publish;
+    const published = around
+      ? around({ room, event, volatile: options.volatile === true }, publish)
+      : publish();
+    if (!options.volatile) void published.then((at) => this.#parts.rooms.published(room, at), noop);
     const observers = this.observers.publish;
     if (observers.length > 0) {
       const started = performance.now();

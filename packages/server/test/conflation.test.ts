@@ -55,6 +55,11 @@ describe('conflation', () => {
     expect(locations.every((m) => m.o === 1)).toBe(true);
     expect(roomMessages(raw, 'chat').map((m) => m.d)).toEqual([{ text: 'hi' }]);
     expect(roomMessages(raw, 'chat')[0]!.o).toBeUndefined();
+    // In-order frames after replaced or overtaking values name the offset before them (p), so
+    // the client takes the skip as intended instead of resuming the room.
+    const chat = roomMessages(raw, 'chat')[0]!;
+    expect(chat.p).toBe(0);
+    expect(roomMessages(raw, 'end')[0]!.p).toBe(chat.off);
     // Every message stays in history: a client recovering from it sees them all.
     const { epoch } = await server.tether.bus.history('fleet', undefined, 0);
     const page = await server.tether.bus.history('fleet', { epoch, offset: 0 }, 1_000);

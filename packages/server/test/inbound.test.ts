@@ -159,8 +159,8 @@ describe('handler errors', () => {
     });
     const logged = lines.filter((l) => l.msg === 'request handler failed');
     expect(logged.map((l) => [l.level, l.obj.event, l.obj.connId])).toEqual([
-      ['error', 'sync', client.connectionId],
-      ['error', 'async', client.connectionId],
+      ['warn', 'sync', client.connectionId],
+      ['warn', 'async', client.connectionId],
     ]);
     expect(String((logged[0]!.obj.err as Error).message)).toContain('hunter2');
   });

@@ -196,9 +196,16 @@ class SseConnection implements ClientTransport {
       this.#fail(CloseCode.Abnormal, `SSE POST failed: ${(err as Error).message}`);
       return false;
     }
-    if (response.ok) {
+    // Tether answers 204 (taken here) or 202 (forwarded). Another 2xx is not Tether's answer (the
+    // app's own handler on a node whose Tether has closed): the frames went nowhere.
+    if (response.status === 204 || response.status === 202) {
       await response.body?.cancel().catch(() => {});
       return true;
+    }
+    if (response.ok) {
+      await response.body?.cancel().catch(() => {});
+      this.#fail(CloseCode.Abnormal, `SSE POST not taken by Tether (HTTP ${response.status})`);
+      return false;
     }
     const reason = await refusalReason(response);
     // A refused batch (bad or too large) is lost, like a frame the server rejected; the stream lives on.

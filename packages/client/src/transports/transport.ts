@@ -39,22 +39,6 @@ export interface TransportRequest {
 
 export type TransportFactory = (request: TransportRequest) => ClientTransport;
 
-/**
- * The transports to try, in order: those the options list and the environment provides, without
- * WebSocket while it is being skipped (it failed lately and another transport worked).
- *
- * @example
- * pickTransport(['websocket', 'sse'], env, false)[0]; // 'websocket'
- */
-export function pickTransport(
-  kinds: readonly TransportKind[],
-  env: { transports: Partial<Record<TransportKind, TransportFactory>> },
-  skipWebSocket: boolean,
-): TransportKind[] {
-  const available = kinds.filter((kind) => env.transports[kind]);
-  return skipWebSocket && available.length > 1 ? available.filter((k) => k !== 'websocket') : available;
-}
-
 /** Adds a query parameter to a URL string without disturbing the rest. */
 export function withQuery(url: string, params: Record<string, string | undefined>): string {
   const parsed = new URL(url);

@@ -38,6 +38,7 @@ function fakeConnection() {
   const sent: ServerMessage[] = [];
   const closes: number[] = [];
   return {
+    id: 'c1',
     sent,
     closes,
     send: (m: ServerMessage) => sent.push(m) > 0,
@@ -58,7 +59,7 @@ describe('InboundRateLimiter', () => {
 
   it('answers requests and joins with RATE_LIMITED, drops events, lets pong and leave through', () => {
     vi.useFakeTimers({ now: 0 });
-    const host = { clock: { now: 0 }, counters: { rateLimited: 0 } };
+    const host = { clock: { now: 0 }, counters: { rateLimited: 0 }, logger: silent };
     const limiter = new InboundRateLimiter(host, settings());
     const conn = fakeConnection();
     const evt: Message = { t: 'evt', e: 'x' };
@@ -69,6 +70,7 @@ describe('InboundRateLimiter', () => {
     expect(limiter.admit({ t: 'pong' }, conn)).toBe(true);
     expect(limiter.admit({ t: 'leave', r: 'room' }, conn)).toBe(true);
     expect(conn.sent).toEqual([
+      { t: 'evt', e: 'tether:rate-limited', d: { m: 'connection rate limit exceeded', ms: 500 } },
       { t: 'err', id: 'r1', c: 'RATE_LIMITED', m: 'connection rate limit exceeded' },
       { t: 'err', id: 'j1', c: 'RATE_LIMITED', m: 'connection rate limit exceeded' },
     ]);
@@ -78,7 +80,7 @@ describe('InboundRateLimiter', () => {
 
   it('refills from the precise clock when the coarse one lags', () => {
     vi.useFakeTimers({ now: 0 });
-    const host = { clock: { now: 0 }, counters: { rateLimited: 0 } };
+    const host = { clock: { now: 0 }, counters: { rateLimited: 0 }, logger: silent };
     const limiter = new InboundRateLimiter(host, settings());
     const conn = fakeConnection();
     for (let i = 0; i < 10; i++) limiter.admit({ t: 'evt', e: 'x' }, conn);
@@ -90,7 +92,7 @@ describe('InboundRateLimiter', () => {
 
   it('closes with 4029 only after a sustained episode with at least `burst` refusals', () => {
     vi.useFakeTimers({ now: 0 });
-    const host = { clock: { now: 0 }, counters: { rateLimited: 0 } };
+    const host = { clock: { now: 0 }, counters: { rateLimited: 0 }, logger: silent };
     const limiter = new InboundRateLimiter(host, settings());
     const conn = fakeConnection();
     // 100 messages per 100 ms against a 10/s refill, for 2 s: the episode starts at once.
@@ -105,7 +107,7 @@ describe('InboundRateLimiter', () => {
 
   it('pauses a pausable transport on a refusal until half the burst is back, once', () => {
     vi.useFakeTimers({ now: 0 });
-    const host = { clock: { now: 0 }, counters: { rateLimited: 0 } };
+    const host = { clock: { now: 0 }, counters: { rateLimited: 0 }, logger: silent };
     const calls: string[] = [];
     const reader = { pauseReading: () => calls.push('pause'), resumeReading: () => calls.push('resume') };
     const limiter = new InboundRateLimiter(host, settings(), undefined, reader);
@@ -127,7 +129,7 @@ describe('InboundRateLimiter', () => {
 
   it('forgets an episode once the client calms down', () => {
     vi.useFakeTimers({ now: 0 });
-    const host = { clock: { now: 0 }, counters: { rateLimited: 0 } };
+    const host = { clock: { now: 0 }, counters: { rateLimited: 0 }, logger: silent };
     const limiter = new InboundRateLimiter(host, settings());
     const conn = fakeConnection();
     for (let round = 0; round < 10; round++) {
@@ -139,6 +141,43 @@ describe('InboundRateLimiter', () => {
     }
     expect(host.counters.rateLimited).toBeGreaterThan(100);
     expect(conn.closes).toEqual([]);
+  });
+});
+
+describe('rate-limit episodes', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('tells the client and logs once per episode, not per refused message', () => {
+    vi.useFakeTimers({ now: 0 });
+    const lines: Array<[string, string]> = [];
+    const record = (level: string) => (_obj: object, msg?: string) => void lines.push([level, msg ?? '']);
+    const logger = {
+      debug: record('debug'),
+      info: record('info'),
+      warn: record('warn'),
+      error: record('error'),
+    };
+    const host = { clock: { now: 0 }, counters: { rateLimited: 0 }, logger };
+    const resolved = resolveLimits({
+      rateLimit: { burst: 10, perSecond: 10, initialTokens: 10, closeAfterMs: 0 },
+    });
+    if (!resolved.rateLimit) throw new Error('unreachable');
+    const limiter = new InboundRateLimiter(host, resolved.rateLimit);
+    const conn = fakeConnection();
+    const notices = () => conn.sent.filter((m) => m.t === 'evt' && m.e === 'tether:rate-limited').length;
+    for (let i = 0; i < 50; i++) limiter.admit({ t: 'evt', e: 'x' }, conn);
+    expect(host.counters.rateLimited).toBe(40);
+    expect(notices()).toBe(1);
+    expect(lines.filter(([level]) => level === 'warn')).toHaveLength(1);
+    // Quiet for a second: the bucket is full again, the next message ends the episode.
+    vi.setSystemTime(1_000);
+    host.clock.now = 1_000;
+    expect(limiter.admit({ t: 'evt', e: 'x' }, conn)).toBe(true);
+    expect(lines.at(-1)).toEqual(['debug', 'rate limit episode ended']);
+    // A second flood is a second episode: told again, logged again.
+    for (let i = 0; i < 50; i++) limiter.admit({ t: 'evt', e: 'x' }, conn);
+    expect(notices()).toBe(2);
+    expect(lines.filter(([level]) => level === 'warn')).toHaveLength(2);
   });
 });
 
@@ -212,7 +251,7 @@ describe('Admission', () => {
   afterEach(() => vi.useRealTimers());
 
   const handshake = { headers: {}, url: '/', address: '10.0.0.1' };
-  const host = { clock: { now: 0 }, counters: { rateLimited: 0 } };
+  const host = { clock: { now: 0 }, counters: { rateLimited: 0 }, logger: silent };
   function admission(options: Parameters<typeof resolveLimits>[0]) {
     return new Admission({
       limits: resolveLimits(options),

@@ -1,10 +1,12 @@
-import { CloseCode, ErrorCode, type Message, type ServerMessage } from '@tether/protocol';
+import { CloseCode, ErrorCode, type Logger, type Message, type ServerMessage } from '@tether/protocol';
+import { logRateLimitEnded, logRateLimited } from '../lifecycle-log.js';
 import type { ResolvedRateLimit } from './limit-options.js';
 import { TokenBucket } from './token-bucket.js';
 import type { UserQuota } from './user-rate-limit.js';
 
 /** What the limiter needs of a connection: answer a refused request, or close it. */
 export interface LimitedConnection {
+  readonly id: string;
   send(message: ServerMessage, volatile: boolean): boolean;
   close(code: number, reason: string): void;
 }
@@ -23,11 +25,19 @@ export function countsAgainstRateLimit(message: Message): boolean {
 /** Longest pause of a connection's reading by default, in ms: far within the heartbeat deadline. */
 export const MAX_PAUSE_MS = 5_000;
 
-/** Where the limiter reports: a coarse clock and a counter of refused messages. */
+/** Where the limiter reports: a coarse clock, a counter of refused messages, the log. */
 export interface RateLimitHost {
   readonly clock: { readonly now: number };
   readonly counters: { rateLimited: number };
+  readonly logger: Logger;
 }
+
+/**
+ * The event a client gets at the first refusal of an episode: `{ m, ms }`, the reason and how
+ * long (ms) until the client may send again. The client reports it as an `error` (RATE_LIMITED)
+ * and `emit` returns false meanwhile (docs/security.md).
+ */
+export const RATE_LIMITED_EVENT = 'tether:rate-limited';
 
 /**
  * The inbound rate limit of one connection. Every message except `pong` and `leave` (which only
@@ -65,6 +75,8 @@ export class InboundRateLimiter {
   #resumeTimer: ReturnType<typeof setTimeout> | undefined;
   #episodeStart = -1;
   #episodeRefusals = 0;
+  /** Refusals since the client was last told (undefined: nothing refused since the last episode ended). */
+  #toldRefusals: number | undefined;
   #closed = false;
 
   constructor(
@@ -126,16 +138,32 @@ export class InboundRateLimiter {
       this.#refuse(message, conn, 'user rate limit exceeded');
       return false;
     }
+    if (this.#toldRefusals !== undefined && this.#episodeStart < 0) this.#endEpisode(conn);
     return true;
   }
 
   #refuse(message: Message, conn: LimitedConnection, why: string): void {
     this.#host.counters.rateLimited++;
     if (this.#closed) return;
+    if (this.#toldRefusals === undefined) this.#tell(conn, why);
+    else this.#toldRefusals++;
     // Messages with an id get an answer (a refresh too: its caller waits for one); the rest drop.
     if (message.t === 'req' || message.t === 'join' || message.t === 'auth') {
       conn.send({ t: 'err', id: message.id, c: ErrorCode.RateLimited, m: why }, false);
     }
+  }
+
+  /** First refusal of an episode: one log line, and the client is told (events are dropped silently otherwise). */
+  #tell(conn: LimitedConnection, why: string): void {
+    this.#toldRefusals = 1;
+    const scope = why.startsWith('user') ? 'user' : 'connection';
+    logRateLimited(this.#host.logger, conn.id, scope, why);
+    conn.send({ t: 'evt', e: RATE_LIMITED_EVENT, d: { m: why, ms: this.#pauseMs } }, false);
+  }
+
+  #endEpisode(conn: LimitedConnection): void {
+    logRateLimitEnded(this.#host.logger, conn.id, this.#toldRefusals ?? 0);
+    this.#toldRefusals = undefined;
   }
 
   #strike(now: number, conn: LimitedConnection): void {

@@ -217,7 +217,9 @@ export class SseEndpoint {
     const local = token.nodeId === this.#host.nodeId;
     const outcome = local ? this.#handOver(post) : await this.#forwarder.forward(token.nodeId, post);
     if (outcome === 'ok') {
-      res.writeHead(local ? 204 : 202).end();
+      // While draining, the client's next request opens a new connection, which a load balancer
+      // sends to another node (a kept-alive one would stay with this node).
+      res.writeHead(local ? 204 : 202, this.#host.closing() ? { connection: 'close' } : {}).end();
       return;
     }
     const [status, code, message] = REFUSALS[outcome];
@@ -320,7 +322,8 @@ export class SseEndpoint {
 
   #refuseWhileClosing(res: ServerResponse): boolean {
     if (!this.#closed && !this.#host.closing()) return false;
-    refuseRequest(res, 503, ErrorCode.ServerClosing, 'server is shutting down');
+    // The retry must not come back on this kept-alive connection: a load balancer moves a new one.
+    refuseRequest(res, 503, ErrorCode.ServerClosing, 'server is shutting down', { connection: 'close' });
     return true;
   }
 }

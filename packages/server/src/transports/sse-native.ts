@@ -203,6 +203,12 @@ export class NativeSseTransport implements ServerTransport {
       case 'ping':
         this.#answerPing();
         return;
+      case 'gap':
+        // Messages of the room were lost while the stream stayed open (docs/protocol.md, "Gaps").
+        this.#stream.write(
+          `event: ${NativeEvent.recoveryFailed}\ndata: ${JSON.stringify({ room: message.r })}\n\n`,
+        );
+        return;
       case 'bye':
         // Spread the browsers' automatic reconnects over the server's hint.
         if (message.rt !== undefined)

@@ -74,7 +74,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * Splits a POST body into frames: one JSON protocol message per line (`\n`, an optional `\r`
  * before it is ignored; empty lines are skipped). Every frame is decoded and validated here, so a
- * bad body is refused whole (400) before any of it reaches the connection, which keeps working.
+ * bad body is refused whole (400) before any of it reaches the connection, which keeps working. A
+ * request whose envelope is well formed but whose content is refused passes: the connection
+ * answers it with an error reply for its id (docs/protocol.md).
  *
  * @example
  * splitFrames(Buffer.from('{"t":"pong"}\n{"t":"evt","e":"a"}')); // { ok: true, frames: [...] }
@@ -94,7 +96,9 @@ export function splitFrames(body: Buffer): { ok: true; frames: string[] } | { ok
     try {
       jsonCodec.decode(line);
     } catch (err) {
-      return { ok: false, message: `line ${i + 1}: ${(err as ProtocolError).message}` };
+      // A request with refused content goes through: the connection answers it by id.
+      if ((err as ProtocolError).requestId === undefined)
+        return { ok: false, message: `line ${i + 1}: ${(err as ProtocolError).message}` };
     }
     frames.push(line);
   }

@@ -321,6 +321,22 @@ export function busContract(name: string, makeBus: MakeBus): void {
         expect(kept.messages.map((m) => m.offset)).toEqual([4, 5, 6]);
       });
 
+      it('keeps at most `maxBytes` of bodies, oldest dropped first, and always the newest message', async () => {
+        const room = uniqueRoom();
+        const history = { size: 100, ttlMs: 60_000, maxBytes: 3_500 };
+        // About 1 030 bytes each as JSON with the event and room: three fit, four do not.
+        for (let i = 1; i <= 6; i++) await publish(room, 'e', 'x'.repeat(1_000), { history });
+        const { epoch } = await bus.history(room, undefined, 0);
+        const trimmed = await bus.history(room, { epoch, offset: 0 }, 10);
+        expect(trimmed.complete).toBe(false);
+        expect(trimmed.messages.map((m) => m.offset)).toEqual([4, 5, 6]);
+        expect((await bus.history(room, { epoch, offset: 3 }, 10)).complete).toBe(true);
+        await publish(room, 'e', 'y'.repeat(5_000), { history });
+        const big = await bus.history(room, { epoch, offset: 6 }, 10);
+        expect(big.complete).toBe(true);
+        expect(big.messages.map((m) => m.offset)).toEqual([7]);
+      });
+
       it('loses expired messages: older positions are incomplete', async () => {
         const room = uniqueRoom();
         const r = await publish(room, 'e', 1, { history: { size: 10, ttlMs: 400 } });
