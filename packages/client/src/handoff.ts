@@ -1,6 +1,5 @@
 import { CloseCode, type Codec, type Frame } from '@tether/protocol';
-import { readCredentials } from './auth-refresh.js';
-import type { ClientEnvironment, TetherClientOptions } from './client-options.js';
+import type { ClientEnvironment } from './client-options.js';
 import type { ClientTransport, ClientTransportEvents, TransportKind } from './transports/transport.js';
 
 /** Attempts at the next connection per move; after them the ordinary reconnect takes over. */
@@ -17,8 +16,11 @@ const MAX_RETRY_MS = 250;
 export interface HandoffSettings {
   readonly url: string;
   readonly codec: Codec;
-  /** The client's `auth` option. */
-  readonly auth: TetherClientOptions['auth'];
+  /**
+   * Reads the client's `auth` option for one connect (its credentials go in the hello); undefined
+   * when the client has none. Passed in, not imported, so the core bundle keeps that code.
+   */
+  readonly credentials: (() => Promise<unknown>) | undefined;
   /** Time one attempt gets to be welcomed, in ms (the client's `connectTimeout`). */
   readonly connectTimeout: number;
 }
@@ -49,7 +51,7 @@ export interface HandoffHost {
  * unused.
  *
  * @example
- * const handoff = new Handoff(env, { url, codec, auth, connectTimeout }, host);
+ * const handoff = new Handoff(env, { url, codec, credentials, connectTimeout }, host);
  * handoff.start(); // on `bye` with `mv: 1`
  * handoff.cancel(); // on `client.close()`
  */
@@ -101,7 +103,7 @@ export class Handoff {
   async #open(kind: TransportKind): Promise<void> {
     let credentials: unknown;
     try {
-      credentials = await readCredentials(this.#settings.auth);
+      credentials = await this.#settings.credentials?.();
     } catch {
       // auth() failing is reported by the ordinary reconnect, which meets it too.
       this.cancel();
@@ -112,7 +114,7 @@ export class Handoff {
     const transport: ClientTransport = this.#env.transports[kind]!({
       url: this.#settings.url,
       codec: this.#settings.codec,
-      authInHello: this.#settings.auth !== undefined,
+      authInHello: this.#settings.credentials !== undefined,
       events: {
         onOpen: () => {
           if (this.#transport === transport) transport.send(this.#host.hello(credentials));

@@ -315,7 +315,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   /** A server drains: move now (make before break). The code loads on the first move, off the core bundle. */
   async #move(): Promise<void> {
     const { Handoff } = await import('./handoff.js');
-    const settings = { url: this.url, codec: this.#codec, auth: this.#auth, ...this.#options };
+    const credentials = this.#auth === undefined ? undefined : () => readCredentials(this.#auth);
+    const settings = { url: this.url, codec: this.#codec, credentials, ...this.#options };
     this.#handoff ??= new Handoff(this.#env, settings, {
       kind: () => this.#transportKind,
       hello: (a) => this.#hello(a),
@@ -475,12 +476,10 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   #request(event: string, data: unknown, options: ClientRequestOptions): Promise<unknown> {
     if (this.#state === 'closed')
       return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
-    const { requestTimeout } = this.#options;
+    const { requestTimeout, traceContext } = this.#options;
     const resolved = { timeout: options.timeout ?? requestTimeout, retries: options.retries ?? 0 };
-    const tc = this.#options.traceContext();
-    return this.#requests.start(this.#codec, this.#maxPayload, event, data, tc, resolved, (f) =>
-      this.#send(f),
-    );
+    const send = (f: Frame) => this.#send(f);
+    return this.#requests.start(this.#codec, this.#maxPayload, event, data, traceContext(), resolved, send);
   }
 
   /** Ends the current transport from this side and goes on as if it had dropped. */
