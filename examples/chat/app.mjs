@@ -153,6 +153,8 @@ export async function startChat(options = {}) {
     userKey: ({ data }) => data?.name,
     // Chat rooms show who is there: members get join/leave events.
     presenceEvents: (room) => ROOM.test(room),
+    // Presence shows nothing of conn.data unless told: the name is the public part.
+    presenceData: (conn) => ({ name: conn.data.name }),
   });
 
   /** Each `@name` in a message: a durable notification for that user, once per message (the id). */

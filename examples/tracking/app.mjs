@@ -20,7 +20,7 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MemoryBus, TetherServer } from '@tether/server';
+import { MemoryBus, TetherError, TetherServer } from '@tether/server';
 import express from 'express';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -174,11 +174,11 @@ export async function startTracking(options = {}) {
     conn.on('order:status', async (data) => {
       const status = data?.status;
       const current = await loadOrder(order);
-      if (!STATUSES.includes(status)) throw new Error(`unknown status "${status}"`);
+      if (!STATUSES.includes(status)) throw new TetherError('BAD_STATUS', `unknown status "${status}"`);
       if (STATUSES.indexOf(status) <= STATUSES.indexOf(current.status)) {
         // Already there: a retry that arrived twice, or a second click. Report where the order is.
         if (status === current.status) return { seq: current.seq, status };
-        throw new Error(`the order is already ${current.status}`);
+        throw new TetherError('STATUS_CONFLICT', `the order is already ${current.status}`);
       }
       const change = { order, status, seq: current.seq + 1, at: Date.now() };
       await bus.set(

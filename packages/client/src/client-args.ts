@@ -1,4 +1,4 @@
-import type { RequestMessage } from '@tether/protocol';
+import { ErrorCode, isReservedEvent, TetherError } from '@tether/protocol';
 import type { ClientEmitOptions } from './client-options.js';
 import type { ClientRequestOptions } from './pending-requests.js';
 import type { EventMap, EventName, PayloadArgs } from './typed-events.js';
@@ -29,17 +29,12 @@ export type RequestArgs<E extends EventMap, K extends EventName<E>> = PayloadArg
 >;
 
 /**
- * A request message, with the caller's trace context when the app gave a `traceContext` hook
- * (and it returned one).
+ * Throws RESERVED_EVENT for a name the app may not send (the `tether:` prefix is the library's).
  *
  * @example
- * codec.encode(requestMessage(id, 'chat:send', { text: 'hi' }, undefined));
+ * assertUsable('tether:join'); // throws
  */
-export function requestMessage(
-  id: string,
-  event: string,
-  data: unknown,
-  tc: Record<string, string> | undefined,
-): RequestMessage {
-  return tc ? { t: 'req', id, e: event, d: data, tc } : { t: 'req', id, e: event, d: data };
+export function assertUsable(event: string): void {
+  if (isReservedEvent(event))
+    throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
 }

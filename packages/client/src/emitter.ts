@@ -1,3 +1,4 @@
+import { ErrorCode, TetherError } from '@tether/protocol';
 /**
  * A small typed event emitter: listeners per name, called in order; a listener that throws
  * does not stop the others (the error is reported to `onListenerError`).
@@ -76,4 +77,16 @@ export function rethrowLater(err: unknown): void {
   queueMicrotask(() => {
     throw err;
   });
+}
+
+/**
+ * The error an `error` listener gets: a `TetherError` as it is, anything else as `INTERNAL`.
+ *
+ * @example
+ * asTetherError(new Error('boom')).code; // 'INTERNAL'
+ */
+export function asTetherError(err: unknown): TetherError {
+  return err instanceof TetherError
+    ? err
+    : new TetherError(ErrorCode.Internal, String((err as Error)?.message ?? err));
 }

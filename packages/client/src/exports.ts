@@ -6,6 +6,7 @@ export type { NotificationMeta } from './notifications.js';
 export type { ClientRequestOptions } from './pending-requests.js';
 export type { Persistence, TetherStorage } from './persistence-types.js';
 export {
+  type LeftInfo,
   type MessageMeta,
   type PresenceEvent,
   type PresenceMember,

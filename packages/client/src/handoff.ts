@@ -1,6 +1,5 @@
 import { CloseCode, type Codec, type Frame } from '@tether/protocol';
 import type { ClientEnvironment } from './client-options.js';
-import { encodeAuth } from './encoding.js';
 import type { ClientTransport, ClientTransportEvents, TransportKind } from './transports/transport.js';
 
 /** Attempts at the next connection per move; after them the ordinary reconnect takes over. */
@@ -17,8 +16,11 @@ const MAX_RETRY_MS = 250;
 export interface HandoffSettings {
   readonly url: string;
   readonly codec: Codec;
-  /** The client's `auth` option. */
-  readonly auth: unknown;
+  /**
+   * Reads the client's `auth` option for one connect (its credentials go in the hello); undefined
+   * when the client has none. Passed in, not imported, so the core bundle keeps that code.
+   */
+  readonly credentials: (() => Promise<unknown>) | undefined;
   /** Time one attempt gets to be welcomed, in ms (the client's `connectTimeout`). */
   readonly connectTimeout: number;
 }
@@ -27,8 +29,8 @@ export interface HandoffSettings {
 export interface HandoffHost {
   /** The kind of the transport in use: the next connection takes the same. */
   kind(): TransportKind | undefined;
-  /** The `hello` a new connection sends (session, positions of server-joined rooms). */
-  hello(): Frame;
+  /** The `hello` a new connection sends (session, positions of server-joined rooms, credentials). */
+  hello(credentials: unknown): Frame;
   /** The client's current connection (`connectionId`); undefined while it has none. */
   connectionId(): string | undefined;
   /** The new connection was welcomed: it becomes the client's; returns where its events go from now on. */
@@ -49,7 +51,7 @@ export interface HandoffHost {
  * unused.
  *
  * @example
- * const handoff = new Handoff(env, { url, codec, auth, connectTimeout }, host);
+ * const handoff = new Handoff(env, { url, codec, credentials, connectTimeout }, host);
  * handoff.start(); // on `bye` with `mv: 1`
  * handoff.cancel(); // on `client.close()`
  */
@@ -99,9 +101,9 @@ export class Handoff {
   }
 
   async #open(kind: TransportKind): Promise<void> {
-    let auth: string | undefined;
+    let credentials: unknown;
     try {
-      auth = await encodeAuth(this.#settings.auth);
+      credentials = await this.#settings.credentials?.();
     } catch {
       // auth() failing is reported by the ordinary reconnect, which meets it too.
       this.cancel();
@@ -112,10 +114,10 @@ export class Handoff {
     const transport: ClientTransport = this.#env.transports[kind]!({
       url: this.#settings.url,
       codec: this.#settings.codec,
-      auth,
+      authInHello: this.#settings.credentials !== undefined,
       events: {
         onOpen: () => {
-          if (this.#transport === transport) transport.send(this.#host.hello());
+          if (this.#transport === transport) transport.send(this.#host.hello(credentials));
         },
         onFrame: (frame) => {
           if (promoted) promoted.onFrame(frame);

@@ -1,4 +1,13 @@
-import { ErrorCode, type Frame, MAX_ACKS, TetherError } from '@tether/protocol';
+import {
+  type Codec,
+  ErrorCode,
+  type Frame,
+  MAX_ACKS,
+  type RequestMessage,
+  TetherError,
+} from '@tether/protocol';
+import { nanoid } from 'nanoid';
+import { exceeds, tooLargeError } from './encoding.js';
 
 /** Options of `client.request`. */
 export interface ClientRequestOptions {
@@ -29,6 +38,22 @@ function resendFrame(pending: Pending): Frame {
 }
 
 /**
+ * A request message, with the caller's trace context when the app gave a `traceContext` hook
+ * (and it returned one).
+ *
+ * @example
+ * codec.encode(requestMessage(id, 'chat:send', { text: 'hi' }, undefined));
+ */
+export function requestMessage(
+  id: string,
+  event: string,
+  data: unknown,
+  tc: Record<string, string> | undefined,
+): RequestMessage {
+  return tc ? { t: 'req', id, e: event, d: data, tc } : { t: 'req', id, e: event, d: data };
+}
+
+/**
  * Client-to-server requests waiting for replies. Each keeps one id (inside its frame) for
  * every attempt and every reconnect; a timeout spends one attempt; a reconnect resends at once
  * without spending one. One timer serves them all, armed for the earliest deadline: a request
@@ -44,6 +69,28 @@ export class PendingRequests {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** When `#timer` fires; Infinity when none is armed. */
   #timerAt = Number.POSITIVE_INFINITY;
+
+  /**
+   * Encodes a new request (with the ids of replies got since the last one, `ak`) and adds it;
+   * one larger than the server's `maxPayload` is refused here and never sent.
+   */
+  start(
+    codec: Codec,
+    maxPayload: number,
+    event: string,
+    data: unknown,
+    tc: Record<string, string> | undefined,
+    options: Required<ClientRequestOptions>,
+    send: (frame: Frame) => void,
+  ): Promise<unknown> {
+    const id = nanoid();
+    const answered = this.takeAnswered();
+    const req = requestMessage(id, event, data, tc);
+    const frame = codec.encode(answered ? { ...req, ak: answered } : req);
+    if (exceeds(frame, maxPayload)) return Promise.reject(tooLargeError(event, maxPayload));
+    const resend = () => codec.encode({ ...req, rt: 1 });
+    return this.add(id, frame, resend, event, options, send);
+  }
 
   add(
     id: string,

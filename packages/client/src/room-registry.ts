@@ -167,16 +167,19 @@ export class RoomRegistry implements RoomHost {
     if (this.#serverRooms.has(name) && !this.#resyncing(name)) this.#failed(name);
   }
 
-  /** The server removed this connection from a room (`conn.leave`): a joined handle of it ends as `left`. */
-  onLeft(room: string): void {
+  /**
+   * The server removed this connection from a room (`conn.leave`, or a credentials refresh that
+   * lost it). A room the app joined is left too, and its handle says why (`tether:left`): `code`
+   * is `JOIN_REFUSED` when a refresh lost it.
+   */
+  onLeft(room: string, code?: string): void {
     this.#serverRooms.delete(room);
     const handle = this.#rooms.get(room);
-    if (handle?.state === 'joined') {
-      this.#rooms.delete(room);
-      this.#stored.delete(room);
-      this.persist();
-      handle.end('left');
-    }
+    if (!handle) return;
+    this.#rooms.delete(room);
+    this.#stored.delete(room);
+    this.persist();
+    handle.removed(code);
   }
 
   /** Settles a join waiting for this reply id; false when the id is not a join's. */

@@ -36,6 +36,15 @@ export type PresenceEvent<P = unknown> =
 /** A member of a room, as presence reports it (one shape on the wire, the bus and the client). */
 export type { PresenceMember };
 
+/**
+ * What `room.on('tether:left', (info) => ...)` gets when the server took the client out of the
+ * room: `code` is `JOIN_REFUSED` when a credentials refresh (`authorizeJoin` asked again) lost
+ * it, undefined when the app's server code left it (`conn.leave`).
+ */
+export interface LeftInfo {
+  code: string | undefined;
+}
+
 /** Outcome of a rejoin after a reconnect. */
 export interface RejoinInfo {
   /** True when every message missed while away was delivered; false when history no longer reached back. */
@@ -83,7 +92,11 @@ export class Room<E extends EventMap = UnknownEvents> {
   readonly #cursor = new RoomCursor();
   #recovered: boolean | undefined;
   readonly #messages = new Emitter<Record<string, [unknown, MessageMeta]>>();
-  readonly #lifecycle = new Emitter<{ 'tether:rejoined': [RejoinInfo]; 'tether:state': [RoomState] }>();
+  readonly #lifecycle = new Emitter<{
+    'tether:rejoined': [RejoinInfo];
+    'tether:state': [RoomState];
+    'tether:left': [LeftInfo];
+  }>();
   readonly #host: RoomHost;
   /** Messages held back until the joiner's `await client.join()` continuation has run. */
   #held: Array<RoomMessage | (() => void)> | null = null;
@@ -116,11 +129,13 @@ export class Room<E extends EventMap = UnknownEvents> {
 
   /**
    * Listens to a room event (`data`, `meta`), to `tether:presence` (members joining and leaving),
-   * to `tether:rejoined`, or to `tether:state` (every change of `state`). Returns a function that
+   * to `tether:rejoined`, to `tether:state` (every change of `state`), or to `tether:left` (the
+   * server took the client out of the room: the handle is then `left`). Returns a function that
    * removes the listener.
    */
   on(event: 'tether:rejoined', listener: (info: RejoinInfo) => void): () => void;
   on(event: 'tether:state', listener: (state: RoomState) => void): () => void;
+  on(event: 'tether:left', listener: (info: LeftInfo) => void): () => void;
   on(
     event: 'tether:presence',
     listener: (change: PresenceEvent<PresenceData<E>>, meta: MessageMeta) => void,
@@ -154,6 +169,13 @@ export class Room<E extends EventMap = UnknownEvents> {
   }
 
   // ---- internal: driven by the client ------------------------------------------------------
+
+  /** @internal the server took the connection out of the room (`left`): say why, then end as `left`. */
+  removed(code: string | undefined): void {
+    if (this.#ended()) return;
+    this.#lifecycle.emit('tether:left', { code });
+    this.end('left');
+  }
 
   /** @internal a position kept from an earlier page: the first join resumes from it. */
   resumeFrom(position: Position): void {
@@ -236,7 +258,7 @@ export class Room<E extends EventMap = UnknownEvents> {
 
   /** Lifecycle events (`tether:rejoined`, `tether:state`) or message events, by name. */
   #emitterOf(event: string): Emitter<Record<string, never[]>> {
-    const lifecycle = event === 'tether:rejoined' || event === 'tether:state';
+    const lifecycle = event === 'tether:rejoined' || event === 'tether:state' || event === 'tether:left';
     return (lifecycle ? this.#lifecycle : this.#messages) as unknown as Emitter<Record<string, never[]>>;
   }
 

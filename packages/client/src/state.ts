@@ -1,5 +1,3 @@
-import { CloseCode, ErrorCode, FATAL_CLOSE_CODES, TetherError } from '@tether/protocol';
-
 /**
  * Client connection states and the only transitions between them.
  *
@@ -35,22 +33,4 @@ const TRANSITIONS: Record<ClientState, Partial<Record<ClientStateEvent, ClientSt
  */
 export function nextState(state: ClientState, event: ClientStateEvent): ClientState | undefined {
   return TRANSITIONS[state][event];
-}
-
-/**
- * The error a close ends the client with, or undefined when the client reconnects after it:
- * fatal close codes (session replaced, unauthorized, forbidden) and refused handshakes (401, 403).
- *
- * @example
- * fatalCloseError(4409, 'replaced')?.code; // 'CLOSED'
- */
-export function fatalCloseError(code: number, reason: string, status?: number): TetherError | undefined {
-  if (!FATAL_CLOSE_CODES.has(code) && status !== 401 && status !== 403) return undefined;
-  const errorCode =
-    code === CloseCode.SessionReplaced || code === CloseCode.UserDisconnected
-      ? ErrorCode.Closed
-      : status === 403 || code === CloseCode.Forbidden
-        ? ErrorCode.Forbidden
-        : ErrorCode.Unauthorized;
-  return new TetherError(errorCode, reason || `refused (${status ?? code})`);
 }

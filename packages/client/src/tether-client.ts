@@ -3,14 +3,13 @@ import {
   type Codec,
   ErrorCode,
   type Frame,
-  isReservedEvent,
   type ServerMessage,
   TetherError,
   trustingJsonCodec,
 } from '@tether/protocol';
-import { nanoid } from 'nanoid';
+import { AuthRefresher, readCredentials } from './auth-refresh.js';
 import { backoffDelay, type ResolvedBackoff, resolveBackoff } from './backoff.js';
-import { type EmitArgs, type RequestArgs, requestMessage } from './client-args.js';
+import { assertUsable, type EmitArgs, type RequestArgs } from './client-args.js';
 import {
   type ClientEmitOptions,
   type ClientEnvironment,
@@ -22,8 +21,9 @@ import {
   usableTransports,
   webSocketSkip,
 } from './client-options.js';
-import { Emitter, rethrowLater } from './emitter.js';
-import { encodeAuth, exceeds, tooLargeError } from './encoding.js';
+import { afterClose } from './close-policy.js';
+import { asTetherError, Emitter, rethrowLater } from './emitter.js';
+import { exceeds, tooLargeError } from './encoding.js';
 import type { Handoff } from './handoff.js';
 import { ClientNotifications, type NotificationMeta } from './notifications.js';
 import { Outbox } from './outbox.js';
@@ -34,7 +34,7 @@ import { RequestAnswers } from './request-answers.js';
 import type { MessageMeta, Room } from './room.js';
 import { type Outcome, RoomRegistry } from './room-registry.js';
 import { SilenceWatch } from './silence-watch.js';
-import { type ClientState, type ClientStateEvent, fatalCloseError, nextState } from './state.js';
+import { type ClientState, type ClientStateEvent, nextState } from './state.js';
 import type { ClientTransport, ClientTransportEvents, TransportKind } from './transports/transport.js';
 import type * as T from './typed-events.js';
 import type { EventData, EventMap, EventReply, UnknownEvents } from './typed-events.js';
@@ -69,6 +69,9 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   readonly #notifications = new ClientNotifications(this.#events, (e, d) => this.#request(e, d, {}));
   readonly #answers: RequestAnswers;
   readonly #rooms: RoomRegistry;
+  readonly #refresher: AuthRefresher;
+  /** What `auth` produced for the transport being opened: sent in its hello, never in a URL. */
+  #credentials: unknown;
   /** Make before break when a server drains (`bye` with `mv: 1`), made on the first move. */
   #handoff: Handoff | undefined;
   /** The server went silent (half-open TCP, frozen node): drop and reconnect. */
@@ -118,6 +121,10 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       this.#store,
       saved,
     );
+    this.#refresher = new AuthRefresher(options.auth, {
+      isOpen: () => this.#state === 'open',
+      sendAuth: (id, a) => this.#send(this.#codec.encode({ t: 'auth', id, a })),
+    });
     // A throwing `error` listener is not told of its own throw (that would recurse): it goes to
     // the console through a microtask instead.
     this.#events.onListenerError = (err, event) =>
@@ -177,7 +184,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
 
   /** Sends an event (fire and forget). Buffered while offline unless volatile. False when dropped. */
   emit<K extends T.ClientEventName<E>>(event: K, ...args: EmitArgs<E, K>): boolean {
-    this.#assertUsable(event);
+    assertUsable(event);
     const [data, options = {}] = args as [unknown, ClientEmitOptions?];
     const transport = this.#state === 'open' ? this.#transport : undefined;
     // Volatile: sent now or never; not while offline, not behind a congested socket.
@@ -193,12 +200,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       return true;
     }
     if (this.#outbox.push(frame)) return true;
-    this.#reportError(
-      new TetherError(
-        ErrorCode.BufferFull,
-        `offline buffer full (${this.#options.maxBufferedEmits}); "${event}" dropped`,
-      ),
-    );
+    const full = `offline buffer full (${this.#options.maxBufferedEmits}); "${event}" dropped`;
+    this.#reportError(new TetherError(ErrorCode.BufferFull, full));
     return false;
   }
 
@@ -210,7 +213,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   request<K extends T.ClientEventName<E>>(event: K, ...args: RequestArgs<E, K>): Promise<EventReply<E, K>> {
     // A bad name or a payload the codec refuses (bytes on JSON) rejects like any other failure.
     try {
-      this.#assertUsable(event);
+      assertUsable(event);
       return this.#request(event, args[0], args[1] ?? {}) as Promise<EventReply<E, K>>;
     } catch (err) {
       return Promise.reject(err);
@@ -222,6 +225,11 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     if (this.#state === 'closed')
       return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
     return this.#rooms.join(room) as unknown as Promise<Room<R>>;
+  }
+
+  /** Sends fresh `auth` on the open connection: resolves once accepted, rejects if refused or offline. */
+  refreshAuth(): Promise<void> {
+    return this.#refresher.refresh();
   }
 
   /** Closes for good: state `closed`, every timer cleared, pending requests rejected with CLOSED. */
@@ -237,6 +245,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#requests.rejectAll(closed);
     this.#rooms.close(closed);
     this.#outbox.clear();
+    this.#refresher.dropAll('client closed');
     this.#transition('closed');
   }
 
@@ -271,18 +280,18 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       this.#shutDown(new TetherError(ErrorCode.Closed, 'no usable transport in this environment'));
       return;
     }
-    let auth: string | undefined;
     try {
-      auth = await encodeAuth(this.#auth);
+      this.#credentials = await readCredentials(this.#auth);
     } catch (err) {
-      this.#reportError(new TetherError(ErrorCode.Unauthorized, `auth() failed: ${(err as Error).message}`));
+      this.#reportError(err);
       if (generation === this.#generation) this.#scheduleReconnect();
       return;
     }
     if (generation !== this.#generation) return;
     this.#transportKind = kind;
     const events = this.#eventsFor(generation);
-    this.#transport = this.#env.transports[kind]!({ url: this.url, codec: this.#codec, auth, events });
+    const authInHello = this.#auth !== undefined;
+    this.#transport = this.#env.transports[kind]!({ url: this.url, codec: this.#codec, authInHello, events });
     this.#connectTimer = setTimeout(() => {
       if (generation !== this.#generation) return;
       this.#transport?.close(CloseCode.Normal, 'connect timeout');
@@ -294,24 +303,25 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   #eventsFor(generation: number): ClientTransportEvents {
     const current = () => generation === this.#generation;
     return {
-      onOpen: () => current() && this.#send(this.#hello()),
+      onOpen: () => current() && this.#send(this.#hello(this.#credentials)),
       onFrame: (frame) => current() && this.#onFrame(frame),
       onClose: (code, reason, status) => current() && this.#onTransportClose(code, reason, status),
     };
   }
 
-  #hello(): Frame {
+  #hello(a: unknown): Frame {
     const rooms = this.#rooms.serverPositions();
-    return this.#codec.encode({ t: 'hello', sid: this.#session?.sid, sk: this.#session?.sk, rooms });
+    return this.#codec.encode({ t: 'hello', sid: this.#session?.sid, sk: this.#session?.sk, rooms, a });
   }
 
   /** A server drains: move now (make before break). The code loads on the first move, off the core bundle. */
   async #move(): Promise<void> {
     const { Handoff } = await import('./handoff.js');
-    const settings = { url: this.url, codec: this.#codec, auth: this.#auth, ...this.#options };
+    const credentials = this.#auth === undefined ? undefined : () => readCredentials(this.#auth);
+    const settings = { url: this.url, codec: this.#codec, credentials, ...this.#options };
     this.#handoff ??= new Handoff(this.#env, settings, {
       kind: () => this.#transportKind,
-      hello: () => this.#hello(),
+      hello: (a) => this.#hello(a),
       connectionId: () => this.#connectionId,
       promote: (transport, kind) => this.#promote(transport, kind),
     });
@@ -323,6 +333,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#transport?.close(CloseCode.GoingAway, 'moved to another node');
     this.#clearTimers();
     this.#rooms.suspend();
+    this.#refresher.dropAll('connection moved');
     this.#transport = transport;
     this.#transportKind = kind;
     return this.#eventsFor(++this.#generation);
@@ -337,14 +348,17 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#connectionId = undefined;
     this.#clearTimers();
     this.#rooms.suspend();
-    const fatal = fatalCloseError(code, reason, status);
-    if (fatal) {
-      this.#shutDown(fatal);
+    this.#refresher.dropAll('connection closed');
+    const next = afterClose(code, reason, status, wasOpen);
+    if (next.stop) {
+      this.#shutDown(next.stop);
       return;
     }
-    // Too many connections for this address or user: said out loud, then retried with backoff.
-    if (status === 429)
-      this.#reportError(new TetherError(ErrorCode.TooManyConnections, reason || 'refused (429)'));
+    if (next.forgetSession) {
+      this.#session = undefined;
+      this.#rooms.persist();
+    }
+    if (next.report) this.#reportError(next.report);
     if (!wasOpen && kind === 'websocket' && this.#pickTransport(this.#transportIndex + 1) !== undefined) {
       // WebSocket did not get through: try the next transport now, not after a backoff.
       this.#transportIndex++;
@@ -356,12 +370,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
 
   #scheduleReconnect(): void {
     if (this.#backoff === false || this.#attempt >= this.#backoff.maxAttempts) {
-      this.#shutDown(
-        new TetherError(
-          ErrorCode.Closed,
-          this.#backoff === false ? 'connection lost' : 'gave up reconnecting',
-        ),
-      );
+      const why = this.#backoff === false ? 'connection lost' : 'gave up reconnecting';
+      this.#shutDown(new TetherError(ErrorCode.Closed, why));
       return;
     }
     this.#transition('dropped');
@@ -437,7 +447,13 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
         this.#rooms.onJoined(message.r, message);
         return;
       case 'left':
-        this.#rooms.onLeft(message.r);
+        this.#rooms.onLeft(message.r, message.c);
+        return;
+      case 'reauth':
+        this.#refresher.onReauth();
+        return;
+      case 'rej':
+        this.#reportError(new TetherError(message.c, `${message.e}: ${message.m}`));
         return;
       case 'gap':
         this.#rooms.onGap(message.r);
@@ -453,7 +469,8 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   }
 
   #onReply(id: string, outcome: Outcome): void {
-    if (!this.#rooms.settle(id, outcome)) this.#requests.settle(id, outcome);
+    if (!this.#rooms.settle(id, outcome) && !this.#refresher.settle(id, outcome))
+      this.#requests.settle(id, outcome);
   }
 
   // ---- sending -----------------------------------------------------------------------------
@@ -461,15 +478,10 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   #request(event: string, data: unknown, options: ClientRequestOptions): Promise<unknown> {
     if (this.#state === 'closed')
       return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
-    const id = nanoid();
-    const answered = this.#requests.takeAnswered();
-    const req = requestMessage(id, event, data, this.#options.traceContext());
-    const frame = this.#codec.encode(answered ? { ...req, ak: answered } : req);
-    if (exceeds(frame, this.#maxPayload)) return Promise.reject(tooLargeError(event, this.#maxPayload));
-    const { requestTimeout } = this.#options;
+    const { requestTimeout, traceContext } = this.#options;
     const resolved = { timeout: options.timeout ?? requestTimeout, retries: options.retries ?? 0 };
-    const resend = () => this.#codec.encode({ ...req, rt: 1 });
-    return this.#requests.add(id, frame, resend, event, resolved, (f) => this.#send(f));
+    const send = (f: Frame) => this.#send(f);
+    return this.#requests.start(this.#codec, this.#maxPayload, event, data, traceContext(), resolved, send);
   }
 
   /** Ends the current transport from this side and goes on as if it had dropped. */
@@ -482,16 +494,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     if (this.#state === 'open' || this.#transport) this.#transport?.send(frame);
   }
 
-  #assertUsable(event: string): void {
-    if (isReservedEvent(event))
-      throw new TetherError(ErrorCode.ReservedEvent, `"${event}" is a reserved event name`);
-  }
-
   #reportError(err: unknown): void {
-    const error =
-      err instanceof TetherError
-        ? err
-        : new TetherError(ErrorCode.Internal, String((err as Error)?.message ?? err));
-    if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error);
+    if (this.#events.listenerCount('error') > 0) this.#events.emit('error', asTetherError(err));
   }
 }

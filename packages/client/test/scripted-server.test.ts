@@ -137,7 +137,6 @@ describe('refusals and close codes', () => {
   it.each([
     [4401, 'UNAUTHORIZED'],
     [4403, 'FORBIDDEN'],
-    [4409, 'CLOSED'],
   ])('close %i is fatal: closed, an error with code %s, no reconnect', async (code, errorCode) => {
     const { client: c, socket, states } = await open();
     const error = once<TetherError>((l) => c.on('error', l));

@@ -91,6 +91,8 @@ export class ScriptedServer {
   readonly connections: ScriptedSocket[] = [];
   /** Upgrades seen, refused ones included. */
   upgrades = 0;
+  /** The request URL of every upgrade, in order. */
+  readonly urls: string[] = [];
   /** When set, upgrades are refused with this HTTP status. */
   refuseWith: number | undefined;
   readonly #http: Server;
@@ -103,6 +105,7 @@ export class ScriptedServer {
     this.url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/tether`;
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.upgrades++;
+      this.urls.push(req.url ?? '');
       // A refused client may reset the socket while the answer is on its way; that is not a
       // failure of the test, and an unhandled 'error' would crash the test process.
       socket.on('error', () => {});

@@ -36,8 +36,15 @@ export const CloseCode = {
   SlowConsumer: 4009,
   /** The client kept sending faster than its rate limit allows. */
   RateLimited: 4029,
-  /** Another connection resumed this session; this one is superseded. Fatal. */
+  /**
+   * Another connection resumed this session; this one is superseded. The client reconnects with a
+   * new session of its own (it does not fight for the old one).
+   */
   SessionReplaced: 4409,
+  /** A credentials refresh named another user (`userKey`): the client reconnects with a new session. */
+  UserChanged: 4411,
+  /** The credentials expired and no refresh came in time; the client reconnects (calling `auth` again). */
+  AuthExpired: 4440,
   /** Authentication failed or expired. Fatal: the client stops reconnecting. */
   Unauthorized: 4401,
   /** The request's origin or the session is not allowed. Fatal. */
@@ -53,7 +60,6 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
 /** Close codes after which a client must not reconnect on its own. */
 export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set<number>([
-  CloseCode.SessionReplaced,
   CloseCode.Unauthorized,
   CloseCode.Forbidden,
   CloseCode.UserDisconnected,

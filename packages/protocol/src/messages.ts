@@ -1,3 +1,4 @@
+import type { AuthMessage, ReauthMessage, RefusedMessage } from './identity-messages.js';
 import type { PresenceMember } from './presence.js';
 /**
  * Message shapes of Tether wire protocol v1. Every frame (WebSocket message, SSE event data,
@@ -18,6 +19,8 @@ export interface HelloMessage {
   sk?: string;
   /** Last positions seen in rooms the server joined this session to, for recovery on the new connection. */
   rooms?: Record<string, Position>;
+  /** The client's credentials (its `auth` option), never in the URL; see "Credentials and refresh". */
+  a?: unknown;
 }
 
 /** S: the handshake answer; the connection is open once the client has it. */
@@ -168,6 +171,8 @@ export interface JoinedMessage extends JoinResult {
 export interface LeftMessage {
   t: 'left';
   r: string;
+  /** Why, when the client did not ask: `JOIN_REFUSED` when a credentials refresh lost it the room. */
+  c?: string;
 }
 
 /** S: heartbeat probe; C answers `pong`. */
@@ -199,7 +204,8 @@ export type ClientMessage =
   | ErrorReplyMessage
   | JoinMessage
   | LeaveMessage
-  | PongMessage;
+  | PongMessage
+  | AuthMessage;
 
 export type ServerMessage =
   | WelcomeMessage
@@ -212,7 +218,10 @@ export type ServerMessage =
   | LeftMessage
   | PingMessage
   | ByeMessage
+  | ReauthMessage
+  | RefusedMessage
   | GapMessage;
 
+export type { AuthMessage, ReauthMessage, RefusedMessage };
 export type Message = ClientMessage | ServerMessage;
 export type MessageType = Message['t'];

@@ -20,7 +20,7 @@ type Shape = Record<string, Field>;
 
 // One table instead of a validator per type: adding a message type is one line here.
 const SHAPES: Record<Message['t'], Shape> = {
-  hello: { sid: 'str?', sk: 'str?', rooms: 'positions?' },
+  hello: { sid: 'str?', sk: 'str?', rooms: 'positions?', a: 'any' },
   welcome: { sid: 'str', sk: 'str', cid: 'str', rs: 'int', hb: 'hb', mp: 'int' },
   evt: { e: 'name', d: 'any', n: 'str?' },
   req: { id: 'name', e: 'name', d: 'any', rt: 'flag?', ak: 'names?' },
@@ -40,11 +40,14 @@ const SHAPES: Record<Message['t'], Shape> = {
     p: 'int?',
   },
   joined: { r: 'name', ep: 'str', off: 'int', rec: 'flag?' },
-  left: { r: 'name' },
+  left: { r: 'name', c: 'str?' },
   ping: {},
   pong: {},
   bye: { c: 'int', m: 'str', rt: 'int?', mv: 'flag?' },
   gap: { r: 'name', ep: 'str', off: 'int' },
+  reauth: { x: 'int' },
+  auth: { id: 'name', a: 'any' },
+  rej: { e: 'name', c: 'str', m: 'str' },
 };
 
 function bad(message: string): ProtocolError {

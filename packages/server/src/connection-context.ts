@@ -5,8 +5,9 @@ import type {
   JoinMessage,
   JoinResult,
   Logger,
+  Message,
+  ProtocolError,
   ReplyMessage,
-  RequestMessage,
   RoomPosition,
 } from '@tether/protocol';
 import type { BroadcastOperator } from './broadcast.js';
@@ -32,10 +33,13 @@ export interface ConnectionContext<Engine> {
   readonly clock: CoarseClock;
   /** The ping frame of a codec, encoded once. */
   pingFrame(codec: Codec): Frame;
-  /** A client request: dispatched to the handler, deduplicated, answered. */
-  request(engine: Engine, message: RequestMessage): void;
-  /** The client's reply to a server request. */
-  reply(message: ReplyMessage | ErrorReplyMessage): void;
+  /**
+   * A client event, request or credentials refresh (`inbound-hooks.ts`), or a message a client may not
+   * send: a promise holds the connection's later frames until it settles; an error closes it.
+   */
+  inbound(engine: Engine, message: Message): Promise<void> | ProtocolError | undefined;
+  /** The client's reply to a server request (settles it only for a request of its session). */
+  reply(engine: Engine, message: ReplyMessage | ErrorReplyMessage): void;
   /** A client join, answered by the join policy; resolves once answered (never rejects). */
   clientJoin(engine: Engine, message: JoinMessage): Promise<void>;
   /** Joins without authorization (server-side joins, and joins the policy allowed). */

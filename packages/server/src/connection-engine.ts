@@ -3,7 +3,6 @@ import {
   type Codec,
   ErrorCode,
   type Frame,
-  isReservedEvent,
   type Message,
   type Position,
   ProtocolError,
@@ -14,7 +13,7 @@ import type { ConnectionContext as Context } from './connection-context.js';
 import { addHandler, type Handler, type HandlerTable, handlersOf, removeHandler } from './handler-table.js';
 import type { ConnectionHandshake, Handshake } from './handshake.js';
 import type { HeartbeatTarget } from './heartbeat.js';
-import { dispatchEvent, refuseFrame } from './inbound.js';
+import { refuseFrame } from './inbound.js';
 import type { Admitted } from './limits/admission.js';
 import { countsAgainstRateLimit, type InboundRateLimiter } from './limits/rate-limiter.js';
 import { frameBytes } from './metrics.js';
@@ -69,7 +68,8 @@ export interface EngineInit {
 export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   readonly id: string;
   readonly sessionId: string;
-  readonly data: unknown;
+  /** What `authenticate` returned; replaced by a credentials refresh (identity.ts). */
+  data: unknown;
   readonly handshake: ConnectionHandshake;
   readonly codec: Codec;
   /** The app's handle (a `Connection`), set once by whoever made the engine. */
@@ -425,16 +425,9 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
 
   #handle(message: Message): void {
     switch (message.t) {
-      case 'evt':
-        if (isReservedEvent(message.e)) this.#context.counters.rejected++;
-        else dispatchEvent(this, this.handlersOf(message.e), message.e, message.d);
-        return;
-      case 'req':
-        this.#context.request(this, message);
-        return;
       case 'res':
       case 'err':
-        this.#context.reply(message);
+        this.#context.reply(this, message);
         return;
       case 'join':
         this.#holdUntil(this.#context.clientJoin(this, message));
@@ -445,14 +438,12 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
         return;
       case 'pong':
         return;
-      default:
-        this.#violation(
-          new ProtocolError(
-            ErrorCode.BadMessage,
-            `"${message.t}" is not a client message`,
-            CloseCode.BadMessage,
-          ),
-        );
+      default: {
+        // Events, requests and refreshes (inbound-hooks.ts); a promise holds later frames, an error closes.
+        const outcome = this.#context.inbound(this, message);
+        if (outcome instanceof Promise) this.#holdUntil(outcome);
+        else if (outcome) this.#violation(outcome);
+      }
     }
   }
 

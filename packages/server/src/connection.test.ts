@@ -4,6 +4,7 @@ import { BroadcastOperator } from './broadcast.js';
 import type { Delivery } from './bus.js';
 import { type Connection, handleFor } from './connection.js';
 import { type ConnectionContext, ConnectionEngine } from './connection-engine.js';
+import { Inbound } from './inbound-hooks.js';
 import type { Admitted } from './limits/admission.js';
 import type { InboundRateLimiter } from './limits/rate-limiter.js';
 import { Metrics } from './metrics.js';
@@ -27,15 +28,23 @@ function fakeTransport() {
 
 /** A complete context, as the server builds one: the parts behind it are stand-ins that record. */
 function testContext(calls: string[] = []): ConnectionContext {
+  const counters = new Metrics();
+  const inbound = new Inbound({
+    logger: silent,
+    counters,
+    hooks: [],
+    request: (_engine, message) => void calls.push(`request:${message.e}`),
+    refresh: async () => {},
+  });
   return {
     lowWaterBytes: 64 * 1024,
     maxBufferedBytes: 1024 * 1024,
-    counters: new Metrics(),
+    counters,
     logger: silent,
     clock: { now: 0, elapsed: 0 },
     pingFrame: (codec) => codec.encode({ t: 'ping' }),
-    request: (_engine, message) => void calls.push(`request:${message.e}`),
-    reply: (message) => void calls.push(`reply:${message.id}`),
+    inbound: (engine, message) => inbound.handle(engine, message),
+    reply: (_engine, message) => void calls.push(`reply:${message.id}`),
     clientJoin: async (_engine, message) => void calls.push(`join:${message.r}`),
     join: async (_engine, room) => {
       calls.push(`server-join:${room}`);

@@ -14,17 +14,21 @@ import type { Bus } from './bus.js';
 import { handleFor } from './connection.js';
 import { type ConnectionContext, ConnectionEngine } from './connection-engine.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import { applyCors } from './cors.js';
 import type { Handshake } from './handshake.js';
 import { HelloGate } from './hello-gate.js';
 import {
   type Authenticated,
-  decodeAuthParam,
+  CREDENTIALS_IN_URL,
+  credentialsPlace,
   handshakeOf,
+  type Opening,
   pathnameOf,
   refuseUpgrade,
 } from './http-endpoint.js';
+import type { Identity } from './identity.js';
 import { logRefused } from './lifecycle-log.js';
-import { Admission } from './limits/admission.js';
+import { Admission, type Admitted } from './limits/admission.js';
 import type { ResolvedLimits } from './limits/limit-options.js';
 import type { Metrics } from './metrics.js';
 import type { NodeMessages } from './node-messages.js';
@@ -44,6 +48,7 @@ import {
 import { WriteBatcher } from './transports/write-batcher.js';
 import { WsInternals } from './transports/ws-internals.js';
 import type { EventMap } from './typed-events.js';
+import { expiryOf } from './with-expiry.js';
 
 /** What the gateway needs from the server. */
 export interface GatewayContext {
@@ -57,6 +62,8 @@ export interface GatewayContext {
   readonly registry: ConnectionRegistry;
   readonly rooms: Rooms;
   readonly nodeMessages: NodeMessages;
+  /** Credentials of open connections: refresh and expiry. */
+  readonly identity: Identity;
   /** What every engine is given. */
   readonly connections: ConnectionContext;
   closing(): boolean;
@@ -120,9 +127,9 @@ export class Gateway {
         logger,
         bus,
         closing: () => context.closing(),
+        admitRequest: (req) => this.admitRequest(req),
         authenticateRequest: (req, auth) => this.authenticateRequest(req, auth),
-        acceptTransport: (transport, codec, data, handshake) =>
-          this.acceptTransport(transport, codec, data, handshake),
+        acceptTransport: (transport, codec, opening) => this.acceptTransport(transport, codec, opening),
         authorize: (engine, room) => rooms.authorize(engine, room),
         join: (engine, room, since, announce) => rooms.join(engine, room, since, announce),
         registerNodeMessage: (kind, handler) => nodeMessages.register(kind, handler),
@@ -136,8 +143,7 @@ export class Gateway {
     // A client that vanishes during authentication must not crash the process.
     socket.on('error', destroyOnError);
     const refuse = (status: number, code: string, message: string, logged = false) => {
-      if (!logged)
-        logRefused(this.#context.logger, { status, code, message }, 'websocket', req.socket.remoteAddress);
+      if (!logged) this.#logRefusal(req, { status, code, message });
       refuseUpgrade(socket, status, code, message);
     };
     if (this.#context.closing()) return refuse(503, ErrorCode.ServerClosing, SHUTTING_DOWN);
@@ -146,44 +152,54 @@ export class Gateway {
       const names = this.#codecs.map((c) => c.subprotocol).join(', ');
       return refuse(400, ErrorCode.UnsupportedProtocol, `offer one of: ${names}`);
     }
-    const auth = await this.#authenticateUpgrade(req);
-    // Refusals of `authenticateRequest` were logged there (for every transport).
-    if (!auth.ok) return refuse(auth.status, auth.code, auth.message, auth.code !== ErrorCode.BadMessage);
+    const place = credentialsPlace(req.url);
+    if (place === 'url') return refuse(400, ErrorCode.BadMessage, CREDENTIALS_IN_URL);
+    // Credentials in the hello: only the checks that need none run before the upgrade.
+    const auth = place === 'hello' ? this.admitRequest(req) : await this.authenticateRequest(req, undefined);
+    // Refusals of `admitRequest` and `authenticateRequest` were logged there (for every transport).
+    if (!auth.ok) return refuse(auth.status, auth.code, auth.message, true);
     if (socket.destroyed) return;
     if (this.#context.closing()) return refuse(503, ErrorCode.ServerClosing, SHUTTING_DOWN);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       // ws listens for the socket's errors from now on; ours would stay on every socket for nothing.
       socket.off('error', destroyOnError);
       const codec = negotiate([ws.protocol], this.#codecs) ?? jsonCodec;
+      const transport = new WebSocketTransport(ws, codec, this.#ws, this.#compressThreshold);
       void this.acceptTransport(
-        new WebSocketTransport(ws, codec, this.#ws, this.#compressThreshold),
+        transport,
         codec,
-        auth.data,
-        handshakeOf(req),
+        place === 'hello' ? { req, deferred: true } : { req, deferred: false, data: auth.data },
       );
     });
   }
 
-  /** A plain HTTP request under `path` that is not the health check: the SSE endpoints. */
+  /**
+   * A plain HTTP request under `path` that is not the health check: the SSE endpoints, with the
+   * CORS headers `allowedOrigins` grants (preflights answered here).
+   */
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (applyCors(req, res, this.#admission.originAllowed(req))) return;
     this.#sse.handle(req, res);
+  }
+
+  /** The checks that need no credentials: `allowedOrigins` and the address cap (403, 429). */
+  admitRequest(req: IncomingMessage): Authenticated {
+    const refused = this.#admission.refuseRequest(req, handshakeOf(req));
+    if (!refused) return { ok: true, data: undefined };
+    this.#logRefusal(req, refused);
+    return { ok: false, ...refused };
   }
 
   /**
    * Admits a request for any transport: `allowedOrigins` and the address cap (403, 429) before
    * `authenticate` runs, the user cap (429) after it (docs/security.md).
    */
-  async authenticateRequest(req: IncomingMessage, auth: unknown): Promise<Authenticated> {
-    const result = await this.#authenticate(req, auth);
-    if (!result.ok) logRefused(this.#context.logger, result, transportOf(req), req.socket.remoteAddress);
-    return result;
-  }
-
-  async #authenticate(req: IncomingMessage, auth: unknown): Promise<Authenticated> {
+  async authenticateRequest(req: IncomingMessage, auth: unknown, admitted = false): Promise<Authenticated> {
+    if (!admitted) {
+      const refused = this.admitRequest(req);
+      if (!refused.ok) return refused;
+    }
     const { options, logger } = this.#context;
-    const handshake = handshakeOf(req);
-    const refused = this.#admission.refuseRequest(req, handshake);
-    if (refused) return { ok: false, ...refused };
     let data: unknown;
     if (options.authenticate) {
       try {
@@ -192,34 +208,53 @@ export class Gateway {
         logger.debug({ err }, 'authenticate threw');
         data = undefined;
       }
-      if (data === null || data === undefined)
-        return { ok: false, status: 401, code: ErrorCode.Unauthorized, message: 'authentication refused' };
+      const expiresAt = expiryOf(data);
+      if (data === null || data === undefined || (expiresAt !== undefined && expiresAt <= Date.now())) {
+        const refused = { status: 401, code: ErrorCode.Unauthorized, message: 'authentication refused' };
+        this.#logRefusal(req, refused);
+        return { ok: false, ...refused };
+      }
     }
-    const refusedUser = this.#admission.refuseUser({ data, handshake });
-    if (refusedUser) return { ok: false, ...refusedUser };
+    const refusedUser = this.#admission.refuseUser({ data, handshake: handshakeOf(req) });
+    if (refusedUser) {
+      this.#logRefusal(req, refusedUser);
+      return { ok: false, ...refusedUser };
+    }
     return { ok: true, data };
   }
 
-  /** Any open transport: waits for hello, resolves the session, welcomes the connection. */
+  /**
+   * Any open transport: waits for hello (and runs `authenticate` on the credentials in it when
+   * they come there), resolves the session for the connection's user, welcomes the connection.
+   */
   async acceptTransport(
     transport: ServerTransport,
     codec: Codec,
-    data: unknown,
-    handshake: Handshake,
+    opening: Opening,
   ): Promise<ConnectionEngine | undefined> {
-    const { options, registry, logger, nodeId } = this.#context;
-    // Connection caps are reserved here for every transport; a race lost since the pre-check closes.
-    const admitted = this.#admission.admit({ data, handshake });
-    if (!('release' in admitted)) {
-      logRefused(logger, admitted, transport.kind, handshake.address);
-      transport.close(CloseCode.RateLimited, admitted.message);
-      return undefined;
-    }
+    const { options, registry, logger, nodeId, identity } = this.#context;
+    const handshake = handshakeOf(opening.req);
+    // Connection caps are reserved when the data is known; a race lost since the pre-check closes.
+    let admitted = opening.deferred ? undefined : this.#admit(transport, opening.data, handshake);
+    if (admitted === null) return undefined;
     let handedOver = false;
     const gate = new HelloGate(transport, codec, options.helloTimeoutMs);
     try {
       const hello = await gate.hello;
-      const session = await this.#sessions.resolve(hello.sid, hello.sk);
+      let data = opening.deferred ? undefined : opening.data;
+      if (opening.deferred) {
+        const auth = await this.authenticateRequest(opening.req, hello.a, true);
+        if (gate.closed) return undefined;
+        if (!auth.ok) {
+          transport.close(closeCodeOf(auth.status), auth.message);
+          return undefined;
+        }
+        data = auth.data;
+        admitted = this.#admit(transport, data, handshake);
+        if (admitted === null) return undefined;
+      }
+      const userKey = this.#admission.userOf({ data, handshake });
+      const session = await this.#sessions.resolve(hello.sid, hello.sk, userKey);
       if (gate.closed) return undefined;
       if (this.#context.closing()) {
         transport.close(CloseCode.ServerClosing, SHUTTING_DOWN);
@@ -234,11 +269,12 @@ export class Gateway {
         context: this.#context.connections,
         handshake,
         resumePositions: boundedPositions(hello.rooms, options.limits.maxRoomsPerConnection),
-        admitted,
+        admitted: admitted!,
       });
       engine.handle = handleFor(engine);
       handedOver = true;
       registry.add(engine, session.resumed);
+      identity.opened(engine, opening.req);
       transport.events = engine;
       const { intervalMs, timeoutMs } = options.heartbeat;
       engine.send(
@@ -261,8 +297,23 @@ export class Gateway {
       if (!gate.closed) logger.debug({ err }, 'handshake failed');
       return undefined;
     } finally {
-      if (!handedOver) admitted.release();
+      if (!handedOver) admitted?.release();
     }
+  }
+
+  /** Reserves the caps of a connection; null (and the transport closed with 4029) when one is full. */
+  #admit(transport: ServerTransport, data: unknown, handshake: Handshake): Admitted | null {
+    const admitted = this.#admission.admit({ data, handshake });
+    if ('release' in admitted) return admitted;
+    logRefused(this.#context.logger, admitted, transport.kind, handshake.address);
+    transport.close(CloseCode.RateLimited, admitted.message);
+    return null;
+  }
+
+  /** One log line per refusal, for every transport (docs/observability.md). */
+  #logRefusal(req: IncomingMessage, refusal: { status: number; code: string; message: string }): void {
+    const where = { origin: req.headers.origin, url: pathnameOf(req.url) };
+    logRefused(this.#context.logger, refusal, transportOf(req), req.socket.remoteAddress, where);
   }
 
   /** Ends the SSE streams and the WebSocket server (connections are closed by then). */
@@ -270,21 +321,13 @@ export class Gateway {
     this.#sse.close();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
+}
 
-  async #authenticateUpgrade(req: IncomingMessage): Promise<Authenticated> {
-    let auth: unknown;
-    try {
-      auth = decodeAuthParam(new URL(req.url ?? '/', 'http://localhost').searchParams.get('auth'));
-    } catch {
-      return {
-        ok: false,
-        status: 400,
-        code: ErrorCode.BadMessage,
-        message: 'the auth parameter is not base64url JSON',
-      };
-    }
-    return this.authenticateRequest(req, auth);
-  }
+/** The close code that stands for an HTTP refusal once the transport is open (credentials in the hello). */
+function closeCodeOf(status: number): number {
+  if (status === 401) return CloseCode.Unauthorized;
+  if (status === 403) return CloseCode.Forbidden;
+  return CloseCode.RateLimited;
 }
 
 /** Which way in a request took, for the refusal log. */

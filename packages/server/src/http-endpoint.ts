@@ -2,6 +2,7 @@ import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node
 import { STATUS_CODES } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
+import { QUERY } from '@tether/protocol';
 import type { Handshake } from './handshake.js';
 
 /** What admission and `authenticate` made of a request: the connection's data, or the HTTP refusal. */
@@ -109,8 +110,24 @@ export function attachToServer(
   };
 }
 
-/** Decodes the client's `auth` query value (base64url of JSON). Undefined when absent; throws when malformed. */
-export function decodeAuthParam(value: string | null): unknown {
-  if (value === null || value === '') return undefined;
-  return JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
+/**
+ * How a transport opens: the request that opened it, and what `authenticate` made of it, or
+ * `deferred` when the client sends its credentials in the hello (`authenticate` runs then).
+ */
+export type Opening =
+  | { req: IncomingMessage; deferred: false; data: unknown }
+  | { req: IncomingMessage; deferred: true };
+
+/**
+ * Where a Tether client put its credentials: `hello` (the `ah=1` marker: in `hello.a`), `url`
+ * (an `auth` query parameter, refused: URLs end up in proxy and access logs), or `request`
+ * (nothing said: `authenticate` reads cookies and headers of the request itself).
+ */
+export function credentialsPlace(url: string | undefined): 'hello' | 'url' | 'request' {
+  const query = new URL(url ?? '/', 'http://localhost').searchParams;
+  if (query.has(QUERY.authInHello)) return 'hello';
+  return query.has('auth') ? 'url' : 'request';
 }
+
+/** The refusal of a request that carries credentials in its URL. */
+export const CREDENTIALS_IN_URL = 'credentials in the URL are refused: send them in the hello (`a`)';

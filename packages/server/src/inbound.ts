@@ -49,9 +49,11 @@ export function dispatchEvent(
     try {
       const result = handler(data);
       if (result instanceof Promise)
-        result.catch((err) => receiver.context.logger.warn({ err, event }, 'event handler rejected'));
+        result.catch((err) =>
+          receiver.context.logger.warn({ err, event, connId: receiver.id }, 'event handler rejected'),
+        );
     } catch (err) {
-      receiver.context.logger.warn({ err, event }, 'event handler threw');
+      receiver.context.logger.warn({ err, event, connId: receiver.id }, 'event handler threw');
     }
   }
 }

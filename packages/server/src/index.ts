@@ -28,6 +28,7 @@ export {
   type Handshake,
   type RequestOptions,
 } from './connection.js';
+export type { InboundHook } from './inbound-hooks.js';
 export {
   ackWindow,
   checkClaimOptions,
@@ -87,3 +88,4 @@ export type {
 } from './typed-events.js';
 export { UserOperator } from './user-directory.js';
 export type { DeadLetters } from './users.js';
+export { withExpiry } from './with-expiry.js';

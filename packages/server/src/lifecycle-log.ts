@@ -71,8 +71,9 @@ export function logRefused(
   refusal: { status: number; code: string; message: string },
   transport: 'websocket' | 'sse' | 'eventsource',
   address: string | undefined,
+  where?: { origin: string | undefined; url: string },
 ): void {
-  logger.info({ ...refusal, transport, address }, 'connection refused');
+  logger.info({ ...refusal, transport, address, ...where }, 'connection refused');
   if (connTrace.on)
     connTrace(
       'refused %s from %s: %d %s %s',

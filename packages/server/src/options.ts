@@ -31,7 +31,12 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
   bus?: Bus;
   /**
    * Checks a connecting client. `auth` is what the client's `auth` option produced (undefined
-   * for plain EventSource). Return the connection's `data`; return null or throw to refuse (HTTP 401).
+   * for plain EventSource and for clients without `auth`), `req` the request that opened the
+   * connection (cookies, headers): the WebSocket upgrade or the SSE stream. Runs at the upgrade
+   * when the client sends no credentials, when its hello arrives when it does (they travel in the
+   * hello, never in the URL), and again on every credentials refresh. Return the connection's
+   * `data` (wrap it in `withExpiry` when the credentials expire); return null or throw to refuse
+   * (HTTP 401 before the upgrade, close 4401 after it).
    */
   authenticate?: (req: IncomingMessage, auth: unknown) => Data | null | Promise<Data | null>;
   /** Decides client-initiated joins. Default: refuse all (server-side joins need no permission). */
@@ -78,7 +83,11 @@ export interface TetherServerOptions<E extends EventMap = EventMap, Data = unkno
    * ms: a rejoin within it announces neither `leave` nor `join`. Default 3 000; 0 announces at once.
    */
   presenceGraceMs?: number;
-  /** The public part of `conn.data` shown in presence. Default: `conn.data` itself. */
+  /**
+   * The public part of a connection shown in presence, to every member of its rooms and in
+   * `tether.in(room).presence()`. Default: nothing (`data` is undefined): `conn.data` often holds
+   * what others must not see (emails, tokens, roles), so the app names what to show.
+   */
   presenceData?: (conn: Connection<E, Data>) => PresenceData<E>;
   /**
    * Rooms whose members get `tether:presence` join/leave events. Default: none. Every join and
@@ -197,7 +206,7 @@ export function resolveOptions<E extends EventMap, Data>(
         }
       : false,
     presenceGraceMs: options.presenceGraceMs ?? 3_000,
-    presenceData: options.presenceData ?? ((conn) => conn.data),
+    presenceData: options.presenceData ?? (() => undefined),
     presenceEventsFor:
       typeof options.presenceEvents === 'function'
         ? options.presenceEvents

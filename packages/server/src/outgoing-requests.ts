@@ -78,10 +78,17 @@ export class OutgoingRequests {
     });
   }
 
-  /** True when the reply belongs to one of this node's requests (and settles it). */
-  settle(message: ReplyMessage | ErrorReplyMessage): boolean {
+  /**
+   * True when the reply names one of this node's requests; it settles it only when it came from
+   * the request's session (ids are guessable, so a reply from any other session is dropped).
+   */
+  settle(message: ReplyMessage | ErrorReplyMessage, sessionId: string): boolean {
     const pending = this.#pending.get(message.id);
     if (!pending) return message.id.startsWith(this.#prefix);
+    if (pending.sessionId !== sessionId) {
+      this.#metrics.rejected++;
+      return true;
+    }
     this.#finish(pending);
     if (message.t === 'res') pending.resolve(message.d);
     else pending.reject(new TetherError(message.c, message.m));

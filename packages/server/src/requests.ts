@@ -81,7 +81,7 @@ export class Requests {
       metrics: context.counters,
     });
     context.nodeMessages.register('reply', (payload) =>
-      this.#outgoing.settle(payload.message as ReplyMessage),
+      this.#outgoing.settle(payload.message as ReplyMessage, String(payload.sessionId)),
     );
   }
 
@@ -94,15 +94,18 @@ export class Requests {
     }
   }
 
-  /** A client's reply to a server request; one for another node's request is sent home. */
-  reply(message: ReplyMessage | ErrorReplyMessage): void {
-    if (this.#outgoing.settle(message)) return;
+  /**
+   * A client's reply to a server request; one for another node's request is sent home. Only a
+   * connection of the request's own session settles it: request ids are not secrets.
+   */
+  reply(sessionId: string, message: ReplyMessage | ErrorReplyMessage): void {
+    if (this.#outgoing.settle(message, sessionId)) return;
     // A reply to another node's request (the client reconnected here): send it home.
     const { nodeId, bus, logger } = this.#context;
     const origin = message.id.slice(0, message.id.lastIndexOf('.'));
     if (origin && origin !== nodeId) {
       bus
-        .sendToNode(origin, { kind: 'reply', message })
+        .sendToNode(origin, { kind: 'reply', message, sessionId })
         .catch((err) => logger.debug({ err }, 'reply not forwarded'));
     }
   }
@@ -284,6 +287,9 @@ export class Requests {
   }
 }
 
+/** What the client sees of a handler's throw that is not a `TetherError`. */
+const GENERIC_HANDLER_ERROR = 'the handler failed';
+
 /** Runs a request handler; a handler that answers synchronously gets a synchronous outcome. */
 function runHandler(
   handler: Handler,
@@ -308,10 +314,10 @@ function runHandler(
   return { ok: true, data: result };
 }
 
+/** A TetherError is the app speaking to its client; anything else may hold secrets. */
 function failure(err: unknown): Outcome {
-  const code = err instanceof TetherError ? err.code : ErrorCode.HandlerError;
-  const message = err instanceof Error ? err.message : String(err);
-  return { ok: false, code, message };
+  if (err instanceof TetherError) return { ok: false, code: err.code, message: err.message };
+  return { ok: false, code: ErrorCode.HandlerError, message: GENERIC_HANDLER_ERROR };
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -7,6 +7,8 @@ import type { ConnectionContext } from './connection-engine.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Gateway } from './gateway.js';
 import { HeartbeatSweep } from './heartbeat.js';
+import { Identity, userKeyOfRequest } from './identity.js';
+import { Inbound, type InboundHook } from './inbound-hooks.js';
 import type { Inbox } from './inbox.js';
 import type { Instrumentation } from './instrumentation.js';
 import { MemoryBus } from './memory-bus.js';
@@ -45,6 +47,8 @@ export interface PartsInput {
   readonly inbox: Inbox | undefined;
   readonly offline: (notification: OfflineNotification) => void;
   readonly wantsOffline: () => boolean;
+  /** The inbound hooks (`tether.use`), in order. */
+  readonly hooks: readonly InboundHook[];
 }
 
 /** The parts of one server node; the facade owns them and closes them in `close()`. */
@@ -57,6 +61,7 @@ export interface ServerParts {
   readonly rooms: Rooms;
   readonly requests: Requests;
   readonly gateway: Gateway;
+  readonly identity: Identity;
   readonly readiness: BusReadiness;
   readonly users: Users;
   readonly ownsInbox: boolean;
@@ -125,6 +130,19 @@ export function assembleParts(input: PartsInput): ServerParts {
     acknowledge: (engine, message) => users.ack(engine, message),
     closing,
   });
+  const identity = new Identity({
+    logger,
+    rooms,
+    authenticate: options.authenticate,
+    userKeyOf: userKeyOfRequest(options.limits.userKey),
+  });
+  const inbound = new Inbound({
+    logger,
+    counters,
+    hooks: input.hooks,
+    request: (engine, message) => requests.handle(engine, message),
+    refresh: (engine, message) => identity.refresh(engine, message),
+  });
   const pingFrames = new Map<Codec, Frame>();
   const connections: ConnectionContext = {
     lowWaterBytes: options.lowWaterBytes,
@@ -137,9 +155,10 @@ export function assembleParts(input: PartsInput): ServerParts {
       if (!frame) pingFrames.set(codec, (frame = codec.encode({ t: 'ping' })));
       return frame;
     },
-    request: (engine, message) => requests.handle(engine, message),
-    reply: (message) => requests.reply(message),
-    clientJoin: (engine, message) => rooms.clientJoin(engine, message),
+    inbound: (engine, message) => inbound.handle(engine, message),
+    reply: (engine, message) => requests.reply(engine.sessionId, message),
+    clientJoin: (engine, message) =>
+      rooms.clientJoin(engine, message).then(() => identity.clientJoined(engine, message.r)),
     join: (engine, room, since, announce) => rooms.join(engine, room, since, announce),
     leave: (engine, room) => rooms.leave(engine, room),
     requestClient: (engine, event, data, requestOptions) =>
@@ -154,6 +173,7 @@ export function assembleParts(input: PartsInput): ServerParts {
         !closing();
       const wasCurrent = registry.remove(engine, reason);
       users.closed(engine);
+      identity.closed(engine);
       rooms.leaveAll(engine, dropped);
       // A deliberate close ends the session: its pending acks can no longer be delivered.
       if (wasCurrent && engine.endedByClient) requests.sessionEnded(engine.sessionId);
@@ -170,6 +190,7 @@ export function assembleParts(input: PartsInput): ServerParts {
     registry,
     rooms,
     nodeMessages,
+    identity,
     connections,
     closing,
     opened: (engine, handshake) => {
@@ -178,5 +199,18 @@ export function assembleParts(input: PartsInput): ServerParts {
     },
     resumed: (sessionId) => requests.sessionResumed(sessionId),
   });
-  return { bus, ownsBus, link, heartbeat, registry, rooms, requests, gateway, readiness, users, ownsInbox };
+  return {
+    bus,
+    ownsBus,
+    link,
+    heartbeat,
+    registry,
+    rooms,
+    requests,
+    gateway,
+    identity,
+    readiness,
+    users,
+    ownsInbox,
+  };
 }

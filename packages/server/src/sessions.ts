@@ -15,14 +15,17 @@ const KEY_TTL_MS = 30 * 24 * 3_600_000;
 
 /**
  * Session ids with a secret: a client resumes its session (same `conn.sessionId`, same request
- * dedup keys) only by presenting the secret the server gave it, never by id alone.
+ * dedup keys, its pending server requests) only by presenting the secret the server gave it,
+ * never by id alone, and only as the user it was issued to.
  *
- * The secret is an HMAC of the session id under a signing key that all nodes share through the
- * bus, so checking it needs no per-session storage and no bus round trip per connection. The
- * id carries its issue time, which bounds a session's life to `ttlMs`.
+ * The secret is an HMAC of the session id and the user key under a signing key that all nodes
+ * share through the bus, so checking it needs no per-session storage and no bus round trip per
+ * connection. A pair presented by another user (a stolen or shared `localStorage`) does not
+ * verify: that client starts a new session and learns nothing of the other one. The id carries
+ * its issue time, which bounds a session's life to `ttlMs`.
  *
  * @example
- * const session = await sessions.resolve(hello.sid, hello.sk);
+ * const session = await sessions.resolve(hello.sid, hello.sk, '42');
  */
 export class SessionStore {
   readonly #bus: Bus;
@@ -38,18 +41,23 @@ export class SessionStore {
     this.#logger = logger;
   }
 
-  async resolve(sessionId: string | undefined, secret: string | undefined): Promise<Session> {
+  /** `userKey`: the connection's user (`userKey` option), undefined for an anonymous one. */
+  async resolve(
+    sessionId: string | undefined,
+    secret: string | undefined,
+    userKey: string | undefined,
+  ): Promise<Session> {
     const key = await this.#signingKey();
-    if (sessionId && secret && this.#valid(key, sessionId, secret))
+    if (sessionId && secret && this.#valid(key, sessionId, secret, userKey))
       return { sessionId, secret, resumed: true };
     const fresh = `${randomBytes(12).toString('base64url')}.${Date.now().toString(36)}`;
-    return { sessionId: fresh, secret: sign(key, fresh), resumed: false };
+    return { sessionId: fresh, secret: sign(key, fresh, userKey), resumed: false };
   }
 
-  #valid(key: Buffer, sessionId: string, secret: string): boolean {
+  #valid(key: Buffer, sessionId: string, secret: string, userKey: string | undefined): boolean {
     const issuedAt = Number.parseInt(sessionId.slice(sessionId.lastIndexOf('.') + 1), 36);
     if (!Number.isFinite(issuedAt) || Date.now() - issuedAt > this.#ttlMs) return false;
-    const expected = Buffer.from(sign(key, sessionId));
+    const expected = Buffer.from(sign(key, sessionId, userKey));
     const actual = Buffer.from(secret);
     return expected.length === actual.length && timingSafeEqual(expected, actual);
   }
@@ -85,6 +93,12 @@ export class SessionStore {
   }
 }
 
-function sign(key: Buffer, sessionId: string): string {
-  return createHmac('sha256', key).update(sessionId).digest('base64url');
+/**
+ * The secret of a session for one user. The user part is tagged (`u:` or `-`) so an anonymous
+ * session and a user's can never share a secret, and separated by a NUL, which neither a session
+ * id nor the tag holds.
+ */
+function sign(key: Buffer, sessionId: string, userKey: string | undefined): string {
+  const user = userKey === undefined ? '-' : `u:${userKey}`;
+  return createHmac('sha256', key).update(`${sessionId}\0${user}`).digest('base64url');
 }

@@ -7,6 +7,7 @@ import type { Connection } from './connection.js';
 import type { ConnectionEngine } from './connection-engine.js';
 import { Drain } from './drain.js';
 import { attachToServer, pathnameOf } from './http-endpoint.js';
+import type { InboundHook } from './inbound-hooks.js';
 import type { Instrumentation } from './instrumentation.js';
 import { Metrics, type MetricsSnapshot, metricsSnapshot } from './metrics.js';
 import type { OfflineNotification, UndeliveredNotification } from './notification-delivery.js';
@@ -77,6 +78,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     instrumentation: Instrumentation;
   } = { request: [], publish: [], instrumentation: {} };
   readonly #parts: ServerParts;
+  readonly #hooks: InboundHook[] = [];
   readonly #operations: OperationsPage | undefined;
   readonly #attachment: { detach(): void } | undefined;
   readonly #listeners = new ServerListeners((err, event) =>
@@ -103,6 +105,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       inbox: options.inbox,
       offline: (notification) => this.#listeners.emit('notification:offline', notification),
       wantsOffline: () => this.#listeners.has('notification:offline'),
+      hooks: this.#hooks as InboundHook[],
     });
     this.#parts.heartbeat.start();
     this.#operations = options.operations && operationsPage(this, this.#parts.rooms, options.operations);
@@ -128,6 +131,22 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
 
   off<K extends keyof TetherServerEvents<E, Data>>(event: K, listener: TetherServerEvents<E, Data>[K]): this {
     this.#listeners.remove(event, listener as (...args: never[]) => void);
+    return this;
+  }
+
+  /**
+   * Adds an inbound hook: it sees every client event and request (name and data, with its
+   * connection) after `authenticate` admitted the connection and before the handler runs, and
+   * can check, log or refuse it by throwing (docs/security.md, "Inbound hooks"). Joins are not
+   * hooks' business: `authorizeJoin` decides them.
+   *
+   * @example
+   * tether.use((conn, event) => {
+   *   if (conn.data.readOnly && event !== 'doc:read') throw new TetherError('FORBIDDEN', 'read-only');
+   * });
+   */
+  use(hook: InboundHook<E, Data>): this {
+    this.#hooks.push(hook as unknown as InboundHook);
     return this;
   }
 
@@ -258,6 +277,7 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
     await this.#parts.users.close();
     if (this.#parts.ownsInbox) await this.#parts.users.inbox.close();
     heartbeat.stop();
+    this.#parts.identity.close();
     this.#attachment?.detach();
     await this.#operations?.close();
     await gateway.close();

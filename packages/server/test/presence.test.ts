@@ -24,6 +24,8 @@ const base: TetherServerOptions = {
   authenticate: (_req, auth) => ({ user: (auth as { user?: string } | undefined)?.user ?? 'anon' }),
   authorizeJoin: () => true,
   presenceEvents: (room) => !room.startsWith('quiet:'),
+  // These tests read who is there from the data itself; the default shows nothing of it.
+  presenceData: (conn) => conn.data,
 };
 
 async function node(options: TetherServerOptions = {}): Promise<TestNode> {

@@ -43,8 +43,8 @@ function rawConnect(
   options: { origin?: string; hello?: Record<string, unknown>; auth?: unknown } = {},
 ): Promise<RawResult> {
   let target = url.replace(/^http/, 'ws');
-  if (options.auth !== undefined)
-    target += `?auth=${Buffer.from(JSON.stringify(options.auth)).toString('base64url')}`;
+  // Credentials travel in the hello (`a`); `ah=1` tells the server to wait for them.
+  if (options.auth !== undefined) target += '?ah=1';
   const ws = new WebSocket(target, ['tether.v1.json'], options.origin ? { origin: options.origin } : {});
   cleanups.push(() => ws.terminate());
   return new Promise((resolve, reject) => {
@@ -63,7 +63,7 @@ function rawConnect(
       );
     });
     ws.on('error', () => {});
-    ws.on('open', () => ws.send(JSON.stringify({ t: 'hello', ...options.hello })));
+    ws.on('open', () => ws.send(JSON.stringify({ t: 'hello', a: options.auth, ...options.hello })));
     ws.on('message', (data) => {
       const message = JSON.parse(data.toString()) as Record<string, unknown>;
       if (message.t === 'welcome') done({ kind: 'open', ws, welcome: message });
@@ -448,10 +448,10 @@ describe('connection caps', () => {
     });
     const first = await rawConnect(server.url, { auth: { user: 'u1' } });
     expect(first.kind).toBe('open');
-    expect(await rawConnect(server.url, { auth: { user: 'u1' } })).toMatchObject({
-      kind: 'refused',
-      status: 429,
-      body: { error: { code: 'TOO_MANY_CONNECTIONS' } },
+    // Credentials in the hello: the user is known after the upgrade, so the cap closes with 4029.
+    expect(await rawConnect(server.url, { auth: { user: 'u1' } })).toEqual({
+      kind: 'closed',
+      code: CloseCode.RateLimited,
     });
     expect((await rawConnect(server.url, { auth: { user: 'u2' } })).kind).toBe('open');
     // Five at once for a third user, their authentications finishing together: one place only.

@@ -22,6 +22,7 @@ const DEFAULT_MAX_POST = 64 * 1024;
 
 /** What an HTTP refusal of the stream means as a close code: 401/403 are fatal, 503 says "come back later". */
 function closeCodeFor(status: number): number {
+  if (status === 429) return CloseCode.RateLimited;
   if (status === 401) return CloseCode.Unauthorized;
   if (status === 403) return CloseCode.Forbidden;
   if (status === 503) return CloseCode.ServerClosing;
@@ -62,7 +63,7 @@ class SseConnection implements ClientTransport {
   #stopped = false;
 
   constructor(
-    request: { url: string; codec: Codec; auth: string | undefined; events: ClientTransportEvents },
+    request: { url: string; codec: Codec; authInHello: boolean; events: ClientTransportEvents },
     fetchImpl: typeof fetch,
   ) {
     this.#events = request.events;
@@ -73,7 +74,9 @@ class SseConnection implements ClientTransport {
       queueMicrotask(() => this.#fail(CloseCode.Abnormal, 'the SSE transport carries the JSON codec only'));
       return;
     }
-    const url = withQuery(this.#baseUrl, { [QUERY.transport]: 'sse', [QUERY.auth]: request.auth });
+    // Credentials go in the hello (a POST body), never in the URL.
+    const marker = request.authInHello ? '1' : undefined;
+    const url = withQuery(this.#baseUrl, { [QUERY.transport]: 'sse', [QUERY.authInHello]: marker });
     void this.#readStream(url);
   }
 
@@ -100,6 +103,8 @@ class SseConnection implements ClientTransport {
     try {
       response = await this.#fetch(url, {
         headers: { accept: 'text/event-stream' },
+        // Cookies go along to another origin too; the server's CORS answer (allowedOrigins) decides.
+        credentials: 'include',
         signal: this.#abort.signal,
       });
     } catch (err) {
@@ -184,6 +189,7 @@ class SseConnection implements ClientTransport {
         body,
         // text/plain keeps a cross-origin POST "simple" (no preflight); the body is one JSON message per line.
         headers: body === undefined ? undefined : { 'content-type': 'text/plain;charset=UTF-8' },
+        credentials: 'include',
         signal: this.#abort.signal,
       });
     } catch (err) {

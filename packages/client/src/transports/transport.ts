@@ -29,8 +29,11 @@ export interface TransportRequest {
   /** The endpoint as the user gave it (http, https, ws or wss). */
   url: string;
   codec: Codec;
-  /** The client's auth, already encoded as base64url JSON, or undefined. */
-  auth: string | undefined;
+  /**
+   * True when the client has an `auth` option: the transport marks its URL (`ah=1`) so the server
+   * waits for the credentials in the hello. They never travel in the URL.
+   */
+  authInHello: boolean;
   events: ClientTransportEvents;
 }
 

@@ -27,8 +27,10 @@ export function webSocketTransport(
   WebSocketImpl: WebSocketConstructor,
   onCreated?: (socket: WebSocketLike, reportStatus: (status: number) => void) => void,
 ): TransportFactory {
-  return ({ url, codec, auth, events }) => {
-    const socket = new WebSocketImpl(withQuery(toWebSocketUrl(url), { [QUERY.auth]: auth }), [
+  return ({ url, codec, authInHello, events }) => {
+    // Credentials go in the hello, never in the URL (proxy and access logs keep URLs).
+    const marker = authInHello ? '1' : undefined;
+    const socket = new WebSocketImpl(withQuery(toWebSocketUrl(url), { [QUERY.authInHello]: marker }), [
       codec.subprotocol,
     ]);
     socket.binaryType = 'arraybuffer';

@@ -97,7 +97,7 @@ export class Admission {
   /** The per-user cap, once `authenticate` named the user. */
   refuseUser(conn: ConnectionInfo): Refusal | undefined {
     if (!Number.isFinite(this.#limits.maxConnectionsPerUser)) return undefined;
-    return this.#caps.check(undefined, this.#userOf(conn)) === 'user' ? tooMany('user') : undefined;
+    return this.#caps.check(undefined, this.userOf(conn)) === 'user' ? tooMany('user') : undefined;
   }
 
   /**
@@ -107,7 +107,7 @@ export class Admission {
   admit(conn: ConnectionInfo): Admitted | Refusal {
     const lease: CapLease | 'ip' | 'user' = this.#caps.acquire(
       this.#ipOf(conn.handshake),
-      Number.isFinite(this.#limits.maxConnectionsPerUser) ? this.#userOf(conn) : undefined,
+      Number.isFinite(this.#limits.maxConnectionsPerUser) ? this.userOf(conn) : undefined,
     );
     if (typeof lease === 'string') return tooMany(lease === 'ip' ? 'address' : 'user');
     const rateLimit = this.#limits.rateLimit;
@@ -145,7 +145,8 @@ export class Admission {
     return keyString(safely(() => this.#limits.clientIp(handshake)));
   }
 
-  #userOf(conn: ConnectionInfo): string | undefined {
+  /** The connection's user key (the `userKey` option) as a string; undefined when it has none. */
+  userOf(conn: ConnectionInfo): string | undefined {
     return keyString(safely(() => this.#limits.userKey(conn)));
   }
 }

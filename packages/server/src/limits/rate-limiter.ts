@@ -147,7 +147,8 @@ export class InboundRateLimiter {
     if (this.#closed) return;
     if (this.#toldRefusals === undefined) this.#tell(conn, why);
     else this.#toldRefusals++;
-    if (message.t === 'req' || message.t === 'join') {
+    // Messages with an id get an answer (a refresh too: its caller waits for one); the rest drop.
+    if (message.t === 'req' || message.t === 'join' || message.t === 'auth') {
       conn.send({ t: 'err', id: message.id, c: ErrorCode.RateLimited, m: why }, false);
     }
   }

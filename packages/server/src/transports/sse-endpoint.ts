@@ -14,8 +14,13 @@ import {
 } from '@tether/protocol';
 import type { Bus } from '../bus.js';
 import type { ConnectionEngine } from '../connection-engine.js';
-import type { Handshake } from '../handshake.js';
-import { type Authenticated, decodeAuthParam, handshakeOf, refuseRequest } from '../http-endpoint.js';
+import {
+  type Authenticated,
+  CREDENTIALS_IN_URL,
+  credentialsPlace,
+  type Opening,
+  refuseRequest,
+} from '../http-endpoint.js';
 import type { ResolvedOptions } from '../options.js';
 import { validateRoomName } from '../room-name.js';
 import type { EventMap } from '../typed-events.js';
@@ -36,12 +41,13 @@ export interface SseContext {
   readonly logger: Logger;
   readonly bus: Bus;
   closing(): boolean;
+  /** The checks that need no credentials (origin, address cap), for a client that sends them in its hello. */
+  admitRequest(req: IncomingMessage): Authenticated;
   authenticateRequest(req: IncomingMessage, auth: unknown): Promise<Authenticated>;
   acceptTransport(
     transport: ServerTransport,
     codec: Codec,
-    data: unknown,
-    handshake: Handshake,
+    opening: Opening,
   ): Promise<ConnectionEngine | undefined>;
   /** The join policy every client join goes through. */
   authorize(engine: ConnectionEngine, room: string): Promise<TetherError | undefined>;
@@ -156,13 +162,11 @@ export class SseEndpoint {
         `the SSE transport speaks ${jsonCodec.subprotocol} only`,
       );
     }
-    let auth: unknown;
-    try {
-      auth = decodeAuthParam(url.searchParams.get('auth'));
-    } catch {
-      return refuseRequest(res, 400, ErrorCode.BadMessage, 'the auth parameter is not base64url JSON');
-    }
-    const result = await this.#host.authenticateRequest(req, auth);
+    const place = credentialsPlace(req.url);
+    if (place === 'url') return refuseRequest(res, 400, ErrorCode.BadMessage, CREDENTIALS_IN_URL);
+    // Credentials in the hello (a POST body): only the checks that need none run now.
+    const result =
+      place === 'hello' ? this.#host.admitRequest(req) : await this.#host.authenticateRequest(req, undefined);
     if (!result.ok) return refuseRequest(res, result.status, result.code, result.message);
     // The client may have left while `authenticate` ran: then there is nothing to open.
     if (req.socket.destroyed || res.destroyed || this.#refuseWhileClosing(res)) return;
@@ -174,7 +178,11 @@ export class SseEndpoint {
     const transport = new SseTransport(stream, { token, maxPost: this.#host.options.maxPayload });
     this.#streams.set(number, { transport, secret: Buffer.from(secret) });
     this.#track(transport, () => this.#streams.delete(number));
-    await this.#host.acceptTransport(transport, jsonCodec, result.data, handshakeOf(req));
+    await this.#host.acceptTransport(
+      transport,
+      jsonCodec,
+      place === 'hello' ? { req, deferred: true } : { req, deferred: false, data: result.data },
+    );
   }
 
   async #post(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -255,7 +263,11 @@ export class SseEndpoint {
     const stream = new SseStream(res, { gzip: this.#compress !== false && acceptsGzip(req) });
     const transport = new NativeSseTransport(stream, positions, this.#host.options.maxBufferedBytes);
     this.#track(transport);
-    const accepted = this.#host.acceptTransport(transport, jsonCodec, auth.data, handshakeOf(req));
+    const accepted = this.#host.acceptTransport(transport, jsonCodec, {
+      req,
+      deferred: false,
+      data: auth.data,
+    });
     // A plain EventSource sends no hello: the endpoint says it on its behalf (no session to resume).
     transport.events?.onFrame(jsonCodec.encode({ t: 'hello' }));
     const conn = await accepted;

@@ -63,7 +63,8 @@ export function transportSuite(kind: TransportKind, kit: TetherKit): void {
         .catch((e: unknown) => e)) as TetherError;
       expect(err).toBeInstanceOf(kit.TetherError);
       expect(err.code).toBe('HANDLER_ERROR');
-      expect(err.message).toBe('kaboom');
+      // Not a TetherError: logged on the server, generic for the client.
+      expect(err.message).not.toContain('kaboom');
       expect(Date.now() - started).toBeLessThan(1_000);
       expect(runs).toBe(1);
     });
