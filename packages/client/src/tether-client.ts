@@ -412,8 +412,6 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#silence.stop();
   }
 
-  // ---- frames ----------------------------------------------------------------------------
-
   #onFrame(frame: Frame | ArrayBuffer): void {
     this.#silence.seen();
     let message: ServerMessage;
@@ -472,8 +470,6 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     if (!this.#rooms.settle(id, outcome) && !this.#refresher.settle(id, outcome))
       this.#requests.settle(id, outcome);
   }
-
-  // ---- sending -----------------------------------------------------------------------------
 
   #request(event: string, data: unknown, options: ClientRequestOptions): Promise<unknown> {
     if (this.#state === 'closed')
