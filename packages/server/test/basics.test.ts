@@ -32,13 +32,12 @@ describe('request/reply and events over a real WebSocket', () => {
       });
     });
     const client = node.client();
-    const started = Date.now();
-    const err = await rejectionOf(client.request('boom', {}, { timeout: 3_000, retries: 3 }));
+    // Timeouts far past the test's own: a rejection by timeout could not come in time.
+    const err = await rejectionOf(client.request('boom', {}, { timeout: 60_000, retries: 3 }));
     expect(err).toBeInstanceOf(TetherError);
     expect(err.code).toBe('HANDLER_ERROR');
     // Not a TetherError: the client gets a generic message, never the thrown one.
     expect(err.message).not.toContain('kaboom');
-    expect(Date.now() - started).toBeLessThan(1_000);
     expect(runs).toBe(1);
   });
 
@@ -49,11 +48,9 @@ describe('request/reply and events over a real WebSocket', () => {
       conn.on('ok', () => 'fine');
     });
     const client = node.client();
-    const started = Date.now();
-    const err = await rejectionOf(client.request('big', {}, { timeout: 3_000 }));
+    const err = await rejectionOf(client.request('big', {}, { timeout: 60_000 }));
     expect(err.code).toBe('INTERNAL');
     expect(err.message).toBe('the reply could not be encoded');
-    expect(Date.now() - started).toBeLessThan(1_000);
     await expect(client.request('ok', {})).resolves.toBe('fine');
     expect(client.state).toBe('open');
   });

@@ -34,10 +34,9 @@ describe('fallback from WebSocket to SSE', () => {
     server.tether.on('connection', (conn) => conn.on('echo', (d) => d));
     const proxy = await proxyTo(server);
     proxy.blockUpgrades(true);
-    const started = Date.now();
     const c = client(proxy.url('/tether'));
-    await waitForState(c, 'open', 5_000);
-    expect(Date.now() - started).toBeLessThan(3_000);
+    // API.md promises open over SSE within 10 s when upgrades are blocked.
+    await waitForState(c, 'open', 10_000);
     expect(c.transport).toBe('sse');
     await expect(c.request('echo', { a: 1 })).resolves.toEqual({ a: 1 });
   });

@@ -57,15 +57,14 @@ export function transportSuite(kind: TransportKind, kit: TetherKit): void {
           throw new Error('kaboom');
         }),
       );
-      const started = Date.now();
+      // Timeouts far past the test's own: a rejection by timeout could not come in time.
       const err = (await client()
-        .request('boom', {}, { timeout: 3_000, retries: 3 })
+        .request('boom', {}, { timeout: 60_000, retries: 3 })
         .catch((e: unknown) => e)) as TetherError;
       expect(err).toBeInstanceOf(kit.TetherError);
       expect(err.code).toBe('HANDLER_ERROR');
       // Not a TetherError: logged on the server, generic for the client.
       expect(err.message).not.toContain('kaboom');
-      expect(Date.now() - started).toBeLessThan(1_000);
       expect(runs).toBe(1);
     });
 
