@@ -10,7 +10,12 @@ export interface UndeliveredMessage {
   sessionId: string;
   connId: string;
   attempts: number;
-  reason: 'timeout' | 'session-closed' | 'server-closing';
+  /**
+   * `online-elsewhere`: no attempt got an ack, the session has no connection on this node, and
+   * its user has a connection on another node (the client most likely moved there; a push does not
+   * follow it). `timeout`: no ack and no sign of the user elsewhere.
+   */
+  reason: 'timeout' | 'online-elsewhere' | 'session-closed' | 'server-closing';
 }
 
 type AnyConnection = ConnectionEngine;
@@ -25,6 +30,8 @@ interface Pending {
   attemptsLeft: number;
   timeoutMs: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether the request's user is connected on another node (asked only when giving up). */
+  elsewhere: (() => Promise<boolean>) | undefined;
   resolve(value: unknown): void;
   reject(err: Error): void;
 }
@@ -43,6 +50,7 @@ export class OutgoingRequests {
   readonly #current: (sessionId: string) => AnyConnection | undefined;
   readonly #onUndelivered: (message: UndeliveredMessage) => void;
   readonly #metrics: Metrics;
+  readonly #elsewhereOf: ((conn: AnyConnection) => (() => Promise<boolean>) | undefined) | undefined;
   #counter = 0;
 
   constructor(init: {
@@ -50,11 +58,14 @@ export class OutgoingRequests {
     currentConnection: (sessionId: string) => AnyConnection | undefined;
     onUndelivered: (message: UndeliveredMessage) => void;
     metrics: Metrics;
+    /** For a connection, how to ask later whether its user is connected on another node. */
+    elsewhereOf?: (conn: AnyConnection) => (() => Promise<boolean>) | undefined;
   }) {
     this.#prefix = `${init.nodeId}.`;
     this.#current = init.currentConnection;
     this.#onUndelivered = init.onUndelivered;
     this.#metrics = init.metrics;
+    this.#elsewhereOf = init.elsewhereOf;
   }
 
   request(conn: AnyConnection, event: string, data: unknown, options: RequestOptions): Promise<unknown> {
@@ -70,6 +81,7 @@ export class OutgoingRequests {
         attemptsLeft: retries + 1,
         timeoutMs: options.timeout ?? 5_000,
         timer: undefined,
+        elsewhere: this.#elsewhereOf?.(conn),
         resolve,
         reject,
       };
@@ -119,7 +131,17 @@ export class OutgoingRequests {
 
   #attempt(pending: Pending): void {
     if (pending.attemptsLeft === 0) {
-      this.#giveUp(pending, 'timeout');
+      const { elsewhere } = pending;
+      if (!elsewhere || this.#current(pending.sessionId)) {
+        this.#giveUp(pending, 'timeout');
+        return;
+      }
+      // Still pending while the bus is asked: an ack arriving meanwhile settles it instead.
+      pending.timer = undefined;
+      elsewhere().then(
+        (yes) => this.#pending.has(pending.id) && this.#giveUp(pending, yes ? 'online-elsewhere' : 'timeout'),
+        () => this.#pending.has(pending.id) && this.#giveUp(pending, 'timeout'),
+      );
       return;
     }
     pending.attemptsLeft--;
@@ -143,7 +165,7 @@ export class OutgoingRequests {
     this.#finish(pending);
     this.#metrics.undelivered++;
     const code =
-      reason === 'timeout'
+      reason === 'timeout' || reason === 'online-elsewhere'
         ? ErrorCode.Timeout
         : reason === 'server-closing'
           ? ErrorCode.ServerClosing

@@ -44,6 +44,8 @@ export interface RequestsContext {
   onUndelivered(message: UndeliveredMessage): void;
   /** A client's `tether:ack` (durable notifications its listeners handled): the users part answers it. */
   acknowledge(engine: ConnectionEngine, message: RequestMessage): void;
+  /** For a connection, how to ask later whether its user is connected on another node. */
+  elsewhereOf?(engine: ConnectionEngine): (() => Promise<boolean>) | undefined;
   closing(): boolean;
 }
 
@@ -79,6 +81,7 @@ export class Requests {
       currentConnection: (sessionId) => registry.current(sessionId),
       onUndelivered: (message) => context.onUndelivered(message),
       metrics: context.counters,
+      elsewhereOf: context.elsewhereOf,
     });
     context.nodeMessages.register('reply', (payload) =>
       this.#outgoing.settle(payload.message as ReplyMessage, String(payload.sessionId)),

@@ -22,6 +22,7 @@ import { Requests } from './requests.js';
 import { Rooms } from './rooms.js';
 import type { SseOptions } from './transports/sse-options.js';
 import type { EventMap } from './typed-events.js';
+import { nodesOf } from './user-directory.js';
 import { Users } from './users.js';
 
 /** The options every part reads: one event map and data type inside the server. */
@@ -128,6 +129,12 @@ export function assembleParts(input: PartsInput): ServerParts {
     instrumentation: input.instrumentation,
     onUndelivered: input.undelivered,
     acknowledge: (engine, message) => users.ack(engine, message),
+    elsewhereOf: (engine) => {
+      const user = users.userOf(engine);
+      return user === undefined
+        ? undefined
+        : async () => (await nodesOf(bus, user)).some((node) => node !== nodeId);
+    },
     closing,
   });
   const identity = new Identity({
