@@ -164,8 +164,8 @@ test.describe('page lifecycle', () => {
     page,
   }) => {
     await openClient(page, server, never);
-    // A synthetic restore: Chromium does not keep a page with an open WebSocket in the
-    // back-forward cache, so `goBack()` would load it afresh rather than restore it.
+    // A synthetic restore: a real one (navigate away, `goBack()`) was not made to work in headless
+    // Chromium here, so the event is dispatched as the browser fires it on a restore.
     await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })));
     await waitForState(page, 'open', 2);
     expect(server.handshakes()).toBe(2);
