@@ -28,7 +28,7 @@ export function watchPage(client: PageHost, silence: SilenceWatch): PageWatch {
     else if (event.type !== 'visibilitychange' || !document.hidden) {
       // Restored from the back-forward cache (`persisted`): the socket it had is dead.
       silence.check((event as PageTransitionEvent).persisted);
-      if (navigator.onLine) runNow();
+      if (navigator.onLine !== false) runNow();
     }
   };
   client.on('state', (state) => {
@@ -40,7 +40,7 @@ export function watchPage(client: PageHost, silence: SilenceWatch): PageWatch {
   return {
     wait: (run, ms) => {
       pending = { run };
-      if (navigator.onLine) pending.timer = setTimeout(runNow, ms);
+      if (navigator.onLine !== false) pending.timer = setTimeout(runNow, ms);
       return pending.timer;
     },
   };
