@@ -1,5 +1,6 @@
 import { CloseCode } from '@tether/protocol';
 import type { ClientEnvironment, TetherClientOptions } from './client-options.js';
+import { watchPage } from './page-lifecycle.js';
 import { TetherClientBase } from './tether-client.js';
 import type { ClientTransport, TransportFactory } from './transports/transport.js';
 import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.js';
@@ -43,6 +44,8 @@ const browserEnvironment: ClientEnvironment = {
       : {}),
     sse: lazySseTransport,
   },
+  // Pages only (not workers): online/offline, visibility, freeze/resume, back-forward cache.
+  ...(typeof document === 'object' ? { page: watchPage } : {}),
 };
 
 /**

@@ -2,6 +2,7 @@ import type { Codec, TetherError } from '@tether/protocol';
 import type { BackoffOptions } from './backoff.js';
 import type { Persistence } from './persistence-types.js';
 import type { MessageMeta, PresenceEvent } from './room.js';
+import type { SilenceWatch } from './silence-watch.js';
 import type { ClientState } from './state.js';
 import type { TransportFactory, TransportKind } from './transports/transport.js';
 
@@ -81,6 +82,19 @@ export type Lifecycle = {
 /** @internal what an entry point (Node, browser) provides. */
 export interface ClientEnvironment {
   transports: Partial<Record<TransportKind, TransportFactory>>;
+  /** Browsers: reconnect waits that pause while offline and end early when the page comes back. */
+  page?: (client: PageHost, silence: SilenceWatch) => PageWatch;
+}
+
+/** What the page watcher (page-lifecycle.ts) sees of its client. */
+export interface PageHost {
+  readonly state: ClientState;
+  on(event: 'state', listener: (state: ClientState) => void): () => void;
+}
+
+/** Runs the client's reconnect waits in place of `setTimeout`. */
+export interface PageWatch {
+  wait: (run: () => void, ms: number) => ReturnType<typeof setTimeout> | undefined;
 }
 
 /** Options of `client.emit`. */

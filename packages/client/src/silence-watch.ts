@@ -32,6 +32,18 @@ export class SilenceWatch {
     this.#arm(deadlineMs);
   }
 
+  /**
+   * The page came back (visible, resumed, restored from the back-forward cache), when throttled
+   * or frozen timers may not have fired: a watched connection that is `dead` or was silent past
+   * the deadline is gone now.
+   */
+  check(dead?: boolean): void {
+    if (this.#timer !== undefined && (dead || Date.now() - this.#lastSeen >= this.#deadlineMs)) {
+      this.stop();
+      this.#onSilent();
+    }
+  }
+
   stop(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;

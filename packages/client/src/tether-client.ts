@@ -95,6 +95,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   #lastDisconnect: DisconnectReason | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #page: ReturnType<NonNullable<ClientEnvironment['page']>> | undefined;
 
   constructor(url: string, options: TetherClientOptions, env: ClientEnvironment) {
     this.url = url;
@@ -129,6 +130,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     // the console through a microtask instead.
     this.#events.onListenerError = (err, event) =>
       event === 'error' ? rethrowLater(err) : this.#reportError(err);
+    this.#page = env.page?.(this, this.#silence); // browsers: online, visibility, freeze, bfcache
     if (this.#options.autoConnect) this.connect();
   }
 
@@ -382,7 +384,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       hint !== undefined ? Math.round(Math.random() * hint) : backoffDelay(this.#attempt, this.#backoff);
     this.#attempt++;
     this.#transportIndex = 0;
-    this.#reconnectTimer = setTimeout(() => void this.#openTransport(), delay);
+    this.#reconnectTimer = (this.#page?.wait ?? setTimeout)(() => void this.#openTransport(), delay);
   }
 
   #shutDown(reason: TetherError): void {

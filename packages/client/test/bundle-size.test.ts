@@ -19,9 +19,11 @@ import { describe, expect, it } from 'vitest';
  * with identity (credentials in the hello, in-band refresh, `tether:left`) and notifications.
  * Raised to 10 KiB when those met in one tree: 9 971 B. For scale: Socket.IO's client is about
  * 15 KB gzipped. Moving the identity refresher and notification dispatch into lazy chunks is the
- * next saving.
+ * next saving. Raised to 10.5 KiB by the page lifecycle (reconnect at once on `online`, on a
+ * visible page, on `resume` and on a back-forward cache restore; no attempts while offline):
+ * 301 bytes (9 971 -> 10 272 B).
  */
-const BUDGET = 10 * 1024;
+const BUDGET = 10.5 * 1024;
 
 const clientRoot = fileURLToPath(new URL('..', import.meta.url));
 
