@@ -8,6 +8,7 @@
 // { type: 'drain', id, drainMs } runs `tether.close({ drainMs })` and answers { type: 'drained', id }.
 // Child -> parent: { type: 'ready', port }, { type: 'bus', status }.
 import { createServer } from 'node:http';
+import { PostgresInbox } from '../packages/postgres/dist/index.js';
 import { RedisBus } from '../packages/redis-bus/dist/index.js';
 import { TetherServer } from '../packages/server/dist/index.js';
 
@@ -40,7 +41,21 @@ const bus = new RedisBus({
 // CHAOS_HISTORY_BYTES: a larger byte budget than the default, for faults that publish a lot.
 const maxBytes = Number(process.env.CHAOS_HISTORY_BYTES ?? 0);
 const history = maxBytes > 0 ? { size: 10_000, ttlMs: 5 * 60_000, maxBytes } : undefined;
-const tether = new TetherServer({ server: http, bus, logger, history, authorizeJoin: () => true });
+// CHAOS_PG_URL: durable notifications in PostgreSQL; clients then say who they are in `auth`.
+const inbox = process.env.CHAOS_PG_URL
+  ? new PostgresInbox({ connectionString: process.env.CHAOS_PG_URL })
+  : undefined;
+const identity = inbox
+  ? { inbox, authenticate: (_req, auth) => auth, notifications: { ackTimeoutMs: 500 } }
+  : {};
+const tether = new TetherServer({
+  server: http,
+  bus,
+  logger,
+  history,
+  authorizeJoin: () => true,
+  ...identity,
+});
 tether.on('bus:status', (status) => process.send?.({ type: 'bus', status }));
 
 let stream;
