@@ -23,8 +23,8 @@ export interface TetherEmitterOptions {
   bus: Bus;
   /**
    * History kept per room, as in `TetherServer`'s option of the same name. Give the servers'
-   * value: a room's retention is whatever its latest publication asked for. Default 100
-   * messages, 2 minutes (the server's default).
+   * value: a room's retention is whatever its latest publication asked for. Default: the
+   * server's default (5 minutes, within 1 MiB and 10,000 messages per room).
    */
   history?: HistoryPolicy | false | ((room: string) => HistoryPolicy | false);
   /** Window in ms in which a publish `id` publishes once. Default 5 minutes (the server's default). */
