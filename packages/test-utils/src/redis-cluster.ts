@@ -124,6 +124,14 @@ export class RedisCluster {
         startTimeout,
       );
       await cluster.waitUntilHealthy(startTimeout);
+      // Each replica reports its link up before gossip has told the other nodes it is a replica:
+      // wait until the first node's table shows the asked number of masters too.
+      const deadline = Date.now() + startTimeout;
+      while ((await cluster.masters()).length !== masters) {
+        if (Date.now() > deadline)
+          throw new Error(`RedisCluster: the node table never showed ${masters} masters`);
+        await delay(100);
+      }
       return cluster;
     } catch (error) {
       await cluster.stop();
