@@ -2,7 +2,10 @@
 // ("tests: N passed, N failed") that any CI can read, whatever the runners print.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+
+// Colour codes from the runners, written without a control character in a regex literal.
+const ANSI_COLOUR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
 const root = new URL('..', import.meta.url).pathname;
 const out = join(root, '.tmp', 'test-results');
@@ -77,6 +80,18 @@ if (!vitest && vitestStatus !== 0) counts.failed++;
 if (!chaos && chaosStatus !== 0) counts.failed++;
 if (!playwright && playwrightStatus !== 0) counts.failed++;
 
+// The runners' own output is long and CI logs are often cut to their end, so the names of the
+// failures are repeated here, last, where a truncated log still shows them.
+const failures = [
+  ...vitestFailures('vitest', vitest),
+  ...vitestFailures('chaos', chaos),
+  ...playwrightFailures(playwright),
+];
+if (failures.length > 0) {
+  console.log('\nfailed tests:');
+  for (const line of failures) console.log(`  ${line}`);
+}
+
 console.log(
   `\nvitest: ${vitest?.numPassedTests ?? '?'} passed, ${vitest?.numFailedTests ?? '?'} failed (exit ${vitestStatus})`,
 );
@@ -93,3 +108,42 @@ process.exit(
     ? 0
     : 1,
 );
+
+function firstLine(text) {
+  return String(text ?? '')
+    .replace(ANSI_COLOUR, '')
+    .trim()
+    .split('\n')[0]
+    .slice(0, 300);
+}
+
+function vitestFailures(runner, report) {
+  const lines = [];
+  for (const file of report?.testResults ?? []) {
+    const path = relative(process.cwd(), file.name);
+    const failed = (file.assertionResults ?? []).filter((test) => test.status === 'failed');
+    for (const test of failed) {
+      lines.push(`${runner} ${path} > ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`);
+    }
+    // A file that failed outside any test (an import error, a hook) has no failed test to name.
+    if (failed.length === 0 && file.status === 'failed')
+      lines.push(`${runner} ${path}: ${firstLine(file.message)}`);
+  }
+  return lines;
+}
+
+function playwrightFailures(report) {
+  const lines = [];
+  const walk = (suite) => {
+    for (const spec of suite.specs ?? []) {
+      if (spec.ok) continue;
+      const result = spec.tests?.[0]?.results?.at(-1);
+      lines.push(
+        `playwright ${spec.file}:${spec.line} > ${spec.title}: ${firstLine(result?.error?.message)}`,
+      );
+    }
+    for (const child of suite.suites ?? []) walk(child);
+  };
+  for (const suite of report?.suites ?? []) walk(suite);
+  return lines;
+}
