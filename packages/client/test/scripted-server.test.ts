@@ -1,3 +1,4 @@
+import { createHook } from 'node:async_hooks';
 import { type ClientState, TetherClient, type TetherClientOptions, type TetherError } from '@tether/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { once, ScriptedServer, type ScriptedSocket } from './scripted-server.js';
@@ -113,23 +114,36 @@ describe('state machine', () => {
   });
 
   it('close() leaves no timer behind', async () => {
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
-    const { client: c, socket } = await open({ connectTimeout: 60_000, requestTimeout: 60_000 });
-    const room = c.join('r1');
-    const join = await socket.next('join');
-    socket.send({ t: 'res', id: join.id, d: { ep: 'e', off: 0 } });
-    await room;
-    void c.request('never', 1).catch(() => {});
-    await socket.next('req');
-    expect(timers()).toBeGreaterThan(before);
-    c.close();
-    // The socket library keeps a timer of its own until the close handshake ends: wait for that
-    // (in event-loop turns, not time), then nothing of the client's is left.
-    await socket.closed;
-    for (let turn = 0; turn < 1_000 && timers() > before; turn++)
-      await new Promise((resolve) => setImmediate(resolve));
-    expect(timers()).toBe(before);
+    // Counts only the timers created during this test: a process-wide count also moves when a
+    // timer left by an earlier test ends, which once made this test fail with nothing leaked.
+    const live = new Set<number>();
+    const hook = createHook({
+      init(id, type) {
+        if (type === 'Timeout') live.add(id);
+      },
+      destroy(id) {
+        live.delete(id);
+      },
+    }).enable();
+    try {
+      const { client: c, socket } = await open({ connectTimeout: 60_000, requestTimeout: 60_000 });
+      const room = c.join('r1');
+      const join = await socket.next('join');
+      socket.send({ t: 'res', id: join.id, d: { ep: 'e', off: 0 } });
+      await room;
+      void c.request('never', 1).catch(() => {});
+      await socket.next('req');
+      expect(live.size).toBeGreaterThan(0);
+      c.close();
+      // The socket library keeps a timer of its own until the close handshake ends: wait for that
+      // (in event-loop turns, not time), then nothing started during the test is left.
+      await socket.closed;
+      for (let turn = 0; turn < 1_000 && live.size > 0; turn++)
+        await new Promise((resolve) => setImmediate(resolve));
+      expect(live.size).toBe(0);
+    } finally {
+      hook.disable();
+    }
   });
 });
 

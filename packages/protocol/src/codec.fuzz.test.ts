@@ -172,7 +172,11 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 const toBytes = (frame: string | Uint8Array) =>
   typeof frame === 'string' ? new TextEncoder().encode(frame) : frame;
 
-describe('JSON decoder under fuzzing', () => {
+// Thousands of generated cases per test: seconds on a quiet machine, several times that on a busy
+// one. The limit only catches a hang; it is not a speed check.
+const FUZZ_TIMEOUT_MS = 120_000;
+
+describe('JSON decoder under fuzzing', { timeout: FUZZ_TIMEOUT_MS }, () => {
   it('round-trips valid messages, except those carrying refused keys', () => {
     fc.assert(
       fc.property(validMessage, (message) => {
@@ -269,7 +273,7 @@ describe('JSON decoder under fuzzing', () => {
   });
 });
 
-describe('msgpack decoder under fuzzing', () => {
+describe('msgpack decoder under fuzzing', { timeout: FUZZ_TIMEOUT_MS }, () => {
   it('round-trips valid messages and survives byte mutations', () => {
     fc.assert(
       fc.property(validMessage, fc.array(mutation, { minLength: 0, maxLength: 6 }), (message, mutations) => {
