@@ -182,6 +182,11 @@ export class ShardedSubscriber implements ChannelSubscriber {
           }
         });
         this.#update();
+        // A master still unproven may be a dead one whose replica was promoted meanwhile. ioredis
+        // 6.1 looks for a new topology on one backoff timer (up to 2 s apart) after a sharded
+        // subscriber is lost, so ask for the slot table now: the next round then probes (and
+        // ioredis subscribes) the new master. ioredis runs one refresh at a time.
+        if (results.some((result) => result !== true)) client.refreshSlotsCache();
         if (recycle) {
           this.#recycle();
           return;
