@@ -68,6 +68,10 @@ const MAX_RUNNING = 32;
  *
  * Counted in `Metrics`: `gapMessagesRepaired` came from history, `gapsLost` could not be covered.
  *
+ * The one owner of these positions and of gap repair between bus and node, on every bus: a bus
+ * (MemoryBus, RedisBus on one Redis or a Cluster) delivers what its transport brings and reports
+ * `'down'` then `'up'` when it may have missed some; it repairs nothing itself.
+ *
  * @example
  * const continuity = new RoomContinuity({ bus, logger, fanOut, lost });
  * continuity.open('lobby');
