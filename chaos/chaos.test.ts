@@ -327,8 +327,12 @@ describe('chaos on a Redis Cluster (3 masters, 1 replica each)', () => {
     throw new Error(`no master serves slot ${slot}`);
   }
 
-  it("the master of the room's slot is killed, then every master drops its subscribers", async () => {
-    const cluster = await RedisCluster.start({ masters: 3, replicasPerMaster: 1 });
+  /**
+   * A Redis Cluster, nodes A and B on it (RedisBus in cluster mode), clients on A (through a
+   * load balancer when `balanced`, as in the single-Redis drain case).
+   */
+  async function clusterSetUp(replicasPerMaster: number, balanced = false): Promise<Setup> {
+    const cluster = await RedisCluster.start({ masters: 3, replicasPerMaster });
     const env = {
       CHAOS_REDIS_CLUSTER: JSON.stringify(cluster.nodes.map((n) => ({ host: n.host, port: n.port }))),
     };
@@ -341,8 +345,16 @@ describe('chaos on a Redis Cluster (3 masters, 1 replica each)', () => {
     }
     const setup: Setup = { cluster, a: nodes[0]!, b: nodes[1]!, watchers: [] };
     current = setup;
-    for (let i = 0; i < CLIENTS; i++) setup.watchers.push(new Watcher(setup.a.url));
+    if (balanced) setup.lb = await TcpProxy.start({ target: { host: '127.0.0.1', port: setup.a.port } });
+    const url = setup.lb ? setup.lb.url('/tether') : setup.a.url;
+    for (let i = 0; i < CLIENTS; i++) setup.watchers.push(new Watcher(url));
     await Promise.all(setup.watchers.map((w) => w.join(ROOM)));
+    return setup;
+  }
+
+  it("the master of the room's slot is killed, then every master drops its subscribers", async () => {
+    const setup = await clusterSetUp(1);
+    const cluster = setup.cluster!;
     const victim = await ownerOf(cluster, ROOM);
     const failover = await underStream('cluster: master killed', setup, async () => {
       const ups = setup.a.ups;
@@ -359,5 +371,25 @@ describe('chaos on a Redis Cluster (3 masters, 1 replica each)', () => {
         await redisCli(master.port, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
       await cameBack(setup.a, ups);
     });
+  });
+
+  it('node A drains (close with drainMs) under a 200 msg/s stream: its clients move to B and miss nothing', async () => {
+    const setup = await clusterSetUp(0, true);
+    const rejoins = await setup.b.counters();
+    const { reports } = await underStream(
+      'cluster: node drain at 200 msg/s',
+      setup,
+      async () => {
+        // New connections go to B from now on, as a load balancer takes a draining node out.
+        setup.lb!.setTarget({ host: '127.0.0.1', port: setup.b.port });
+        await setup.a.drain(2_000);
+      },
+      0,
+      5,
+    );
+    const moved = (await setup.b.counters()).rejoinsRecovered - rejoins.rejoinsRecovered;
+    record({ fault: 'cluster: node drain, rejoins on B that recovered everything', recovered: moved });
+    expect(moved).toBe(CLIENTS);
+    expect(reports.every((n) => n === 0)).toBe(true);
   });
 });

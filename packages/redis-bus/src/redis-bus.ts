@@ -18,7 +18,6 @@ import { unavailable } from './errors.js';
 import { KeySpace } from './keys.js';
 import { positive, type RedisBusOptions, type ResolvedSettings, resolveSettings } from './options.js';
 import { Presence } from './presence.js';
-import { RoomSequencer } from './room-sequencer.js';
 import { HISTORY, INCREMENT, PUBLISH, runScript, SPUBLISH } from './scripts.js';
 import { ShardedSubscriber } from './sharded-subscriber.js';
 import { type ChannelSubscriber, Subscriber } from './subscriber.js';
@@ -40,8 +39,12 @@ const newEpoch = () => randomBytes(6).toString('base64url');
  *
  * On a Redis Cluster (`cluster: { nodes }`, or a `Cluster` as `client`) every room lives in one
  * slot, its channels use sharded pub/sub (SPUBLISH/SSUBSCRIBE: a message travels only within the
- * room's shard), delivery is proven per shard, and the bus reads from history whatever pub/sub
- * missed while a failover moved a shard to its replica. See docs/redis-bus.md.
+ * room's shard), and delivery is proven per shard: a shard whose subscriptions were interrupted
+ * (a failover moved it to its replica) makes `status` go `'down'` until they are proven again.
+ *
+ * The bus delivers room messages as pub/sub brings them; it does not repair gaps. The server
+ * does, on every bus (room-continuity.ts in @tether/server): on `'up'` after `'down'`, and on a
+ * message that skips offsets, it reads what was missed from `history`. See docs/redis-bus.md.
  *
  * It connects on first use (no connect call) with two connections: commands and a subscriber.
  * It closes them when the last attached node detaches, or on `close()`. A `client` you pass is
@@ -70,9 +73,8 @@ export class RedisBus implements Bus {
   readonly #channelNodes = new Map<string, string>();
   readonly #presence: Presence;
   readonly #upWaiters = new Set<() => void>();
-  /** On a cluster: sharded pub/sub, and gap repair from history. */
+  /** On a cluster: sharded pub/sub. */
   readonly #cluster: boolean;
-  readonly #sequencer: RoomSequencer | undefined;
   #sub: ChannelSubscriber | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #status: BusStatus = 'down';
@@ -95,12 +97,6 @@ export class RedisBus implements Bus {
       isAttached: (nodeId) => this.#nodes.has(nodeId),
     });
     this.#cluster = isClusterSource(this.#settings.source);
-    this.#sequencer = this.#cluster
-      ? new RoomSequencer({
-          history: (room, after, limit) => this.history(room, after, limit),
-          deliver: (delivery) => this.#deliver(delivery.room, delivery),
-        })
-      : undefined;
   }
 
   /** `'up'` when Redis answers and (with nodes attached) every subscription is proven to deliver. */
@@ -277,10 +273,7 @@ export class RedisBus implements Bus {
     if (nodeIds.size > 1) return;
     const channel = this.#keys.room(room).channel;
     this.#channelRooms.set(channel, room);
-    this.#sequencer?.open(room);
     await this.#sub?.add(channel);
-    // The position is read once the subscription is live: every later message then arrives.
-    if (this.#roomNodes.get(room) === nodeIds) this.#sequencer?.track(room);
   }
 
   async #unsubscribe(entry: AttachedNode, room: string): Promise<void> {
@@ -291,7 +284,6 @@ export class RedisBus implements Bus {
     this.#roomNodes.delete(room);
     const channel = this.#keys.room(room).channel;
     this.#channelRooms.delete(channel);
-    this.#sequencer?.close(room);
     await this.#sub?.remove(channel);
   }
 
@@ -332,7 +324,7 @@ export class RedisBus implements Bus {
   }
 
   #shardedSubscriber(): ShardedSubscriber {
-    const sub: ShardedSubscriber = new ShardedSubscriber({
+    return new ShardedSubscriber({
       create: () => createCluster(this.#settings.source, this.#settings, true),
       probeChannel: (n) => this.#keys.shardProbeChannel(this.#instanceId, n),
       probeTimeoutMs: this.#settings.probeTimeoutMs,
@@ -342,23 +334,14 @@ export class RedisBus implements Bus {
       },
       onMessage: (channel, message) => this.#dispatch(channel, message),
       onChange: () => this.#recheck(),
-      // That master's subscriptions were interrupted, or are new: read what its rooms missed.
-      onShardVerified: (nodeKey) => {
-        for (const room of this.#sequencer?.rooms() ?? []) {
-          if (sub.ownerOf(this.#keys.room(room).channel) === nodeKey) this.#sequencer?.catchUp(room);
-        }
-      },
     });
-    return sub;
   }
 
   #dispatch(channel: string, message: string): void {
     const room = this.#channelRooms.get(channel);
     if (room !== undefined) {
       const delivery = decodeFrame(message);
-      if (!delivery) return;
-      if (this.#sequencer) this.#sequencer.receive(delivery);
-      else this.#deliver(room, delivery);
+      if (delivery) this.#deliver(room, delivery);
       return;
     }
     const nodeId = this.#channelNodes.get(channel);
@@ -461,7 +444,6 @@ export class RedisBus implements Bus {
     for (const resolve of [...this.#upWaiters]) resolve();
     const sub = this.#sub;
     this.#sub = undefined;
-    this.#sequencer?.clear();
     this.#presence.clear();
     this.#restored = false;
     this.#restoreGeneration++;

@@ -17,8 +17,6 @@ export interface ShardedSubscriberOptions {
   onMessage: (channel: string, message: string) => void;
   /** `verified` changed. */
   onChange: () => void;
-  /** The subscriptions on this master were (re)proven: rooms it serves may have missed messages meanwhile. */
-  onShardVerified: (nodeKey: string) => void;
 }
 
 /** Verification rounds per run (then the bus heartbeat starts another run); covers a failover of ~25 s. */
@@ -42,13 +40,13 @@ const NOT_RECORDED = /isn't ready|No sharded subscriber/;
  * {@link Subscriber} does for its one connection, this class proves delivery, here **per master**:
  * it keeps one probe channel hashed into a slot of every master, SPUBLISHes a token there over the
  * command connection and waits for it to come back. A master whose probe does not come back is
- * unverified until one does; {@link ShardedSubscriberOptions.onShardVerified} then tells the bus,
- * which reads history for the rooms on that master (messages published while the subscription
- * was moving are not replayed by pub/sub). A master whose probes are received by no one for
- * {@link RECYCLE_AFTER_MS} gets a whole new client.
+ * unverified until one does, and `verified` is false meanwhile: the bus reports `'down'`, then
+ * `'up'`, and the server reads what its rooms missed from history (pub/sub does not replay what
+ * was published while a subscription was moving). A master whose probes are received by no one
+ * for {@link RECYCLE_AFTER_MS} gets a whole new client.
  *
  * @example
- * const sub = new ShardedSubscriber({ create, probeChannel, probeTimeoutMs: 2000, publishProbe, onMessage, onChange, onShardVerified });
+ * const sub = new ShardedSubscriber({ create, probeChannel, probeTimeoutMs: 2000, publishProbe, onMessage, onChange });
  * sub.start();
  * await sub.add('tether:{order:42}:ch');
  */
@@ -164,6 +162,10 @@ export class ShardedSubscriber implements ChannelSubscriber {
         const masters = this.#masters(client);
         for (const key of [...this.#shards.keys()]) if (!masters.has(key)) this.#shards.delete(key);
         const todo = [...masters].filter((key) => this.#shards.get(key) !== true);
+        // A master not proven yet (one a topology change brought, with no connection lost) makes
+        // the whole subscriber unverified until it is: the bus goes 'down', then 'up', and the
+        // server reads what that master's rooms missed meanwhile.
+        this.#update();
         const results = await Promise.all(todo.map((key) => this.#probeShard(client, key)));
         if (generation !== this.#generation) return;
         const now = Date.now();
@@ -173,7 +175,6 @@ export class ShardedSubscriber implements ChannelSubscriber {
           if (result === true) {
             this.#lostSince.delete(key);
             this.#shards.set(key, true);
-            this.#call(() => this.#options.onShardVerified(key));
           } else if (result === false) {
             const since = this.#lostSince.get(key) ?? now;
             this.#lostSince.set(key, since);
@@ -181,6 +182,11 @@ export class ShardedSubscriber implements ChannelSubscriber {
           }
         });
         this.#update();
+        // A master still unproven may be a dead one whose replica was promoted meanwhile. ioredis
+        // 6.1 looks for a new topology on one backoff timer (up to 2 s apart) after a sharded
+        // subscriber is lost, so ask for the slot table now: the next round then probes (and
+        // ioredis subscribes) the new master. ioredis runs one refresh at a time.
+        if (results.some((result) => result !== true)) client.refreshSlotsCache();
         if (recycle) {
           this.#recycle();
           return;

@@ -50,6 +50,12 @@ const MAX_PAGES = 20;
 const ATTEMPTS = 8;
 /** How long a message this node published may take to come back through the bus, in ms. */
 const ECHO_MS = 3_000;
+/**
+ * Repairs reading history at once; more wait their turn (their live messages held meanwhile). A
+ * bus coming back up makes every subscribed room repair: thousands of history reads at once
+ * would only queue in the bus's store.
+ */
+const MAX_RUNNING = 32;
 
 /**
  * Keeps every room this node is subscribed to gap-free, whatever the bus: the node remembers the
@@ -61,6 +67,10 @@ const ECHO_MS = 3_000;
  * first message after the gap, and logged: never skipped silently.
  *
  * Counted in `Metrics`: `gapMessagesRepaired` came from history, `gapsLost` could not be covered.
+ *
+ * The one owner of these positions and of gap repair between bus and node, on every bus: a bus
+ * (MemoryBus, RedisBus on one Redis or a Cluster) delivers what its transport brings and reports
+ * `'down'` then `'up'` when it may have missed some; it repairs nothing itself.
  *
  * @example
  * const continuity = new RoomContinuity({ bus, logger, fanOut, lost });
@@ -74,6 +84,8 @@ export class RoomContinuity {
   readonly #sleepers = new Set<() => void>();
   /** Tracks whose repair is running. */
   readonly #running = new Set<Track>();
+  /** Tracks whose repair waits for a place among the running ones (at most `MAX_RUNNING`), by room. */
+  readonly #waiting = new Map<Track, string>();
   /** Rooms waiting for the echo of a publish of this node; checked by one sweep. */
   readonly #echoes = new Set<string>();
   #sweep: ReturnType<typeof setInterval> | undefined;
@@ -150,6 +162,7 @@ export class RoomContinuity {
   /** Ends pending repairs (the server is closing). */
   dispose(): void {
     this.#closed = true;
+    this.#waiting.clear();
     clearInterval(this.#sweep);
     this.#sweep = undefined;
     this.#echoes.clear();
@@ -220,8 +233,28 @@ export class RoomContinuity {
       return;
     }
     track.held ??= [];
+    if (this.#waiting.has(track)) return;
+    if (this.#running.size >= MAX_RUNNING) {
+      this.#waiting.set(track, room);
+      return;
+    }
+    this.#start(room, track);
+  }
+
+  #start(room: string, track: Track): void {
     this.#running.add(track);
-    this.#run(room, track).catch((err) => this.#context.logger.error({ err, room }, 'room repair failed'));
+    this.#run(room, track)
+      .catch((err) => this.#context.logger.error({ err, room }, 'room repair failed'))
+      .finally(() => this.#next());
+  }
+
+  /** A repair ended: the oldest waiting one whose room is still followed starts. */
+  #next(): void {
+    for (const [track, room] of this.#waiting) {
+      if (this.#running.size >= MAX_RUNNING) return;
+      this.#waiting.delete(track);
+      if (!this.#closed && this.#rooms.get(room) === track) this.#start(room, track);
+    }
   }
 
   async #run(room: string, track: Track): Promise<void> {
