@@ -9,9 +9,24 @@ import {
   type ServerMessage,
 } from '@tether/protocol';
 import type { Delivery } from './bus.js';
+import {
+  addCloseListener,
+  type CloseListener,
+  type CloseListeners,
+  callCloseListeners,
+  removeCloseListener,
+} from './close-listeners.js';
 import type { ConnectionContext as Context } from './connection-context.js';
-import { addHandler, type Handler, type HandlerTable, handlersOf, removeHandler } from './handler-table.js';
-import type { ConnectionHandshake, Handshake } from './handshake.js';
+import {
+  addHandler,
+  firstHandler,
+  type Handler,
+  type Handlers,
+  type HandlerTable,
+  handlersOf,
+  removeHandler,
+} from './handler-table.js';
+import { type ConnectionHandshake, type Handshake, sharedUrl } from './handshake.js';
 import type { HeartbeatTarget } from './heartbeat.js';
 import { refuseFrame } from './inbound.js';
 import type { Admitted } from './limits/admission.js';
@@ -36,8 +51,6 @@ const MAX_FRAMES_BEHIND_JOIN = 1_024;
 
 /** Most frames one congested connection may queue; past it the connection is a slow consumer. */
 const MAX_QUEUED_FRAMES = 10_000;
-
-type CloseListener = (reason: string, code: number) => void;
 
 /** What an engine asks of the server's parts (see `connection-context.ts`). */
 export type ConnectionContext = Context<ConnectionEngine>;
@@ -79,7 +92,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   readonly #transport: ServerTransport;
   readonly #context: ConnectionContext;
   #handlers: HandlerTable;
-  #closeListeners: CloseListener[] | undefined;
+  #closeListeners: CloseListeners;
   #rooms: RoomMemberships;
   /** Frames received while a client join is pending; handled once it is done. */
   #afterJoin: Frame[] | undefined;
@@ -106,7 +119,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     this.#transport = init.transport;
     this.codec = init.codec;
     this.#context = init.context;
-    this.handshake = { url: init.handshake.url, address: init.handshake.address };
+    this.handshake = { url: sharedUrl(init.handshake.url), address: init.handshake.address };
     this.#resumePositions = init.resumePositions;
     this.#admitted = init.admitted;
   }
@@ -148,18 +161,22 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     removeHandler(this.#handlers, event, handler);
   }
 
-  /** The handlers of an event (the first one answers requests). */
-  handlersOf(event: string): readonly Handler[] | undefined {
+  /** The handlers of an event (a lone one as itself). */
+  handlersOf(event: string): Handlers | undefined {
     return handlersOf(this.#handlers, event);
   }
 
+  /** The handler that answers requests for an event. */
+  firstHandler(event: string): Handler | undefined {
+    return firstHandler(this.#handlers, event);
+  }
+
   addCloseListener(listener: CloseListener): void {
-    // At its exact size: a push would grow a small array by 16 slots.
-    this.#closeListeners = this.#closeListeners ? this.#closeListeners.concat(listener) : [listener];
+    this.#closeListeners = addCloseListener(this.#closeListeners, listener);
   }
 
   removeCloseListener(listener?: unknown): void {
-    this.#closeListeners = listener ? this.#closeListeners?.filter((l) => l !== listener) : undefined;
+    this.#closeListeners = removeCloseListener(this.#closeListeners, listener);
   }
 
   // ---- outbound -------------------------------------------------------------------------------
@@ -414,13 +431,9 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     const listeners = this.#closeListeners;
     this.#closeListeners = undefined;
     this.#handlers = undefined;
-    for (const listener of listeners ?? []) {
-      try {
-        listener(why, code);
-      } catch (err) {
-        this.#context.logger.error({ err, connId: this.id }, 'close listener threw');
-      }
-    }
+    callCloseListeners(listeners, why, code, (err) =>
+      this.#context.logger.error({ err, connId: this.id }, 'close listener threw'),
+    );
   }
 
   #handle(message: Message): void {

@@ -186,7 +186,7 @@ export class Requests {
       });
       return;
     }
-    const handler = engine.handlersOf(message.e)?.[0];
+    const handler = engine.firstHandler(message.e);
     if (!handler) {
       this.#answer(engine, message.id, {
         ok: false,
