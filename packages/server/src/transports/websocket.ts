@@ -149,6 +149,10 @@ export class WebSocketTransport implements ServerTransport {
     if (this.#ws.readyState === WebSocket.OPEN) this.events?.onDrain?.();
   }
 
+  settled(): void {
+    WsInternals.releaseReadBuffers(this.#ws);
+  }
+
   close(code: number, reason: string): void {
     if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING) {
       this.#ws.close(code, reason.slice(0, 120));
