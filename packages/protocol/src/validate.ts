@@ -195,9 +195,9 @@ function structureProblem(value: object, depth: number): string | undefined {
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null)
     return 'only plain objects, arrays, bytes and dates are allowed';
-  const keys = Object.keys(value);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
+  // for-in over own keys, not Object.keys: the same keys without an array per object walked.
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     const item: unknown = (value as Record<string, unknown>)[key];
     if (key === '__proto__') return '"__proto__" keys are not allowed';
     if (typeof item === 'object' && item !== null) {
