@@ -9,23 +9,11 @@ import {
   type ServerMessage,
 } from '@tether/protocol';
 import type { Delivery } from './bus.js';
-import {
-  addCloseListener,
-  type CloseListener,
-  type CloseListeners,
-  callCloseListeners,
-  removeCloseListener,
-} from './close-listeners.js';
+import type { CloseListener, CloseListeners } from './close-listeners.js';
+import * as closeListeners from './close-listeners.js';
 import type { ConnectionContext as Context } from './connection-context.js';
-import {
-  addHandler,
-  firstHandler,
-  type Handler,
-  type Handlers,
-  type HandlerTable,
-  handlersOf,
-  removeHandler,
-} from './handler-table.js';
+import type { Handler, Handlers, HandlerTable } from './handler-table.js';
+import * as handlerTable from './handler-table.js';
 import { type ConnectionHandshake, type Handshake, sharedUrl } from './handshake.js';
 import type { HeartbeatTarget } from './heartbeat.js';
 import { refuseFrame } from './inbound.js';
@@ -105,9 +93,9 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   readonly #admitted: Admitted;
   /**
    * Inbound rate limit (docs/security.md), made at the first message that counts against it, so
-   * idle connections hold none; stays undefined when the server turned it off.
+   * idle connections hold none; null once asked when the server turned it off.
    */
-  #limiter: InboundRateLimiter | undefined;
+  #limiter: InboundRateLimiter | null | undefined;
   /** Set when the transport is gone: the connection is closed from then on. */
   #closeCode: number | undefined;
   #closeReason: string | undefined;
@@ -154,29 +142,29 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   // ---- handlers -------------------------------------------------------------------------------
 
   addHandler(event: string, handler: Handler): void {
-    this.#handlers = addHandler(this.#handlers, event, handler);
+    this.#handlers = handlerTable.addHandler(this.#handlers, event, handler);
   }
 
   removeHandler(event: string, handler?: unknown): void {
-    removeHandler(this.#handlers, event, handler);
+    handlerTable.removeHandler(this.#handlers, event, handler);
   }
 
   /** The handlers of an event (a lone one as itself). */
   handlersOf(event: string): Handlers | undefined {
-    return handlersOf(this.#handlers, event);
+    return handlerTable.handlersOf(this.#handlers, event);
   }
 
   /** The handler that answers requests for an event. */
   firstHandler(event: string): Handler | undefined {
-    return firstHandler(this.#handlers, event);
+    return handlerTable.firstHandler(this.#handlers, event);
   }
 
   addCloseListener(listener: CloseListener): void {
-    this.#closeListeners = addCloseListener(this.#closeListeners, listener);
+    this.#closeListeners = closeListeners.addCloseListener(this.#closeListeners, listener);
   }
 
   removeCloseListener(listener?: unknown): void {
-    this.#closeListeners = removeCloseListener(this.#closeListeners, listener);
+    this.#closeListeners = closeListeners.removeCloseListener(this.#closeListeners, listener);
   }
 
   // ---- outbound -------------------------------------------------------------------------------
@@ -415,7 +403,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   /** False when the message is over its rate limit: the limiter answered (RATE_LIMITED) or dropped it. */
   #admit(message: Message): boolean {
     if (!countsAgainstRateLimit(message)) return true;
-    const limiter = (this.#limiter ??= this.#admitted.limiter(this.#transport));
+    const limiter = (this.#limiter ??= this.#admitted.limiter(this.#transport) ?? null);
     return !limiter || limiter.admit(message, this);
   }
 
@@ -431,7 +419,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     const listeners = this.#closeListeners;
     this.#closeListeners = undefined;
     this.#handlers = undefined;
-    callCloseListeners(listeners, why, code, (err) =>
+    closeListeners.callCloseListeners(listeners, why, code, (err) =>
       this.#context.logger.error({ err, connId: this.id }, 'close listener threw'),
     );
   }
