@@ -109,16 +109,20 @@ function checkField(kind: Field, value: unknown): boolean {
  * const msg = assertMessage(JSON.parse(text));
  */
 export function assertMessage(value: unknown): Message {
-  const requestId = requestIdOf(value);
+  // The request id is looked for only when something is wrong: most frames are fine.
   let message: Message;
   try {
     message = assertShape(value);
   } catch (err) {
+    const requestId = requestIdOf(value);
     if (requestId === undefined) throw err;
     throw refusedRequest((err as Error).message, requestId);
   }
   const problem = structureProblem(message, 1);
-  if (problem) throw requestId === undefined ? bad(problem) : refusedRequest(problem, requestId);
+  if (problem) {
+    const requestId = requestIdOf(value);
+    throw requestId === undefined ? bad(problem) : refusedRequest(problem, requestId);
+  }
   return message;
 }
 
