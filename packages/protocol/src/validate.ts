@@ -109,16 +109,20 @@ function checkField(kind: Field, value: unknown): boolean {
  * const msg = assertMessage(JSON.parse(text));
  */
 export function assertMessage(value: unknown): Message {
-  const requestId = requestIdOf(value);
+  // The request id is looked for only when something is wrong: most frames are fine.
   let message: Message;
   try {
     message = assertShape(value);
   } catch (err) {
+    const requestId = requestIdOf(value);
     if (requestId === undefined) throw err;
     throw refusedRequest((err as Error).message, requestId);
   }
   const problem = structureProblem(message, 1);
-  if (problem) throw requestId === undefined ? bad(problem) : refusedRequest(problem, requestId);
+  if (problem) {
+    const requestId = requestIdOf(value);
+    throw requestId === undefined ? bad(problem) : refusedRequest(problem, requestId);
+  }
   return message;
 }
 
@@ -195,9 +199,9 @@ function structureProblem(value: object, depth: number): string | undefined {
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null)
     return 'only plain objects, arrays, bytes and dates are allowed';
-  const keys = Object.keys(value);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
+  // for-in over own keys, not Object.keys: the same keys without an array per object walked.
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     const item: unknown = (value as Record<string, unknown>)[key];
     if (key === '__proto__') return '"__proto__" keys are not allowed';
     if (typeof item === 'object' && item !== null) {

@@ -9,9 +9,12 @@ import {
   type ServerMessage,
 } from '@tether/protocol';
 import type { Delivery } from './bus.js';
+import type { CloseListener, CloseListeners } from './close-listeners.js';
+import * as closeListeners from './close-listeners.js';
 import type { ConnectionContext as Context } from './connection-context.js';
-import { addHandler, type Handler, type HandlerTable, handlersOf, removeHandler } from './handler-table.js';
-import type { ConnectionHandshake, Handshake } from './handshake.js';
+import type { Handler, Handlers, HandlerTable } from './handler-table.js';
+import * as handlerTable from './handler-table.js';
+import { type ConnectionHandshake, type Handshake, sharedUrl } from './handshake.js';
 import type { HeartbeatTarget } from './heartbeat.js';
 import { refuseFrame } from './inbound.js';
 import type { Admitted } from './limits/admission.js';
@@ -36,8 +39,6 @@ const MAX_FRAMES_BEHIND_JOIN = 1_024;
 
 /** Most frames one congested connection may queue; past it the connection is a slow consumer. */
 const MAX_QUEUED_FRAMES = 10_000;
-
-type CloseListener = (reason: string, code: number) => void;
 
 /** What an engine asks of the server's parts (see `connection-context.ts`). */
 export type ConnectionContext = Context<ConnectionEngine>;
@@ -79,7 +80,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   readonly #transport: ServerTransport;
   readonly #context: ConnectionContext;
   #handlers: HandlerTable;
-  #closeListeners: CloseListener[] | undefined;
+  #closeListeners: CloseListeners;
   #rooms: RoomMemberships;
   /** Frames received while a client join is pending; handled once it is done. */
   #afterJoin: Frame[] | undefined;
@@ -92,9 +93,9 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   readonly #admitted: Admitted;
   /**
    * Inbound rate limit (docs/security.md), made at the first message that counts against it, so
-   * idle connections hold none; stays undefined when the server turned it off.
+   * idle connections hold none; null once asked when the server turned it off.
    */
-  #limiter: InboundRateLimiter | undefined;
+  #limiter: InboundRateLimiter | null | undefined;
   /** Set when the transport is gone: the connection is closed from then on. */
   #closeCode: number | undefined;
   #closeReason: string | undefined;
@@ -106,7 +107,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     this.#transport = init.transport;
     this.codec = init.codec;
     this.#context = init.context;
-    this.handshake = { url: init.handshake.url, address: init.handshake.address };
+    this.handshake = { url: sharedUrl(init.handshake.url), address: init.handshake.address };
     this.#resumePositions = init.resumePositions;
     this.#admitted = init.admitted;
   }
@@ -141,25 +142,29 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   // ---- handlers -------------------------------------------------------------------------------
 
   addHandler(event: string, handler: Handler): void {
-    this.#handlers = addHandler(this.#handlers, event, handler);
+    this.#handlers = handlerTable.addHandler(this.#handlers, event, handler);
   }
 
   removeHandler(event: string, handler?: unknown): void {
-    removeHandler(this.#handlers, event, handler);
+    handlerTable.removeHandler(this.#handlers, event, handler);
   }
 
-  /** The handlers of an event (the first one answers requests). */
-  handlersOf(event: string): readonly Handler[] | undefined {
-    return handlersOf(this.#handlers, event);
+  /** The handlers of an event (a lone one as itself). */
+  handlersOf(event: string): Handlers | undefined {
+    return handlerTable.handlersOf(this.#handlers, event);
+  }
+
+  /** The handler that answers requests for an event. */
+  firstHandler(event: string): Handler | undefined {
+    return handlerTable.firstHandler(this.#handlers, event);
   }
 
   addCloseListener(listener: CloseListener): void {
-    // At its exact size: a push would grow a small array by 16 slots.
-    this.#closeListeners = this.#closeListeners ? this.#closeListeners.concat(listener) : [listener];
+    this.#closeListeners = closeListeners.addCloseListener(this.#closeListeners, listener);
   }
 
   removeCloseListener(listener?: unknown): void {
-    this.#closeListeners = listener ? this.#closeListeners?.filter((l) => l !== listener) : undefined;
+    this.#closeListeners = closeListeners.removeCloseListener(this.#closeListeners, listener);
   }
 
   // ---- outbound -------------------------------------------------------------------------------
@@ -398,7 +403,7 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
   /** False when the message is over its rate limit: the limiter answered (RATE_LIMITED) or dropped it. */
   #admit(message: Message): boolean {
     if (!countsAgainstRateLimit(message)) return true;
-    const limiter = (this.#limiter ??= this.#admitted.limiter(this.#transport));
+    const limiter = (this.#limiter ??= this.#admitted.limiter(this.#transport) ?? null);
     return !limiter || limiter.admit(message, this);
   }
 
@@ -414,13 +419,9 @@ export class ConnectionEngine implements HeartbeatTarget, TransportEvents {
     const listeners = this.#closeListeners;
     this.#closeListeners = undefined;
     this.#handlers = undefined;
-    for (const listener of listeners ?? []) {
-      try {
-        listener(why, code);
-      } catch (err) {
-        this.#context.logger.error({ err, connId: this.id }, 'close listener threw');
-      }
-    }
+    closeListeners.callCloseListeners(listeners, why, code, (err) =>
+      this.#context.logger.error({ err, connId: this.id }, 'close listener threw'),
+    );
   }
 
   #handle(message: Message): void {

@@ -109,7 +109,25 @@ describe('Connection', () => {
     conn.off('a', a2);
     expect(engine.handlersOf('a')).toBeUndefined();
     conn.on('b', b);
-    expect(engine.handlersOf('b')).toEqual([b]);
+    expect(engine.handlersOf('b')).toBe(b); // a lone handler is kept as itself
+  });
+
+  it('runs a handler that a lone handler adds during dispatch, and a lone close listener', () => {
+    const { conn: engine, handle: conn } = connection();
+    const calls: string[] = [];
+    const second = (d: unknown) => void calls.push(`second:${d}`);
+    conn.on('a', (d: unknown) => {
+      calls.push(`first:${d}`);
+      if (d === 1) conn.on('a', second);
+    });
+    engine.onFrame(frame({ t: 'evt', e: 'a', d: 1 }));
+    engine.onFrame(frame({ t: 'evt', e: 'a', d: 2 }));
+    expect(calls).toEqual(['first:1', 'second:1', 'first:2', 'second:2']);
+    const only = (reason: string) => void calls.push(`closed:${reason}`);
+    conn.on('close', only).off('close', only).on('close', only);
+    engine.onClose(1000, 'bye');
+    expect(calls.at(-1)).toBe('closed:bye');
+    expect(calls.filter((c) => c.startsWith('closed'))).toHaveLength(1);
   });
 
   it('calls every close listener once, except those removed', () => {

@@ -291,6 +291,7 @@ export class Gateway {
       );
       this.#context.opened(engine, handshake);
       for (const frame of gate.early) engine.onFrame(frame);
+      transport.settled?.();
       if (session.resumed) this.#context.resumed(session.sessionId);
       return engine;
     } catch (err) {

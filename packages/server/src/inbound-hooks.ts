@@ -146,6 +146,6 @@ export class Inbound {
 
   #dispatch(engine: ConnectionEngine, event: string, data: unknown): void {
     if (isReservedEvent(event)) this.#context.counters.rejected++;
-    else dispatchEvent(engine, engine.handlersOf(event), event, data);
+    else dispatchEvent(engine, event, data);
   }
 }

@@ -1,5 +1,5 @@
 import { CloseCode, type Logger, type ProtocolError, type ServerMessage } from '@tether/protocol';
-import type { Handler } from './handler-table.js';
+import type { Handler, Handlers } from './handler-table.js';
 import type { Metrics } from './metrics.js';
 import { errorReply } from './server-messages.js';
 
@@ -33,27 +33,40 @@ export function refuseFrame(receiver: Receiver, err: ProtocolError): void {
 }
 
 /**
- * Runs the handlers of a client event in order. What a handler throws or rejects with is logged
- * (`warn`), never passed on: a client's event cannot break the server.
+ * Runs the handlers of a client event in order, including those a handler adds meanwhile. What a
+ * handler throws or rejects with is logged (`warn`), never passed on: a client's event cannot
+ * break the server.
  *
  * @example
- * dispatchEvent(engine, engine.handlersOf('typing'), 'typing', data);
+ * dispatchEvent(engine, 'typing', data);
  */
-export function dispatchEvent(
-  receiver: Receiver,
-  handlers: readonly Handler[] | undefined,
-  event: string,
-  data: unknown,
-): void {
-  for (const handler of handlers ?? []) {
-    try {
-      const result = handler(data);
-      if (result instanceof Promise)
-        result.catch((err) =>
-          receiver.context.logger.warn({ err, event, connId: receiver.id }, 'event handler rejected'),
-        );
-    } catch (err) {
-      receiver.context.logger.warn({ err, event, connId: receiver.id }, 'event handler threw');
-    }
+export function dispatchEvent(receiver: EventReceiver, event: string, data: unknown): void {
+  const handlers = receiver.handlersOf(event);
+  if (typeof handlers !== 'function') {
+    for (const handler of handlers ?? []) callHandler(receiver, handler, event, data);
+    return;
+  }
+  callHandler(receiver, handlers, event, data);
+  // The lone handler added another for this event: the entry became a list, which the handlers
+  // after this one are in (a list's dispatch sees additions too, as it reads the list in place).
+  const now = receiver.handlersOf(event);
+  if (typeof now === 'function' || now === undefined || now[0] !== handlers) return;
+  for (let i = 1; i < now.length; i++) callHandler(receiver, now[i]!, event, data);
+}
+
+/** What event dispatch needs of the connection: its handlers. */
+export interface EventReceiver extends Receiver {
+  handlersOf(event: string): Handlers | undefined;
+}
+
+function callHandler(receiver: Receiver, handler: Handler, event: string, data: unknown): void {
+  try {
+    const result = handler(data);
+    if (result instanceof Promise)
+      result.catch((err) =>
+        receiver.context.logger.warn({ err, event, connId: receiver.id }, 'event handler rejected'),
+      );
+  } catch (err) {
+    receiver.context.logger.warn({ err, event, connId: receiver.id }, 'event handler threw');
   }
 }

@@ -1,8 +1,12 @@
+import { type LocalEntry as Entry, SessionOutcomes } from './session-outcomes.js';
+
 /** How a request ended: the reply, or an error reply. Stored so a retry gets the same answer. */
 export type Outcome = { ok: true; data: unknown } | { ok: false; code: string; message: string };
 
 /** What a store holds for a request whose handler is still running. */
 export const PENDING = 'pending';
+
+type LocalEntry = Entry<Outcome | typeof PENDING>;
 
 /**
  * Where request outcomes wait for retries, shared by every node of a bus, per session and request
@@ -27,23 +31,18 @@ export interface OutcomeStore {
   release?(sessionId: string, requestId: string): void;
 }
 
-interface LocalEntry {
-  outcome: Outcome | typeof PENDING;
-  expiresAt: number;
-}
-
 /**
  * Outcomes kept as objects in this process: no serialization, no promise, no key built per
- * request (a map per session, keyed by the request id). Within a session, entries live in
- * insertion order and (but for a claim still running) expire in it, so a sweep stops at the
- * first live one. The reply value is kept by reference, not copied.
+ * request (a short list per session, a map past a few entries: see `SessionOutcomes`). Within
+ * a session, entries live in insertion order and (but for a claim still running) expire in it,
+ * so a sweep stops at the first live one. The reply value is kept by reference, not copied.
  *
  * @example
  * const store = new LocalOutcomeStore();
  * store.save('s1', 'r1', { ok: true, data: 'hi' }, 60_000);
  */
 export class LocalOutcomeStore implements OutcomeStore {
-  readonly #sessions = new Map<string, Map<string, LocalEntry>>();
+  readonly #sessions = new Map<string, SessionOutcomes<Outcome | typeof PENDING>>();
   #size = 0;
 
   /** Outcomes and claims held. */
@@ -54,14 +53,14 @@ export class LocalOutcomeStore implements OutcomeStore {
   claim(sessionId: string, requestId: string, ttlMs: number): boolean {
     const now = Date.now();
     if (this.#live(sessionId, requestId, now)) return false;
-    this.#put(sessionId, requestId, { outcome: PENDING, expiresAt: now + ttlMs });
+    this.#put(sessionId, { requestId, outcome: PENDING, expiresAt: now + ttlMs });
     return true;
   }
 
   save(sessionId: string, requestId: string, outcome: Outcome, ttlMs: number): void {
     // A claimed request keeps its place: the sweep may meet it before older-expiring entries
     // behind it, which then wait at most as long as the handler ran.
-    this.#put(sessionId, requestId, { outcome, expiresAt: Date.now() + ttlMs });
+    this.#put(sessionId, { requestId, outcome, expiresAt: Date.now() + ttlMs });
   }
 
   load(sessionId: string, requestId: string): Outcome | typeof PENDING | undefined {
@@ -77,11 +76,7 @@ export class LocalOutcomeStore implements OutcomeStore {
   /** Drops expired entries, and sessions left with none. */
   sweep(now: number): void {
     for (const [sessionId, entries] of this.#sessions) {
-      for (const [requestId, entry] of entries) {
-        if (entry.expiresAt > now) break;
-        entries.delete(requestId);
-        this.#size--;
-      }
+      this.#size -= entries.dropExpired(now);
       if (entries.size === 0) this.#sessions.delete(sessionId);
     }
   }
@@ -91,12 +86,10 @@ export class LocalOutcomeStore implements OutcomeStore {
     this.#size = 0;
   }
 
-  #put(sessionId: string, requestId: string, entry: LocalEntry): void {
+  #put(sessionId: string, entry: LocalEntry): void {
     let entries = this.#sessions.get(sessionId);
-    if (!entries) this.#sessions.set(sessionId, (entries = new Map()));
-    const before = entries.size;
-    entries.set(requestId, entry);
-    this.#size += entries.size - before;
+    if (!entries) this.#sessions.set(sessionId, (entries = new SessionOutcomes()));
+    if (entries.put(entry)) this.#size++;
   }
 
   #live(sessionId: string, requestId: string, now: number): LocalEntry | undefined {

@@ -55,7 +55,26 @@ export class RequestDedup {
     if (resent) {
       return this.#track(sessionId, requestId, this.#claimAndRun(sessionId, requestId, execute, onDuplicate));
     }
-    const result = execute();
+    return this.first(sessionId, requestId, execute());
+  }
+
+  /**
+   * True when a run is under way in this process: then only `run` may be used, as a request
+   * might repeat one of them.
+   */
+  get busy(): boolean {
+    return this.#inFlight.size > 0;
+  }
+
+  /**
+   * What `run` does with a first send (not `resent`) when nothing is `busy`, for a caller that
+   * ran the handler itself (no closure per request): `result` is its outcome, or the promise of it.
+   */
+  first(
+    sessionId: string,
+    requestId: string,
+    result: Outcome | Promise<Outcome>,
+  ): Outcome | Promise<Outcome> {
     if (!(result instanceof Promise)) {
       this.#save(sessionId, requestId, result);
       return result;

@@ -23,12 +23,13 @@ export interface RoomMembership {
 }
 
 /**
- * A connection's rooms: a list up to `LISTED_ROOMS`, searched in order, then a Map. Most
- * connections are in a room or two, and a short list costs a fraction of a Map (whose empty table
- * alone is 152 bytes) while a scan of a few names is as fast as hashing one. A plain value the
- * engine owns, so an idle connection carries no object of its own for it.
+ * A connection's rooms: one membership as itself, a few in a list up to `LISTED_ROOMS`, searched
+ * in order, then a Map. Most connections are in a room or two: a lone membership needs no array
+ * (56 bytes), and a short list costs a fraction of a Map (whose empty table alone is 152 bytes)
+ * while a scan of a few names is as fast as hashing one. A plain value the engine owns, so an idle
+ * connection carries no object of its own for it.
  */
-export type RoomMemberships = RoomMembership[] | Map<string, RoomMembership> | undefined;
+export type RoomMemberships = RoomMembership | RoomMembership[] | Map<string, RoomMembership> | undefined;
 
 const LISTED_ROOMS = 8;
 
@@ -40,9 +41,12 @@ const LISTED_ROOMS = 8;
  */
 export function findMembership(rooms: RoomMemberships, room: string): RoomMembership | undefined {
   if (rooms === undefined) return undefined;
+  if (Array.isArray(rooms)) {
+    for (let i = 0; i < rooms.length; i++) if (rooms[i]!.room === room) return rooms[i];
+    return undefined;
+  }
   if (rooms instanceof Map) return rooms.get(room);
-  for (let i = 0; i < rooms.length; i++) if (rooms[i]!.room === room) return rooms[i];
-  return undefined;
+  return rooms.room === room ? rooms : undefined;
 }
 
 /**
@@ -62,8 +66,9 @@ export function newMembership(room: string): RoomMembership {
  * rooms = addMembership(rooms, newMembership(room));
  */
 export function addMembership(rooms: RoomMemberships, membership: RoomMembership): RoomMemberships {
-  if (rooms === undefined) return [membership];
+  if (rooms === undefined) return membership;
   if (rooms instanceof Map) return rooms.set(membership.room, membership);
+  if (!Array.isArray(rooms)) return [rooms, membership];
   // A copy at its exact size: a push would grow the list by 16 slots.
   if (rooms.length < LISTED_ROOMS) return rooms.concat(membership);
   return new Map([...rooms, membership].map((m) => [m.room, m]));
@@ -78,6 +83,7 @@ export function addMembership(rooms: RoomMemberships, membership: RoomMembership
 export function removeMembership(rooms: RoomMemberships, room: string): RoomMemberships | false {
   if (rooms === undefined) return false;
   if (rooms instanceof Map) return rooms.delete(room) ? rooms : false;
+  if (!Array.isArray(rooms)) return rooms.room === room ? undefined : false;
   const at = rooms.findIndex((m) => m.room === room);
   if (at < 0) return false;
   if (rooms.length === 1) return undefined;
@@ -93,7 +99,8 @@ export function removeMembership(rooms: RoomMemberships, room: string): RoomMemb
  */
 export function roomNames(rooms: RoomMemberships): IterableIterator<string> {
   if (rooms instanceof Map) return rooms.keys();
-  return (rooms ?? []).map((m) => m.room).values();
+  if (rooms === undefined) return [].values();
+  return (Array.isArray(rooms) ? rooms : [rooms]).map((m) => m.room).values();
 }
 
 /**
@@ -104,5 +111,6 @@ export function roomNames(rooms: RoomMemberships): IterableIterator<string> {
  */
 export function roomCount(rooms: RoomMemberships): number {
   if (rooms === undefined) return 0;
-  return rooms instanceof Map ? rooms.size : rooms.length;
+  if (Array.isArray(rooms)) return rooms.length;
+  return rooms instanceof Map ? rooms.size : 1;
 }

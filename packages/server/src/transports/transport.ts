@@ -30,6 +30,11 @@ export interface ServerTransport {
    */
   pauseReading?(): void;
   resumeReading?(): void;
+  /**
+   * Optional: the opening (hello, welcome) is over. A transport may let go of what only the
+   * opening needed; many connections are idle from then on.
+   */
+  settled?(): void;
 }
 
 /** Callbacks a transport calls; set by the connection that owns it. */

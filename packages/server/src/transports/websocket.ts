@@ -43,6 +43,27 @@ export interface WsShared {
   readonly internals: WsInternals | undefined;
 }
 
+/**
+ * A transport's way out: the server's shared parts, the codec's send mode and, with compression
+ * negotiated, the threshold (undefined otherwise; not Infinity: a double is boxed per object).
+ */
+interface SendProfile {
+  readonly shared: WsShared;
+  readonly mode: SendMode;
+  readonly compressThreshold: number | undefined;
+}
+
+/** Profiles without compression, one per server and mode: no object of its own per connection. */
+const plainProfiles = new WeakMap<WsShared, Map<SendMode, SendProfile>>();
+
+function plainProfile(shared: WsShared, mode: SendMode): SendProfile {
+  let profiles = plainProfiles.get(shared);
+  if (!profiles) plainProfiles.set(shared, (profiles = new Map()));
+  let profile = profiles.get(mode);
+  if (!profile) profiles.set(mode, (profile = { shared, mode, compressThreshold: undefined }));
+  return profile;
+}
+
 // `this` is the socket (ws emits on it). Shared by every socket: an idle connection carries no
 // listener closures of its own.
 function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
@@ -70,10 +91,8 @@ function ignoreSocketError(): void {}
  */
 export class WebSocketTransport implements ServerTransport {
   readonly #ws: TransportSocket;
-  readonly #shared: WsShared;
-  readonly #mode: SendMode;
-  /** Undefined when the client did not negotiate compression (not Infinity: a double is boxed per object). */
-  readonly #compressThreshold: number | undefined;
+  /** How frames go out: shared by every connection of a server and codec without compression. */
+  readonly #out: SendProfile;
   #drainRequested = false;
   /** Who gets frames and the close: the handshake first, then the connection. */
   events: TransportEvents | undefined;
@@ -85,13 +104,12 @@ export class WebSocketTransport implements ServerTransport {
     compressThreshold = Number.POSITIVE_INFINITY,
   ) {
     this.#ws = ws;
-    this.#shared = shared;
-    this.#mode = codec.binary ? BINARY : TEXT;
+    const mode = codec.binary ? BINARY : TEXT;
     // ws applies its own threshold only without context takeover; this one always applies.
-    this.#compressThreshold =
+    this.#out =
       ws.extensions.includes('permessage-deflate') && Number.isFinite(compressThreshold)
-        ? compressThreshold
-        : undefined;
+        ? { shared, mode, compressThreshold }
+        : plainProfile(shared, mode);
     ws.transport = this;
     ws.on('message', onSocketMessage);
     ws.on('close', onSocketClose);
@@ -108,18 +126,18 @@ export class WebSocketTransport implements ServerTransport {
 
   send(frame: Frame): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
-    const shared = this.#shared;
+    const { shared, mode, compressThreshold } = this.#out;
     const socket = WsInternals.socketOf(this.#ws);
     if (socket) shared.batcher.cork(socket);
-    const compress = this.#compressThreshold !== undefined && frame.length >= this.#compressThreshold;
+    const compress = compressThreshold !== undefined && frame.length >= compressThreshold;
     if (
       typeof frame !== 'string' &&
       !compress &&
-      shared.internals?.sendPrepared(this.#ws, frame as Buffer, this.#mode.opcode) === true
+      shared.internals?.sendPrepared(this.#ws, frame as Buffer, mode.opcode) === true
     ) {
       return;
     }
-    this.#ws.send(frame, compress ? this.#mode.deflate : this.#mode.plain);
+    this.#ws.send(frame, compress ? mode.deflate : mode.plain);
   }
 
   requestDrain(): void {
@@ -147,6 +165,10 @@ export class WebSocketTransport implements ServerTransport {
     if (!this.#drainRequested) return;
     this.#drainRequested = false;
     if (this.#ws.readyState === WebSocket.OPEN) this.events?.onDrain?.();
+  }
+
+  settled(): void {
+    WsInternals.releaseReadBuffers(this.#ws);
   }
 
   close(code: number, reason: string): void {

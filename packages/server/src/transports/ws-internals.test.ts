@@ -46,4 +46,32 @@ describe('WsInternals', () => {
     wss.close();
     http.close();
   });
+
+  it('frees the emptied read list of a socket that got a message, and the socket still reads', async () => {
+    const http = createServer();
+    const wss = new WebSocketServer({ server: http });
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const { port } = http.address() as AddressInfo;
+    const accepted = once(wss, 'connection') as Promise<[WebSocket]>;
+    const client = new WebSocket(`ws://127.0.0.1:${port}`);
+    const [server] = await accepted;
+    await once(client, 'open');
+    const received: string[] = [];
+    server.on('message', (data) => received.push(String(data)));
+    client.send('one');
+    await new Promise<void>((resolve) => server.once('message', () => resolve()));
+    const receiver = (server as unknown as { _receiver: { _buffers: unknown[] } })._receiver;
+    expect(receiver._buffers).toHaveLength(0);
+    WsInternals.releaseReadBuffers(server);
+    expect(receiver._buffers).toHaveLength(0);
+    client.send('two');
+    await new Promise<void>((resolve) => server.once('message', () => resolve()));
+    expect(received).toEqual(['one', 'two']);
+    WsInternals.releaseReadBuffers({} as WebSocket); // no internals: nothing to do
+    client.close();
+    await once(client, 'close');
+    wss.close();
+    http.close();
+  });
 });

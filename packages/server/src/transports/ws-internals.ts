@@ -13,9 +13,15 @@ interface SenderInternals {
   sendFrame(list: Buffer[]): void;
 }
 
+interface ReceiverInternals {
+  _bufferedBytes?: number;
+  _buffers?: unknown[];
+}
+
 interface SocketInternals {
   readonly _socket?: Duplex;
   readonly _sender?: SenderInternals;
+  readonly _receiver?: ReceiverInternals;
 }
 
 type FrameBuilder = (
@@ -63,6 +69,19 @@ export class WsInternals {
   static socketOf(ws: WebSocket): Duplex | undefined {
     const socket = (ws as unknown as SocketInternals)._socket;
     return socket && typeof socket.cork === 'function' ? socket : undefined;
+  }
+
+  /**
+   * Lets go of the backing store of ws's list of received chunks when it is empty. ws pushes each
+   * chunk read to that list and shifts it out once parsed: after the first message the emptied
+   * list keeps room for 16 chunks (152 bytes) for as long as the connection lives, which idle
+   * connections never use again. Emptying it (`length = 0`) frees that room; the next chunk makes
+   * it again. A no-op unless the list is empty (no bytes waiting to be parsed).
+   */
+  static releaseReadBuffers(ws: WebSocket): void {
+    const receiver = (ws as unknown as SocketInternals)._receiver;
+    const buffers = receiver?._buffers;
+    if (Array.isArray(buffers) && buffers.length === 0 && receiver!._bufferedBytes === 0) buffers.length = 0;
   }
 
   /**
