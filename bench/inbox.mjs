@@ -143,6 +143,13 @@ try {
       notifications: pending.length,
       ms: Math.round((performance.now() - start) * 10) / 10,
     };
+    // The claim a reconnecting user's node makes (inbox_claim walks the same index range).
+    start = performance.now();
+    const claim = await inbox.claim('u-4242', { ...CLAIM, claimer: 'bench', resend: true });
+    results.claimAt1M = {
+      notifications: claim.deliver.length,
+      ms: Math.round((performance.now() - start) * 10) / 10,
+    };
   } finally {
     await db.end();
   }

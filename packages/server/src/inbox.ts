@@ -10,7 +10,8 @@
  *    `claim(userId)`: the due notifications, each counted as one delivery attempt. The node sends
  *    them to the user's connections on every node (through the bus), so two nodes serving the
  *    same user never count one attempt twice: `claim` hands each due notification to one caller.
- * 3. A newly opened connection gets its backlog from `pending(userId)` (read-only, no attempt).
+ * 3. A newly opened connection gets its backlog from `claim(userId, { resend: true })`: what is
+ *    in flight again (no attempt counted), then what is due; `pending` reads without claiming.
  * 4. A client's acknowledgement becomes `ack(userId, ids)`: gone, and its id remembered.
  * 5. The node calls `claim(userId)` again at `retryAt`; a notification that was delivered
  *    `maxAttempts` times and then not acknowledged comes back in `deadLettered` (exactly once in the
