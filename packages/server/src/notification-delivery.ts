@@ -58,6 +58,13 @@ export interface DeliveryContext {
 
 /** Notifications claimed per call: a user with a longer backlog gets it in several rounds. */
 const PAGE = 100;
+/**
+ * Notifications a resend claim takes at most: what is in flight is what was claimed within one
+ * `ackTimeoutMs`, so one such page re-sends all of it in practice; the rounds after it are plain
+ * claims (a resend of each page would send the previous page again, now in flight for this node).
+ * Anything in flight beyond it for another node waits until it is due.
+ */
+const RESEND_PAGE = 1_000;
 /** Rounds one wakeup may take before it yields to the sweep (bounds a loop over a huge backlog). */
 const MAX_ROUNDS = 50;
 
@@ -140,7 +147,7 @@ export class NotificationDelivery {
           claim = await inbox.claim(user, {
             maxAttempts: options.maxAttempts,
             retryAfterMs: options.ackTimeoutMs,
-            limit: PAGE,
+            limit: resend ? RESEND_PAGE : PAGE,
             claimer: this.#context.claimer,
             resend,
           });
@@ -148,8 +155,6 @@ export class NotificationDelivery {
         } finally {
           release?.();
         }
-        // A longer backlog than one page: the rest is re-sent in the next round as well.
-        if (resend && claim.deliver.length === PAGE) this.#resend.add(user);
         for (const dead of claim.deadLettered) {
           this.#context.undelivered({
             reason: 'dead-letter',
@@ -163,7 +168,7 @@ export class NotificationDelivery {
         if (claim.retryInMs === null) this.#due.delete(user);
         else this.#due.set(user, Date.now() + claim.retryInMs);
         await sending;
-        const again = claim.deliver.length === PAGE || this.#claiming.get(user) === true;
+        const again = claim.deliver.length >= PAGE || this.#claiming.get(user) === true;
         if (!again || this.#closed || !this.#context.serves(user)) return;
         this.#claiming.set(user, false);
       }
@@ -175,7 +180,7 @@ export class NotificationDelivery {
       this.#due.set(user, Date.now() + options.ackTimeoutMs);
     } finally {
       this.#claiming.delete(user);
-      // A resend asked for and not served (failure, long backlog) waits for the user's next
+      // A resend asked for and not served (the claim failed) waits for the user's next
       // wake; one for a user this node no longer serves is dropped.
       if (!this.#context.serves(user)) this.#resend.delete(user);
     }
