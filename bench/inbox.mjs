@@ -75,7 +75,9 @@ async function reconnectBacklog(url) {
     let got = 0;
     let inOrder = true;
     const start = performance.now();
-    const client = new TetherClient(`ws://127.0.0.1:${http.address().port}/tether`, { auth: { userId: user } });
+    const client = new TetherClient(`ws://127.0.0.1:${http.address().port}/tether`, {
+      auth: { userId: user },
+    });
     client.on('feed', (data) => {
       if (data.i !== expected[got]) inOrder = false;
       got += 1;

@@ -266,7 +266,14 @@ export class MemoryInbox implements Inbox {
       attempts: 0,
     };
     if (letter.collapseKey !== undefined) note.collapseKey = letter.collapseKey;
-    this.#insert({ note, json: dead.json, ttlMs: dead.ttlMs, nextAttemptAt: null, claimer: null, offlineClaimed: false });
+    this.#insert({
+      note,
+      json: dead.json,
+      ttlMs: dead.ttlMs,
+      nextAttemptAt: null,
+      claimer: null,
+      offlineClaimed: false,
+    });
     this.#wake(letter.userId);
     return true;
   }

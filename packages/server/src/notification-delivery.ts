@@ -151,7 +151,8 @@ export class NotificationDelivery {
             claimer: this.#context.claimer,
             resend,
           });
-          if (claim.deliver.length > 0) sending = this.#context.deliver(user, claim.deliver.map(toWire), resend);
+          if (claim.deliver.length > 0)
+            sending = this.#context.deliver(user, claim.deliver.map(toWire), resend);
         } finally {
           release?.();
         }

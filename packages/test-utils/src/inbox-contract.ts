@@ -254,10 +254,14 @@ export function inboxContract(name: string, makeStore: MakeInboxStore): void {
 
       it('lets a newer urgent notification pass a held ordinary one, not a newer ordinary one', async () => {
         await inbox.notify(user, 'e', 1, { id: `${user}-1` });
-        expect(ids((await inbox.claim(user, { ...CLAIM, claimer: 'node-a' })).deliver)).toEqual([`${user}-1`]);
+        expect(ids((await inbox.claim(user, { ...CLAIM, claimer: 'node-a' })).deliver)).toEqual([
+          `${user}-1`,
+        ]);
         await inbox.notify(user, 'e', 2, { id: `${user}-2` });
         await inbox.notify(user, 'e', 3, { id: `${user}-u`, urgent: true });
-        expect(ids((await inbox.claim(user, { ...CLAIM, claimer: 'node-b' })).deliver)).toEqual([`${user}-u`]);
+        expect(ids((await inbox.claim(user, { ...CLAIM, claimer: 'node-b' })).deliver)).toEqual([
+          `${user}-u`,
+        ]);
         expect((await inbox.claim(user, { ...CLAIM, claimer: 'node-b' })).deliver).toEqual([]);
       });
 
