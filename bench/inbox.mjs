@@ -1,12 +1,14 @@
 // Inbox on PostgreSQL: notifications stored per second, delivered (claimed + acknowledged) per
-// second, the time to fetch-and-ack one user's 1,000-notification backlog, and the plan of a
-// user's backlog query with 1 million stored rows.
+// second, the time to fetch-and-ack one user's 1,000-notification backlog (in the inbox, and end
+// to end: a client connecting to a TetherServer), and the plan of a user's backlog query with
+// 1 million stored rows.
 //
 //   pnpm build && node bench/inbox.mjs [--notify 20000] [--users 200] [--rows 1000000] [--concurrency 16]
 //
 // Needs PostgreSQL (TETHER_BENCH_PG, default postgres://postgres@127.0.0.1:5432). Creates a
 // database of its own and drops it at the end. Every phase is bounded in count and in time.
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { PostgresInbox } from '../packages/postgres/dist/index.js';
@@ -55,6 +57,44 @@ async function pool(count, task) {
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   return done;
+}
+
+/** A TetherServer with its own PostgresInbox; one client of a user with 1,000 waiting notifications. */
+async function reconnectBacklog(url) {
+  const { TetherServer } = await import('@tether/server');
+  const { TetherClient } = await import('@tether/client');
+  const serverInbox = new PostgresInbox({ connectionString: url, schema: 'tether' });
+  const http = createServer();
+  const tether = new TetherServer({ server: http, inbox: serverInbox, authenticate: (_req, auth) => auth });
+  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const user = 'reconnect-user';
+  try {
+    await pool(1000, (i) => inbox.notify(user, 'feed', { i }, { id: `r1k-${i}` }));
+    // Stored concurrently: the store's order (what delivery must keep) is not i's order.
+    const expected = (await inbox.pending(user, { limit: 1000 })).map((n) => n.data.i);
+    let got = 0;
+    let inOrder = true;
+    const start = performance.now();
+    const client = new TetherClient(`ws://127.0.0.1:${http.address().port}/tether`, {
+      auth: { userId: user },
+    });
+    client.on('feed', (data) => {
+      if (data.i !== expected[got]) inOrder = false;
+      got += 1;
+    });
+    const deadline = Date.now() + PHASE_MS;
+    while (got < 1000 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+    const receivedMs = performance.now() - start;
+    while ((await inbox.pending(user, { limit: 1 })).length > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    const ackedMs = performance.now() - start;
+    client.close();
+    return { received: got, inOrder, receivedMs: Math.round(receivedMs), allAckedMs: Math.round(ackedMs) };
+  } finally {
+    await tether.close();
+    await new Promise((resolve) => http.close(resolve));
+    await serverInbox.close();
+  }
 }
 
 const database = `tether_bench_${randomBytes(5).toString('hex')}`;
@@ -109,6 +149,11 @@ try {
   }
   results.backlog1000 = { drained, ms: Math.round(performance.now() - start) };
 
+  // 3b. The same backlog end to end: a user with 1,000 notifications waiting connects to a
+  // TetherServer over loopback; from the connect call until its listener ran 1,000 times and
+  // every acknowledgement is stored (the inbox holds none of them any more).
+  results.reconnect1000 = await reconnectBacklog(url);
+
   // 4. ROWS stored rows (10 per user), then the plan of one user's backlog query.
   const db = new pg.Client({ connectionString: url });
   await db.connect();
@@ -141,6 +186,13 @@ try {
     const pending = await inbox.pending('u-4242');
     results.pendingAt1M = {
       notifications: pending.length,
+      ms: Math.round((performance.now() - start) * 10) / 10,
+    };
+    // The claim a reconnecting user's node makes (inbox_claim walks the same index range).
+    start = performance.now();
+    const claim = await inbox.claim('u-4242', { ...CLAIM, claimer: 'bench', resend: true });
+    results.claimAt1M = {
+      notifications: claim.deliver.length,
       ms: Math.round((performance.now() - start) * 10) / 10,
     };
   } finally {

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Tether benchmarks against raw ws and Socket.IO. See bench/README.md.
-//   node bench/run.mjs [--scenario fanout,rpc,memory,crossnode,scale] [--only ws,socketio,tether]
+//   node bench/run.mjs [--scenario fanout,rpc,memory,crossnode,scale,inbox] [--only ws,socketio,tether]
 //                      [--runs 3] [--quick] [--write] [--out docs] [--scale-max 30000] [--verbose]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inboxLines, runInbox } from './lib/inbox-scenario.mjs';
 import { Child, killAll, setVerbose } from './lib/proc.mjs';
 import { startRedis } from './lib/redis.mjs';
 import {
@@ -42,7 +43,7 @@ const ALL_STACKS = ['ws', 'socketio', 'tether'];
 function usage(msg) {
   if (msg) console.error(`error: ${msg}\n`);
   console.error(`usage: node bench/run.mjs [options]
-  --scenario LIST   fanout,rpc,memory,crossnode,scale (default: all)
+  --scenario LIST   fanout,rpc,memory,crossnode,scale,inbox (default: all; inbox needs PostgreSQL)
   --only LIST       ws,socketio,tether (default: all)
   --runs N          repetitions per scenario and stack; medians reported (default 3, 1 with --quick)
   --quick           small smoke configuration (about 2 minutes)
@@ -55,7 +56,7 @@ function usage(msg) {
 }
 function parseArgs(argv) {
   const o = {
-    scenarios: Object.keys(ALL_SCENARIOS),
+    scenarios: [...Object.keys(ALL_SCENARIOS), 'inbox'],
     stacks: ALL_STACKS,
     runs: null,
     quick: false,
@@ -85,7 +86,7 @@ function parseArgs(argv) {
         break;
       case '--scenario':
       case '--scenarios':
-        o.scenarios = list(val(), Object.keys(ALL_SCENARIOS), 'scenario');
+        o.scenarios = list(val(), [...Object.keys(ALL_SCENARIOS), 'inbox'], 'scenario');
         break;
       case '--only':
         o.stacks = list(val(), ALL_STACKS, 'only');
@@ -125,6 +126,7 @@ function parseArgs(argv) {
   }
   o.runs ??= o.quick ? 1 : 3;
   // Keep the canonical order whatever order the flags gave.
+  o.inbox = o.scenarios.includes('inbox');
   o.scenarios = Object.keys(ALL_SCENARIOS).filter((s) => o.scenarios.includes(s));
   o.stacks = ALL_STACKS.filter((s) => o.stacks.includes(s));
   return o;
@@ -229,7 +231,7 @@ async function main() {
     `  load average before start: ${loadBefore}${os.loadavg()[0] > 0.5 * os.cpus().length ? '  (the machine is busy: figures will be noisy)' : ''}`,
   );
   log(
-    `  scenarios: ${opts.scenarios.join(', ')}; stacks: ${opts.stacks.join(', ')}; runs: ${opts.runs}${opts.quick ? ' (quick)' : ''}`,
+    `  scenarios: ${[...opts.scenarios, ...(opts.inbox ? ['inbox'] : [])].join(', ')}; stacks: ${opts.stacks.join(', ')}; runs: ${opts.runs}${opts.quick ? ' (quick)' : ''}`,
   );
 
   // Which stacks can run at all?
@@ -365,6 +367,9 @@ async function main() {
   } finally {
     if (redis) await redis.stop();
   }
+  // Durable notifications on PostgreSQL (bench/lib/inbox-scenario.mjs): Tether only.
+  const inbox = opts.inbox ? await runInbox(opts.quick) : null;
+  if (inbox) log(`\nDurable notifications (PostgreSQL inbox):\n${inboxLines(inbox).join('\n')}`);
 
   const elapsed = Date.now() - t0;
   log(`\nDone in ${fmtS(elapsed)}.`);
@@ -380,6 +385,7 @@ async function main() {
     machine: m,
     options: opts,
     results,
+    inbox,
   };
   if (opts.json) {
     fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
@@ -458,6 +464,7 @@ function markdown(rep) {
       lines.push('');
     }
   }
+  if (rep.inbox) lines.push('## Durable notifications (PostgreSQL inbox)', '', ...inboxLines(rep.inbox), '');
   // Hand-written history (profiling, before/after of fixes) lives beside the harness and is kept
   // across regenerations of this file.
   const history = path.join(path.dirname(new URL(import.meta.url).pathname), 'history.md');

@@ -21,7 +21,9 @@ const PAGE = `<!doctype html><title>trace</title><p id="state">none</p>
   client.on('state', (s) => { document.getElementById('state').textContent = s; });
 </script>`;
 
-async function start(): Promise<{ url: string; tether: TetherServer; close(): Promise<void> }> {
+async function start(
+  extra: Partial<ConstructorParameters<typeof TetherServer>[0]> = {},
+): Promise<{ url: string; tether: TetherServer; close(): Promise<void> }> {
   const http: Server = createServer(async (req, res) => {
     if (req.url?.startsWith('/vendor/')) {
       const name = req.url.slice('/vendor/'.length).split('?')[0]!;
@@ -42,6 +44,7 @@ async function start(): Promise<{ url: string; tether: TetherServer; close(): Pr
   const tether = new TetherServer({
     server: http,
     operations: { authorize: (req) => (req.headers.cookie ?? '').includes('admin=yes'), intervalMs: 200 },
+    ...extra,
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -71,6 +74,47 @@ test('the operations page: 403 without the app’s check, live numbers with it',
     await expect(row.locator('td').first()).toHaveText(server.tether.nodeId);
     // The Node client's connection shows up in the connections column.
     await expect(row.locator('td').nth(3)).toHaveText('1');
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+test("the operations page: a user's inbox, and a dead letter redriven with its button", async ({
+  page,
+  context,
+}) => {
+  const server = await start({
+    authenticate: (_req, auth) => auth as { userId: string },
+    notifications: { maxAttempts: 1, ackTimeoutMs: 100, offlineAfterMs: 60_000 },
+  });
+  const client = new TetherClient(`${server.url}/tether`, { auth: { userId: 'ada' } });
+  try {
+    // A client whose listener throws: the notification becomes a dead letter after one attempt.
+    client.on('error', () => {});
+    client.on('invoice', () => {
+      throw new Error('cannot show it');
+    });
+    const dead = new Promise<void>((resolve) => server.tether.on('undelivered', () => resolve()));
+    await server.tether.user('ada').notify('invoice', { n: 1 }, { id: 'inv-1' });
+    await dead;
+    client.close();
+    await server.tether.user('bob').notify('feed', { n: 2 }, { id: 'feed-1' });
+
+    await context.addCookies([{ name: 'admin', value: 'yes', url: server.url }]);
+    await page.goto(`${server.url}/tether/operations`);
+    await page.locator('#inbox-user').fill('bob');
+    await page.locator('#inbox-form button').click();
+    await expect(page.locator('#inbox-status')).toHaveText('1 pending for bob');
+    await expect(page.locator('#inbox tbody tr td').first()).toHaveText('feed-1');
+
+    const row = page.locator('#dead tbody tr', { hasText: 'inv-1' });
+    await row.locator('button').click();
+    await expect(row.locator('button')).toHaveText('redriven');
+    // The page shows the redriven letter back in its user's inbox.
+    await expect(page.locator('#inbox-status')).toHaveText('1 pending for ada');
+    await expect(page.locator('#inbox tbody tr td').first()).toHaveText('inv-1');
+    expect(await server.tether.deadLetters.list()).toEqual([]);
   } finally {
     client.close();
     await server.close();

@@ -5,7 +5,7 @@ import type { Pool } from 'pg';
  * one. Each runs in the transaction that records it in `<schema>.inbox_migrations`, under an
  * advisory lock, so nodes starting at once apply each migration exactly once.
  *
- * Layout (version 1), times in ms since the epoch on the database's clock:
+ * Layout (version 2: `claimed_by` on notifications, the `inbox_claim` function), times in ms since the epoch on the database's clock:
  *
  * | table                 | one row per                        | read by                                      |
  * |-----------------------|------------------------------------|----------------------------------------------|
@@ -135,6 +135,65 @@ BEGIN
           d.ttl_ms, v_now, v_now + d.ttl_ms);
   PERFORM pg_notify(${literal(channel)}, d.user_id);
   RETURN true;
+END
+$f$;
+`,
+  },
+  {
+    version: 2,
+    name: 'claims keep delivery order across claimers',
+    sql: (s, channel) => `
+ALTER TABLE ${s}.inbox_notifications ADD COLUMN claimed_by text;
+
+-- One claim of one user: walks the user's backlog in delivery order (one index range), counts
+-- attempts, buries dead letters, and stops at the first notification another claimer holds in
+-- flight (resend: takes those over instead). Claims of one user run one at a time (their own
+-- advisory lock, not notify's, which an app transaction may hold until it commits).
+CREATE FUNCTION ${s}.inbox_claim(
+  p_user text, p_claimer text, p_max integer, p_retry bigint, p_limit integer, p_dead_ttl bigint, p_resend boolean
+) RETURNS TABLE (
+  kind text, id text, user_id text, seq bigint, urgent boolean, event text, data jsonb, collapse_key text,
+  created_at bigint, expires_at bigint, attempts integer, dead_at bigint
+) LANGUAGE plpgsql AS $f$
+DECLARE
+  v_now bigint := ${s}.inbox_now();
+  v_sent integer := 0;
+  r ${s}.inbox_notifications;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext(${literal(`${channel}:claim`)}), hashtext(p_user));
+  FOR r IN
+    SELECT * FROM ${s}.inbox_notifications n
+    WHERE n.user_id = p_user AND n.expires_at > v_now
+    ORDER BY n.urgent DESC, n.seq
+  LOOP
+    EXIT WHEN v_sent >= p_limit;
+    IF r.next_attempt_at IS NOT NULL AND r.next_attempt_at > v_now THEN
+      IF p_resend THEN
+        UPDATE ${s}.inbox_notifications n SET claimed_by = p_claimer, next_attempt_at = v_now + p_retry
+        WHERE n.id = r.id;
+        RETURN QUERY SELECT 'sent', r.id, r.user_id, r.seq, r.urgent, r.event, r.data, r.collapse_key,
+          r.created_at, r.expires_at, r.attempts, 0::bigint;
+        v_sent := v_sent + 1;
+      ELSIF r.claimed_by IS DISTINCT FROM p_claimer THEN
+        EXIT;
+      END IF;
+    ELSIF r.attempts >= p_max THEN
+      DELETE FROM ${s}.inbox_notifications n WHERE n.id = r.id;
+      INSERT INTO ${s}.inbox_dead_letters
+        (id, user_id, urgent, event, data, collapse_key, ttl_ms, attempts, dead_at, forget_at)
+      VALUES (r.id, r.user_id, r.urgent, r.event, r.data, r.collapse_key, r.ttl_ms, r.attempts, v_now,
+              v_now + p_dead_ttl);
+      RETURN QUERY SELECT 'dead', r.id, r.user_id, 0::bigint, r.urgent, r.event, r.data, r.collapse_key,
+        0::bigint, 0::bigint, r.attempts, v_now;
+    ELSE
+      UPDATE ${s}.inbox_notifications n
+      SET attempts = n.attempts + 1, next_attempt_at = v_now + p_retry, claimed_by = p_claimer
+      WHERE n.id = r.id;
+      RETURN QUERY SELECT 'sent', r.id, r.user_id, r.seq, r.urgent, r.event, r.data, r.collapse_key,
+        r.created_at, r.expires_at, r.attempts + 1, 0::bigint;
+      v_sent := v_sent + 1;
+    END IF;
+  END LOOP;
 END
 $f$;
 `,

@@ -211,10 +211,12 @@ export class PostgresInbox implements Inbox {
     const limit = checkClaimOptions(options);
     const rows = await this.#query<NoteRow & DeadRow & { kind: 'dead' | 'sent' }>(this.#sql.claim, [
       userId,
+      options.claimer ?? '',
       options.maxAttempts,
       Math.ceil(options.retryAfterMs),
       limit,
       this.#deadLetterTtlMs,
+      options.resend === true,
     ]);
     const deliver = rows
       .filter((row) => row.kind === 'sent')

@@ -37,30 +37,10 @@ export function statements(s: string): Statements {
     pending: `SELECT ${NOTE_COLUMNS} FROM ${n}
       WHERE user_id = $1 AND expires_at > ${now}
       ORDER BY urgent DESC, seq LIMIT $2`,
-    // $1 user, $2 maxAttempts, $3 retryAfterMs, $4 limit, $5 deadLetterTtlMs. SKIP LOCKED: a
-    // concurrent claimer takes other rows (or none) instead of waiting to count the same attempt.
-    claim: `WITH due AS (
-        SELECT id FROM ${n}
-        WHERE user_id = $1 AND expires_at > ${now} AND (next_attempt_at IS NULL OR next_attempt_at <= ${now})
-        ORDER BY urgent DESC, seq LIMIT $4
-        FOR UPDATE SKIP LOCKED
-      ), dead AS (
-        DELETE FROM ${n} AS t USING due WHERE t.id = due.id AND t.attempts >= $2 RETURNING t.*
-      ), buried AS (
-        INSERT INTO ${s}.inbox_dead_letters
-          (id, user_id, urgent, event, data, collapse_key, ttl_ms, attempts, dead_at, forget_at)
-        SELECT id, user_id, urgent, event, data, collapse_key, ttl_ms, attempts, ${now}, ${now} + $5 FROM dead
-        RETURNING id, user_id, urgent, event, data, collapse_key, attempts, dead_at
-      ), sent AS (
-        UPDATE ${n} AS t SET attempts = t.attempts + 1, next_attempt_at = ${now} + $3
-        FROM due WHERE t.id = due.id AND t.attempts < $2
-        RETURNING t.id, t.user_id, t.seq, t.urgent, t.event, t.data, t.collapse_key, t.created_at, t.expires_at, t.attempts
-      )
-      SELECT 'dead' AS kind, id, user_id, 0::bigint AS seq, urgent, event, data, collapse_key,
-             0::bigint AS created_at, 0::bigint AS expires_at, attempts, dead_at FROM buried
-      UNION ALL
-      SELECT 'sent', id, user_id, seq, urgent, event, data, collapse_key, created_at, expires_at, attempts,
-             0::bigint FROM sent`,
+    // $1 user, $2 claimer ('' for none), $3 maxAttempts, $4 retryAfterMs, $5 limit,
+    // $6 deadLetterTtlMs, $7 resend: one function call (migration 2), rows in delivery order.
+    claim: `SELECT kind, id, user_id, seq, urgent, event, data, collapse_key, created_at, expires_at, attempts,
+      dead_at FROM ${s}.inbox_claim($1, $2, $3, $4, $5, $6, $7)`,
     retryAt: `SELECT min(next_attempt_at) AS retry_at, min(next_attempt_at) - ${now} AS retry_in FROM ${n}
       WHERE user_id = $1 AND next_attempt_at IS NOT NULL AND expires_at > ${now}`,
     // $1 user, $2 ids, $3 dedupWindowMs

@@ -41,7 +41,7 @@ describe('PostgresInbox', () => {
     for (const node of nodes) cleanups.push(() => node.close());
     await Promise.all(nodes.map((node) => node.ready()));
     const { rows } = await admin.query(`SELECT version FROM ${schema}.inbox_migrations ORDER BY version`);
-    expect(rows).toEqual([{ version: 1 }]);
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
     await nodes[0]?.notify('u', 'e', 1, { id: 'a' });
     expect((await nodes[2]?.pending('u'))?.map((n) => n.id)).toEqual(['a']);
   });

@@ -8,7 +8,7 @@ import type { LuaScript } from './scripts.js';
  * as the scripts reach several users' keys: a single Redis only.
  *
  * Notification meta (JSON in `<base>n`): u user, e event, g urgent (0/1), k collapse key,
- * t ttl, c created, x expires, a attempts, r next attempt (-1 before the first), s seq.
+ * t ttl, c created, x expires, a attempts, r next attempt (-1 before the first), s seq, o claimer of the last attempt ('' for none).
  * Data stays an opaque JSON string in `<base>d`, never decoded here (cjson would turn `[]` into `{}`).
  */
 
@@ -103,20 +103,33 @@ return out
 );
 
 /**
- * ARGV: base, user, maxAttempts, retryAfterMs, limit, deadLetterTtlMs.
- * Returns { sent triples, dead triples, retryAt or -1, retryAt - now }.
+ * ARGV: base, user, maxAttempts, retryAfterMs, limit, deadLetterTtlMs, claimer ('' for none), resend (0/1).
+ * Returns { sent triples, dead triples, retryAt or -1, retryAt - now }. Meta field o: the claimer.
  */
 export const INBOX_CLAIM = lua(
   'inbox-claim',
   `
 local u, max, retry, limit, deadTtl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local sent, dead, retryAt = {}, {}, -1
+local claimer, resend = ARGV[7], ARGV[8] == '1'
+local sent, dead, retryAt, blocked = {}, {}, -1, false
 for _, id in ipairs(redis.call('ZRANGE', userZ(u), 0, -1)) do
   local raw = redis.call('HGET', K.n, id)
   if raw then
     local m = cjson.decode(raw)
     local kept = true
-    if m.x > now and m.r <= now and #sent < limit then
+    if m.x > now and m.r > now and not blocked and #sent < limit then
+      if resend then
+        -- In flight: sent again in its place, taken over, no attempt counted.
+        m.o = claimer
+        m.r = now + retry
+        local encoded = cjson.encode(m)
+        redis.call('HSET', K.n, id, encoded)
+        table.insert(sent, { id, encoded, redis.call('HGET', K.d, id) })
+      elseif (m.o or '') ~= claimer then
+        -- Held by another claimer: nothing after it may overtake it.
+        blocked = true
+      end
+    elseif m.x > now and m.r <= now and not blocked and #sent < limit then
       if m.a >= max then
         remove(id, m, true)
         kept = false
@@ -130,6 +143,7 @@ for _, id in ipairs(redis.call('ZRANGE', userZ(u), 0, -1)) do
       else
         m.a = m.a + 1
         m.r = now + retry
+        m.o = claimer
         local encoded = cjson.encode(m)
         redis.call('HSET', K.n, id, encoded)
         table.insert(sent, { id, encoded, redis.call('HGET', K.d, id) })

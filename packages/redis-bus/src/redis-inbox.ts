@@ -204,6 +204,8 @@ export class RedisInbox implements Inbox {
       Math.ceil(options.retryAfterMs),
       limit,
       this.#deadLetterTtlMs,
+      options.claimer ?? '',
+      options.resend === true ? 1 : 0,
     ])) as [Triple[], Triple[], string, string];
     const next = Number(retryAt);
     return {

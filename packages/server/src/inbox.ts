@@ -10,7 +10,8 @@
  *    `claim(userId)`: the due notifications, each counted as one delivery attempt. The node sends
  *    them to the user's connections on every node (through the bus), so two nodes serving the
  *    same user never count one attempt twice: `claim` hands each due notification to one caller.
- * 3. A newly opened connection gets its backlog from `pending(userId)` (read-only, no attempt).
+ * 3. A newly opened connection gets its backlog from `claim(userId, { resend: true })`: what is
+ *    in flight again (no attempt counted), then what is due; `pending` reads without claiming.
  * 4. A client's acknowledgement becomes `ack(userId, ids)`: gone, and its id remembered.
  * 5. The node calls `claim(userId)` again at `retryAt`; a notification that was delivered
  *    `maxAttempts` times and then not acknowledged comes back in `deadLettered` (exactly once in the
@@ -22,7 +23,16 @@
  *
  * Ordering: per user, `pending` and `claim` return urgent notifications first, then the rest;
  * within each class in `notify` order (the order in which `notify` calls for that user resolved;
- * two calls racing for the same user are ordered by the store).
+ * two calls racing for the same user are ordered by the store). That delivery order also holds
+ * across claimers and crashes: a `claim` never hands out a notification that comes after one
+ * another claimer holds in flight (claimed, unacknowledged, not yet due). The holder keeps
+ * delivering newer ones on its own connections, whose order the bus keeps; anyone else waits
+ * until the held one is acknowledged or due again (a dead holder's claims lapse after
+ * `retryAfterMs`), then re-sends from the oldest unacknowledged one. A claim with `resend` takes
+ * the held ones over at once, for a connection that has just opened and has none of them.
+ * A newer notification goes ahead of an older one only when the older one left the inbox
+ * (acknowledged, expired or dead-lettered, each reported) or was already delivered and is
+ * being retried after its listener failed.
  */
 
 /** What `notify` accepts besides the event and data. */
@@ -76,11 +86,24 @@ export interface InboxClaimOptions {
   retryAfterMs: number;
   /** At most this many notifications are returned. Default 100. */
   limit?: number;
+  /**
+   * Who claims (a node id). A notification in flight for another claimer stops the claim there:
+   * nothing after it in delivery order is handed out until it is acknowledged or due again.
+   * Calls without a claimer count as one and the same claimer.
+   */
+  claimer?: string;
+  /**
+   * Also hand out the notifications in flight (for any claimer), in their place in delivery
+   * order, without counting another attempt: they become this claimer's, due again after
+   * `retryAfterMs`. For a connection that just opened, so that it gets the oldest unacknowledged
+   * notification first. Default false.
+   */
+  resend?: boolean;
 }
 
 /** What `claim` hands its caller, and only its caller. */
 export interface InboxClaim {
-  /** To deliver now, in delivery order (urgent first, then `notify` order); `attempts` already counted. */
+  /** To deliver now, in delivery order (urgent first, then `notify` order); `attempts` already counted (re-sent ones keep theirs). */
   deliver: InboxNotification[];
   /** Delivered `maxAttempts` times without an ack: now dead letters. Report each once. */
   deadLettered: DeadLetter[];
@@ -317,6 +340,8 @@ export function checkClaimOptions(options: InboxClaimOptions): number {
     throw new InboxError('INBOX_INVALID', 'maxAttempts must be an integer >= 1');
   if (!Number.isFinite(options.retryAfterMs) || options.retryAfterMs < 0)
     throw new InboxError('INBOX_INVALID', 'retryAfterMs must be a number >= 0');
+  if (options.claimer !== undefined && (typeof options.claimer !== 'string' || options.claimer.length === 0))
+    throw new InboxError('INBOX_INVALID', 'claimer must be a non-empty string');
   return checkLimit(options.limit);
 }
 

@@ -47,6 +47,8 @@ interface Entry {
   ttlMs: number;
   /** When it is due again after an attempt; null before the first one. */
   nextAttemptAt: number | null;
+  /** Who claimed it last ('' for calls without a claimer); null before the first attempt. */
+  claimer: string | null;
   offlineClaimed: boolean;
 }
 
@@ -138,6 +140,7 @@ export class MemoryInbox implements Inbox {
       json: request.json,
       ttlMs: request.ttlMs,
       nextAttemptAt: null,
+      claimer: null,
       offlineClaimed: false,
     });
     this.#wake(userId);
@@ -160,18 +163,31 @@ export class MemoryInbox implements Inbox {
     checkUserId(userId);
     const limit = checkClaimOptions(options);
     const now = this.#now();
+    const claimer = options.claimer ?? '';
     const deliver: InboxNotification[] = [];
     const deadLettered: DeadLetter[] = [];
     for (const entry of this.#ordered(userId)) {
       if (deliver.length >= limit) break;
       if (entry.note.expiresAt <= now) continue;
-      if (entry.nextAttemptAt !== null && entry.nextAttemptAt > now) continue;
+      if (entry.nextAttemptAt !== null && entry.nextAttemptAt > now) {
+        if (options.resend === true) {
+          // In flight: sent again in its place, taken over, no attempt counted.
+          entry.claimer = claimer;
+          entry.nextAttemptAt = now + options.retryAfterMs;
+          deliver.push(copy(entry));
+          continue;
+        }
+        // Held by someone else: nothing after it may overtake it.
+        if (entry.claimer !== claimer) break;
+        continue;
+      }
       if (entry.note.attempts >= options.maxAttempts) {
         deadLettered.push(this.#kill(entry, now));
         continue;
       }
       entry.note.attempts += 1;
       entry.nextAttemptAt = now + options.retryAfterMs;
+      entry.claimer = claimer;
       deliver.push(copy(entry));
     }
     let retryAt: number | null = null;
@@ -250,7 +266,14 @@ export class MemoryInbox implements Inbox {
       attempts: 0,
     };
     if (letter.collapseKey !== undefined) note.collapseKey = letter.collapseKey;
-    this.#insert({ note, json: dead.json, ttlMs: dead.ttlMs, nextAttemptAt: null, offlineClaimed: false });
+    this.#insert({
+      note,
+      json: dead.json,
+      ttlMs: dead.ttlMs,
+      nextAttemptAt: null,
+      claimer: null,
+      offlineClaimed: false,
+    });
     this.#wake(letter.userId);
     return true;
   }

@@ -37,6 +37,8 @@ async function setUp() {
     inbox,
     options: resolveNotificationOptions({ maxAttempts: 3, ackTimeoutMs: 100, offlineAfterMs: 60_000 }),
     logger: silent,
+    claimer: 'node-1',
+    resendStarted: () => () => {},
     serves: () => state.serving,
     users: () => (state.serving ? ['u'] : []),
     deliver: async (_user, notes) => void rounds.push(notes.map((n) => n.id)),

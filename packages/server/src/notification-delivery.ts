@@ -1,5 +1,5 @@
 import type { Logger } from '@tether/protocol';
-import type { Inbox, InboxNotification, InboxSubscription } from './inbox.js';
+import type { Inbox, InboxClaim, InboxNotification, InboxSubscription } from './inbox.js';
 import type { ResolvedNotificationOptions } from './notification-options.js';
 import type { WireNotification } from './user-directory.js';
 
@@ -32,12 +32,24 @@ export interface DeliveryContext {
   readonly inbox: Inbox;
   readonly options: ResolvedNotificationOptions;
   readonly logger: Logger;
+  /** This node's id: the claimer the inbox keeps per notification in flight. */
+  readonly claimer: string;
   /** True while this node has a connection of the user open. */
   serves(user: string): boolean;
   /** The users with a connection open on this node. */
   users(): Iterable<string>;
-  /** Sends notifications to the user's connections on every node, in the order given. */
-  deliver(user: string, notes: WireNotification[]): Promise<void>;
+  /**
+   * Sends notifications to the user's connections on every node, in the order given; to this
+   * node's before it returns. `resent`: the result of a claim with `resend`, which also goes to
+   * the connections held back for it.
+   */
+  deliver(user: string, notes: WireNotification[], resent: boolean): Promise<void>;
+  /**
+   * A claim with `resend` starts: the user's connections opened before now wait for it (what
+   * other nodes send them meanwhile is held back). The returned function lets them go once that
+   * claim's notifications were sent (or the claim failed).
+   */
+  resendStarted(user: string): () => void;
   undelivered(message: UndeliveredNotification): void;
   offline(notification: OfflineNotification): void;
   /** Whether anyone listens to `notification:offline` on this node (no listener: no offline claims). */
@@ -46,6 +58,13 @@ export interface DeliveryContext {
 
 /** Notifications claimed per call: a user with a longer backlog gets it in several rounds. */
 const PAGE = 100;
+/**
+ * Notifications a resend claim takes at most: what is in flight is what was claimed within one
+ * `ackTimeoutMs`, so one such page re-sends all of it in practice; the rounds after it are plain
+ * claims (a resend of each page would send the previous page again, now in flight for this node).
+ * Anything in flight beyond it for another node waits until it is due.
+ */
+const RESEND_PAGE = 1_000;
 /** Rounds one wakeup may take before it yields to the sweep (bounds a loop over a huge backlog). */
 const MAX_ROUNDS = 50;
 
@@ -55,6 +74,11 @@ const MAX_ROUNDS = 50;
  * the user's connections opens, and when a claimed notification is due again (no ack within
  * `ackTimeoutMs`). One sweep timer per node drives the retries and the offline notices; claims
  * of one user never overlap on a node, so a user's notifications leave in the inbox's order.
+ * Claims carry this node's id, so the inbox keeps that order across nodes (one holding a
+ * notification in flight stops the others behind it); a connection that opens asks for a claim
+ * with `resend`, which first re-sends what is in flight (it may have been sent to a connection
+ * that is gone, or by a node that died), so the new connection starts at the oldest
+ * unacknowledged notification.
  *
  * @example
  * const delivery = new NotificationDelivery(context);
@@ -69,6 +93,8 @@ export class NotificationDelivery {
   readonly #due = new Map<string, number>();
   /** Users with a claim under way; `true`: woken again meanwhile, claim once more. */
   readonly #claiming = new Map<string, boolean>();
+  /** Users whose next claim round re-sends what is in flight (a connection opened). */
+  readonly #resend = new Set<string>();
   #offlineRunning = false;
   #closed = false;
 
@@ -92,9 +118,13 @@ export class NotificationDelivery {
     this.#timer.unref?.();
   }
 
-  /** Claims and delivers what is due for `user`, if this node serves the user. */
-  wake(user: string): void {
+  /**
+   * Claims and delivers what is due for `user`, if this node serves the user; with `resend`
+   * (a connection of the user opened), what is in flight too, taken over from whoever holds it.
+   */
+  wake(user: string, resend = false): void {
     if (this.#closed || !this.#context.serves(user)) return;
+    if (resend) this.#resend.add(user);
     if (this.#claiming.has(user)) {
       this.#claiming.set(user, true);
       return;
@@ -107,11 +137,25 @@ export class NotificationDelivery {
     const { inbox, options, logger } = this.#context;
     try {
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        const claim = await inbox.claim(user, {
-          maxAttempts: options.maxAttempts,
-          retryAfterMs: options.ackTimeoutMs,
-          limit: PAGE,
-        });
+        const resend = this.#resend.delete(user);
+        const release = resend ? this.#context.resendStarted(user) : undefined;
+        let claim: InboxClaim;
+        // `deliver` sends to this node's connections before it returns (then to other nodes):
+        // the held-back connections get the re-sent ones before anything sent meanwhile.
+        let sending: Promise<void> | undefined;
+        try {
+          claim = await inbox.claim(user, {
+            maxAttempts: options.maxAttempts,
+            retryAfterMs: options.ackTimeoutMs,
+            limit: resend ? RESEND_PAGE : PAGE,
+            claimer: this.#context.claimer,
+            resend,
+          });
+          if (claim.deliver.length > 0)
+            sending = this.#context.deliver(user, claim.deliver.map(toWire), resend);
+        } finally {
+          release?.();
+        }
         for (const dead of claim.deadLettered) {
           this.#context.undelivered({
             reason: 'dead-letter',
@@ -124,8 +168,8 @@ export class NotificationDelivery {
         }
         if (claim.retryInMs === null) this.#due.delete(user);
         else this.#due.set(user, Date.now() + claim.retryInMs);
-        if (claim.deliver.length > 0) await this.#context.deliver(user, claim.deliver.map(toWire));
-        const again = claim.deliver.length === PAGE || this.#claiming.get(user) === true;
+        await sending;
+        const again = claim.deliver.length >= PAGE || this.#claiming.get(user) === true;
         if (!again || this.#closed || !this.#context.serves(user)) return;
         this.#claiming.set(user, false);
       }
@@ -137,6 +181,9 @@ export class NotificationDelivery {
       this.#due.set(user, Date.now() + options.ackTimeoutMs);
     } finally {
       this.#claiming.delete(user);
+      // A resend asked for and not served (the claim failed) waits for the user's next
+      // wake; one for a user this node no longer serves is dropped.
+      if (!this.#context.serves(user)) this.#resend.delete(user);
     }
   }
 

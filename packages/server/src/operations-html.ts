@@ -32,8 +32,11 @@ export const OPERATIONS_HTML = `<!doctype html>
 <h2>Busiest rooms</h2>
 <table id="rooms"><thead><tr><th>room</th><th>node</th><th>members</th></tr></thead><tbody></tbody></table>
 <h2>Dead letters</h2>
-<p>The oldest ten of the shared inbox; list all and redrive with <code>tether.deadLetters</code>.</p>
-<table id="dead"><thead><tr><th>id</th><th>user</th><th>event</th><th>attempts</th><th>since</th></tr></thead><tbody></tbody></table>
+<p>The oldest ten of the shared inbox (all of them: <code>tether.deadLetters.list()</code>). Redrive puts one back in its user's inbox.</p>
+<table id="dead"><thead><tr><th>id</th><th>user</th><th>event</th><th>attempts</th><th>since</th><th></th></tr></thead><tbody></tbody></table>
+<h2>A user's inbox</h2>
+<form id="inbox-form"><input id="inbox-user" placeholder="user key" required> <button>Show</button> <span id="inbox-status"></span></form>
+<table id="inbox"><thead><tr><th>id</th><th>event</th><th>urgent</th><th>attempts</th><th>stored</th><th>expires</th><th>data</th></tr></thead><tbody></tbody></table>
 <script>
   const status = document.getElementById('status');
   const row = (cells) => {
@@ -45,6 +48,29 @@ export const OPERATIONS_HTML = `<!doctype html>
       tr.append(td);
     }
     return tr;
+  };
+  const inboxStatus = document.getElementById('inbox-status');
+  const showInbox = async (user) => {
+    const res = await fetch('operations/inbox?user=' + encodeURIComponent(user));
+    const body = await res.json();
+    if (!res.ok) { inboxStatus.textContent = body.message || res.statusText; return; }
+    inboxStatus.textContent = body.notifications.length + ' pending for ' + user;
+    document.querySelector('#inbox tbody').replaceChildren(...body.notifications.map((n) => row([
+      [n.id], [n.event], [n.urgent ? 'yes' : 'no'], [n.attempts], [new Date(n.createdAt).toLocaleString()],
+      [new Date(n.expiresAt).toLocaleString()], [JSON.stringify(n.data)],
+    ])));
+  };
+  document.getElementById('inbox-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    showInbox(document.getElementById('inbox-user').value).catch((err) => { inboxStatus.textContent = String(err); });
+  });
+  const redrive = async (d, button) => {
+    button.disabled = true;
+    const res = await fetch('operations/redrive?id=' + encodeURIComponent(d.id),
+      { method: 'POST', headers: { 'x-tether-operations': 'redrive' } });
+    const body = await res.json();
+    button.textContent = res.ok && body.redriven ? 'redriven' : 'not found';
+    if (res.ok && body.redriven) await showInbox(d.userId);
   };
   const events = new EventSource('operations/events');
   events.addEventListener('open', () => { status.textContent = 'live'; });
@@ -68,8 +94,16 @@ export const OPERATIONS_HTML = `<!doctype html>
     rooms.replaceChildren(...busiest.map((r) => row([[r.room], [r.nodeId], [r.members]])));
     const dead = new Map();
     for (const n of nodes) for (const d of n.deadLetters || []) dead.set(d.id, d);
-    document.querySelector('#dead tbody').replaceChildren(...[...dead.values()].map((d) =>
-      row([[d.id], [d.userId], [d.event], [d.attempts], [new Date(d.deadAt).toLocaleString()]])));
+    document.querySelector('#dead tbody').replaceChildren(...[...dead.values()].map((d) => {
+      const tr = row([[d.id], [d.userId], [d.event], [d.attempts], [new Date(d.deadAt).toLocaleString()]]);
+      const button = document.createElement('button');
+      button.textContent = 'redrive';
+      button.addEventListener('click', () => redrive(d, button).catch((err) => { button.textContent = String(err); }));
+      const td = document.createElement('td');
+      td.append(button);
+      tr.append(td);
+      return tr;
+    }));
   });
 </script>
 </body>

@@ -2,6 +2,7 @@ import type { Logger } from '@tether/protocol';
 import type { Bus } from './bus.js';
 import type { MetricsSnapshot } from './metrics.js';
 import { type NodeReport, type OperationsOptions, OperationsPage } from './operations.js';
+import type { OperationsInbox } from './operations-inbox.js';
 import type { Rooms } from './rooms.js';
 import type { DeadLetters } from './users.js';
 
@@ -26,7 +27,12 @@ type DeadLetterRows = NodeReport['deadLetters'];
  * @example
  * this.#operations = options.operations && operationsPage(this, rooms, options.operations);
  */
-export function operationsPage(tether: Facade, rooms: Rooms, options: OperationsOptions): OperationsPage {
+export function operationsPage(
+  tether: Facade,
+  rooms: Rooms,
+  options: OperationsOptions,
+  inbox: OperationsInbox,
+): OperationsPage {
   // The inbox answers asynchronously and reports are made synchronously: each report carries
   // what the previous read found, and starts the next read.
   let deadLetters: DeadLetterRows = [];
@@ -56,6 +62,7 @@ export function operationsPage(tether: Facade, rooms: Rooms, options: Operations
       path: tether.options.path,
       bus: tether.bus,
       logger: tether.logger,
+      inbox,
       snapshot: () => {
         const health = tether.health();
         readDeadLetters();

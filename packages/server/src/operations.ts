@@ -4,6 +4,7 @@ import type { Bus } from './bus.js';
 import { pathnameOf, refuseRequest } from './http-endpoint.js';
 import type { MetricsSnapshot } from './metrics.js';
 import { OPERATIONS_HTML } from './operations-html.js';
+import { type OperationsInbox, serveInboxRequest } from './operations-inbox.js';
 
 /** Options of the operations page (server option `operations`; off without it). */
 export interface OperationsOptions {
@@ -49,6 +50,8 @@ export interface OperationsContext {
   readonly path: string;
   readonly bus: Bus;
   readonly logger: Logger;
+  /** The inbox, for a user's backlog and the redrive button (absent: those answer 404). */
+  readonly inbox?: OperationsInbox;
   /** This node's numbers now. */
   snapshot(): Pick<NodeReport, 'ready' | 'bus' | 'closing' | 'metrics' | 'rooms' | 'deadLetters'>;
 }
@@ -62,7 +65,8 @@ const REPORTS_ROOM = 'tether operations';
 /**
  * The operations page: `GET {path}/operations` (a small HTML page) and `GET
  * {path}/operations/events` (a plain EventSource stream: one `nodes` event per interval with the
- * reports of every node on the bus). Each node writes its report to the bus every interval, so
+ * reports of every node on the bus), `GET {path}/operations/inbox?user=KEY` (a user's pending
+ * notifications) and `POST {path}/operations/redrive?id=ID` (see operations-inbox.ts). Each node writes its report to the bus every interval, so
  * any node shows the whole cluster. Every request passes the app's `authorize` first.
  *
  * @example
@@ -89,8 +93,18 @@ export class OperationsPage {
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const pathname = pathnameOf(req.url);
     const base = `${this.#context.path === '/' ? '' : this.#context.path}/operations`;
-    if (pathname !== base && pathname !== `${base}/events`) return false;
-    void this.#serve(req, res, pathname === base).catch((err: unknown) => {
+    const route =
+      pathname === base
+        ? 'page'
+        : pathname === `${base}/events`
+          ? 'events'
+          : pathname === `${base}/inbox`
+            ? 'inbox'
+            : pathname === `${base}/redrive`
+              ? 'redrive'
+              : undefined;
+    if (route === undefined) return false;
+    void this.#serve(req, res, route).catch((err: unknown) => {
       this.#context.logger.error({ err }, 'operations page failed');
       refuseRequest(res, 500, ErrorCode.Internal, 'internal error');
     });
@@ -107,8 +121,12 @@ export class OperationsPage {
     await this.#context.bus.removeMember(REPORTS_ROOM, this.#context.nodeId).catch(() => {});
   }
 
-  async #serve(req: IncomingMessage, res: ServerResponse, page: boolean): Promise<void> {
-    if (req.method !== 'GET')
+  async #serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: 'page' | 'events' | 'inbox' | 'redrive',
+  ): Promise<void> {
+    if (req.method !== 'GET' && route !== 'redrive')
       return refuseRequest(res, 405, 'METHOD_NOT_ALLOWED', 'use GET', { allow: 'GET' });
     let allowed = false;
     try {
@@ -120,7 +138,9 @@ export class OperationsPage {
       this.#context.logger.info({ address: req.socket.remoteAddress }, 'operations page refused');
       return refuseRequest(res, 403, ErrorCode.Forbidden, 'not allowed to see the operations page');
     }
-    if (page) {
+    if (route === 'inbox' || route === 'redrive')
+      return serveInboxRequest(this.#context.inbox, route, req, res);
+    if (route === 'page') {
       res.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
         'cache-control': 'no-store',

@@ -108,7 +108,9 @@ export class TetherServer<E extends EventMap = UnknownEvents, Data = unknown> {
       hooks: this.#hooks as InboundHook[],
     });
     this.#parts.heartbeat.start();
-    this.#operations = options.operations && operationsPage(this, this.#parts.rooms, options.operations);
+    this.#operations =
+      options.operations &&
+      operationsPage(this, this.#parts.rooms, options.operations, this.#parts.users.inbox);
     if (options.server) {
       this.#attachment = attachToServer(
         options.server,

@@ -76,6 +76,12 @@ export class Users implements UserSender {
   readonly #userOf = new WeakMap<ConnectionEngine, string>();
   /** Directory writes per user, chained so an enter and a leave of one user reach the bus in order. */
   readonly #directory = new Map<string, Promise<void>>();
+  /**
+   * Connections waiting for their first claim (a resend): notifications other nodes send them
+   * meanwhile are held here and follow the re-sent ones, so a new connection never gets a newer
+   * notification before an older one in flight.
+   */
+  readonly #held = new Map<ConnectionEngine, WireNotification[]>();
   readonly #delivery: NotificationDelivery;
   readonly deadLetters: DeadLetters;
   /** The inbox notifications are stored in (its owner closes it). */
@@ -89,9 +95,11 @@ export class Users implements UserSender {
       inbox,
       options: context.options,
       logger: context.logger,
+      claimer: context.nodeId,
+      resendStarted: (user) => this.#resendStarted(user),
       serves: (user) => this.#local.has(user),
       users: () => this.#local.keys(),
-      deliver: (user, notes) => this.#deliver(user, notes),
+      deliver: (user, notes, resent) => this.#deliver(user, notes, resent),
       undelivered: (message) => context.undelivered(message),
       offline: (notification) => context.offline(notification),
       wantsOffline: () => context.wantsOffline(),
@@ -119,12 +127,14 @@ export class Users implements UserSender {
       this.#directoryWrite(user, () => enterDirectory(this.#context.bus, this.#context.nodeId, user));
     }
     engines.add(engine);
-    this.#delivery.wake(user);
+    this.#held.set(engine, []);
+    this.#delivery.wake(user, true);
   }
 
   /** A connection closed. */
   closed(engine: ConnectionEngine): void {
     const user = this.#userOf.get(engine);
+    this.#held.delete(engine);
     const engines = user === undefined ? undefined : this.#local.get(user);
     if (!engines?.delete(engine) || engines.size > 0) return;
     this.#local.delete(user!);
@@ -174,7 +184,11 @@ export class Users implements UserSender {
     }
     const { inbox, dedupWindowMs, logger } = this.#context;
     inbox.ack(user, ids as string[], { dedupWindowMs }).then(
-      () => engine.send(reply(message.id, null), false),
+      () => {
+        engine.send(reply(message.id, null), false);
+        // Another node's notification may have held this node's claims back until now.
+        this.#delivery.wake(user);
+      },
       (err: unknown) => {
         logger.warn({ err, user }, 'notification ack failed: the notifications will be delivered again');
         engine.send(
@@ -230,13 +244,44 @@ export class Users implements UserSender {
     }
   }
 
-  #deliverLocal(user: string, notes: readonly WireNotification[]): void {
-    for (const note of notes)
-      this.#sendLocal(user, { t: 'evt', e: note.event, d: note.data, n: note.id }, note.urgent);
+  #deliverLocal(user: string, notes: readonly WireNotification[], resent = false): void {
+    const engines = this.#local.get(user);
+    if (!engines) return;
+    let ready: ConnectionEngine[] | undefined;
+    for (const engine of engines) {
+      const held = this.#held.get(engine);
+      if (held === undefined || resent) (ready ??= []).push(engine);
+      else held.push(...notes);
+    }
+    if (ready) for (const note of notes) this.#sendNote(ready, note);
   }
 
-  async #deliver(user: string, notes: WireNotification[]): Promise<void> {
-    this.#deliverLocal(user, notes);
+  #sendNote(engines: Iterable<ConnectionEngine>, note: WireNotification): void {
+    const message: ServerMessage = { t: 'evt', e: note.event, d: note.data, n: note.id };
+    let frames: Map<Codec, Frame> | undefined;
+    for (const engine of engines) {
+      frames ??= new Map();
+      let frame = frames.get(engine.codec);
+      if (frame === undefined) frames.set(engine.codec, (frame = engine.codec.encode(message)));
+      engine.sendFrame(frame, false, note.urgent);
+    }
+  }
+
+  /** A resend claim starts: the connections held back now are let go once it delivered. */
+  #resendStarted(user: string): () => void {
+    const waiting = [...(this.#local.get(user) ?? [])].filter((engine) => this.#held.has(engine));
+    return () => {
+      for (const engine of waiting) {
+        const held = this.#held.get(engine);
+        if (held === undefined) continue;
+        this.#held.delete(engine);
+        for (const note of held) this.#sendNote([engine], note);
+      }
+    };
+  }
+
+  async #deliver(user: string, notes: WireNotification[], resent: boolean): Promise<void> {
+    this.#deliverLocal(user, notes, resent);
     const { bus, nodeId } = this.#context;
     await sendToUserNodes(bus, { kind: USER_MESSAGE, op: 'notify', user, notes }, nodeId);
   }

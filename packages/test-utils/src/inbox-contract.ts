@@ -235,6 +235,65 @@ export function inboxContract(name: string, makeStore: MakeInboxStore): void {
         expect(all).toEqual(Array.from({ length: 30 }, (_, i) => `${user}-${i}`).sort());
       });
 
+      it('never hands out a notification behind one another claimer holds in flight', async () => {
+        for (let i = 1; i <= 3; i += 1) await inbox.notify(user, 'e', i, { id: `${user}-${i}` });
+        const a = { ...CLAIM, claimer: 'node-a', limit: 1 };
+        const b = { ...CLAIM, claimer: 'node-b' };
+        const first = await inbox.claim(user, a);
+        expect(ids(first.deliver)).toEqual([`${user}-1`]);
+        const blocked = await inbox.claim(user, b);
+        expect(blocked.deliver).toEqual([]);
+        expect(blocked.retryAt).toBe(first.retryAt);
+        // The holder goes on: its own connections keep the order.
+        expect(ids((await inbox.claim(user, a)).deliver)).toEqual([`${user}-2`]);
+        await inbox.ack(user, [`${user}-1`]);
+        expect((await inbox.claim(user, b)).deliver).toEqual([]);
+        await inbox.ack(user, [`${user}-2`]);
+        expect(ids((await inbox.claim(user, b)).deliver)).toEqual([`${user}-3`]);
+      });
+
+      it('lets a newer urgent notification pass a held ordinary one, not a newer ordinary one', async () => {
+        await inbox.notify(user, 'e', 1, { id: `${user}-1` });
+        expect(ids((await inbox.claim(user, { ...CLAIM, claimer: 'node-a' })).deliver)).toEqual([
+          `${user}-1`,
+        ]);
+        await inbox.notify(user, 'e', 2, { id: `${user}-2` });
+        await inbox.notify(user, 'e', 3, { id: `${user}-u`, urgent: true });
+        expect(ids((await inbox.claim(user, { ...CLAIM, claimer: 'node-b' })).deliver)).toEqual([
+          `${user}-u`,
+        ]);
+        expect((await inbox.claim(user, { ...CLAIM, claimer: 'node-b' })).deliver).toEqual([]);
+      });
+
+      it('resend takes in-flight notifications over in delivery order without counting an attempt', async () => {
+        for (let i = 1; i <= 3; i += 1) await inbox.notify(user, 'e', i, { id: `${user}-${i}` });
+        await inbox.claim(user, { ...CLAIM, claimer: 'node-a', limit: 2 });
+        const taken = await inbox.claim(user, { ...CLAIM, claimer: 'node-b', resend: true });
+        expect(ids(taken.deliver)).toEqual([`${user}-1`, `${user}-2`, `${user}-3`]);
+        expect(taken.deliver.map((n) => n.attempts)).toEqual([1, 1, 1]);
+        // Now node-b holds them: node-a waits, node-b has nothing due.
+        expect((await inbox.claim(user, { ...CLAIM, claimer: 'node-a' })).deliver).toEqual([]);
+        expect((await inbox.claim(user, { ...CLAIM, claimer: 'node-b' })).deliver).toEqual([]);
+        expect((await inbox.pending(user)).map((n) => n.attempts)).toEqual([1, 1, 1]);
+      });
+
+      it("re-sends from the oldest unacknowledged once a lapsed holder's claim is due", async () => {
+        await inbox.notify(user, 'e', 1, { id: `${user}-1` });
+        await inbox.claim(user, { ...CLAIM, claimer: 'node-a', retryAfterMs: 50 });
+        await inbox.notify(user, 'e', 2, { id: `${user}-2` });
+        const b = { ...CLAIM, claimer: 'node-b' };
+        let taken: InboxNotification[] = [];
+        await waitFor(async () => (taken = (await inbox.claim(user, b)).deliver).length > 0);
+        expect(ids(taken)).toEqual([`${user}-1`, `${user}-2`]);
+        expect(taken.map((n) => n.attempts)).toEqual([2, 1]);
+      });
+
+      it('refuses an empty claimer with INBOX_INVALID', async () => {
+        await expect(inbox.claim(user, { ...CLAIM, claimer: '' })).rejects.toMatchObject({
+          code: 'INBOX_INVALID',
+        });
+      });
+
       it('acks remove notifications and remember the id within the dedup window', async () => {
         await inbox.notify(user, 'e', 1, { id: `${user}-1` });
         await inbox.notify(user, 'e', 2, { id: `${user}-2` });
