@@ -19,8 +19,11 @@ export interface ClientRequestOptions {
 
 interface Pending {
   frame: Frame;
+  /** The request as first sent: its resend (without `ak`) is encoded from it on first need. */
+  message: RequestMessage;
+  codec: Codec;
   /** The same request marked as a resend (`rt: 1`), made on first need. */
-  resend: (() => Frame) | Frame;
+  resend: Frame | undefined;
   event: string;
   attemptsLeft: number;
   attempts: number;
@@ -33,24 +36,30 @@ interface Pending {
 }
 
 function resendFrame(pending: Pending): Frame {
-  if (typeof pending.resend === 'function') pending.resend = pending.resend();
+  // Made on first need: a request that is answered at once (nearly all) never pays for it.
+  if (pending.resend === undefined) {
+    const { ak: _acked, ...message } = pending.message;
+    pending.resend = pending.codec.encode({ ...message, rt: 1 });
+  }
   return pending.resend;
 }
 
 /**
- * A request message, with the caller's trace context when the app gave a `traceContext` hook
+ * A request message, with the ids of replies to acknowledge (`ak`) and the caller's trace context when the app gave a `traceContext` hook
  * (and it returned one).
  *
  * @example
- * codec.encode(requestMessage(id, 'chat:send', { text: 'hi' }, undefined));
+ * codec.encode(requestMessage(id, 'chat:send', { text: 'hi' }, undefined, undefined));
  */
 export function requestMessage(
   id: string,
   event: string,
   data: unknown,
   tc: Record<string, string> | undefined,
+  ak: string[] | undefined,
 ): RequestMessage {
-  return tc ? { t: 'req', id, e: event, d: data, tc } : { t: 'req', id, e: event, d: data };
+  if (tc) return ak ? { t: 'req', id, e: event, d: data, tc, ak } : { t: 'req', id, e: event, d: data, tc };
+  return ak ? { t: 'req', id, e: event, d: data, ak } : { t: 'req', id, e: event, d: data };
 }
 
 /**
@@ -60,7 +69,7 @@ export function requestMessage(
  * costs no timer of its own to set and clear.
  *
  * @example
- * const reply = pending.add(id, frame, 'chat:send', { timeout: 5000, retries: 2 }, send);
+ * const reply = pending.start(codec, maxPayload, 'chat:send', data, undefined, { timeout: 5000, retries: 2 }, send);
  */
 export class PendingRequests {
   readonly #pending = new Map<string, Pending>();
@@ -85,25 +94,17 @@ export class PendingRequests {
   ): Promise<unknown> {
     const id = nanoid();
     const answered = this.takeAnswered();
-    const req = requestMessage(id, event, data, tc);
-    const frame = codec.encode(answered ? { ...req, ak: answered } : req);
+    // `ak` goes in the literal (one object per request, not a copy made by a spread); a resend
+    // leaves it out.
+    const message = requestMessage(id, event, data, tc, answered);
+    const frame = codec.encode(message);
     if (exceeds(frame, maxPayload)) return Promise.reject(tooLargeError(event, maxPayload));
-    const resend = () => codec.encode({ ...req, rt: 1 });
-    return this.add(id, frame, resend, event, options, send);
-  }
-
-  add(
-    id: string,
-    frame: Frame,
-    resend: () => Frame,
-    event: string,
-    options: Required<ClientRequestOptions>,
-    send: (frame: Frame) => void,
-  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const pending: Pending = {
         frame,
-        resend,
+        message,
+        codec,
+        resend: undefined,
         event,
         attemptsLeft: Math.max(0, Math.floor(options.retries)),
         attempts: 1,

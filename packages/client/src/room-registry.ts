@@ -269,6 +269,8 @@ export class RoomRegistry implements RoomHost {
   }
 
   #resyncing(room: string): boolean {
+    // Runs per message of a server-joined room: no iterator made when nothing is resyncing.
+    if (this.#resyncs.size === 0) return false;
     for (const name of this.#resyncs.values()) if (name === room) return true;
     return false;
   }

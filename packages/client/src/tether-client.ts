@@ -66,6 +66,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   readonly #events = new Emitter<Record<string, unknown[]>>();
   readonly #outbox: Outbox<Frame>;
   readonly #requests = new PendingRequests();
+  readonly #sendFrame = (frame: Frame): void => this.#send(frame); // one for every request and part
   readonly #notifications = new ClientNotifications(this.#events, (e, d) => this.#request(e, d, {}));
   readonly #answers: RequestAnswers;
   readonly #rooms: RoomRegistry;
@@ -105,8 +106,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
     this.#backoff = options.reconnect === false ? false : resolveBackoff(options.reconnect);
     this.#options = resolveOptions(options);
     this.#outbox = new Outbox(this.#options.maxBufferedEmits);
-    const send = (frame: Frame) => this.#send(frame);
-    this.#answers = new RequestAnswers(this.#codec, this.#events, send);
+    this.#answers = new RequestAnswers(this.#codec, this.#events, this.#sendFrame);
     this.#store = this.#notifications.persistWith(options.persistence?.(url));
     const saved = this.#store?.load();
     this.#session = saved?.session;
@@ -114,7 +114,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       {
         codec: this.#codec,
         isOpen: () => this.#state === 'open',
-        send,
+        send: this.#sendFrame,
         request: (event, data) => this.#request(event, data, {}),
         session: () => this.#session,
       },
@@ -469,8 +469,9 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
   }
 
   #onReply(id: string, outcome: Outcome): void {
-    if (!this.#rooms.settle(id, outcome) && !this.#refresher.settle(id, outcome))
-      this.#requests.settle(id, outcome);
+    // Ids are random, distinct across the three: the app's requests (most replies) are looked up first.
+    if (!this.#requests.settle(id, outcome) && !this.#rooms.settle(id, outcome))
+      this.#refresher.settle(id, outcome);
   }
 
   #request(event: string, data: unknown, options: ClientRequestOptions): Promise<unknown> {
@@ -478,7 +479,7 @@ export class TetherClientBase<E extends EventMap = UnknownEvents> {
       return Promise.reject(new TetherError(ErrorCode.Closed, 'client is closed'));
     const { requestTimeout, traceContext } = this.#options;
     const resolved = { timeout: options.timeout ?? requestTimeout, retries: options.retries ?? 0 };
-    const send = (f: Frame) => this.#send(f);
+    const send = this.#sendFrame;
     return this.#requests.start(this.#codec, this.#maxPayload, event, data, traceContext(), resolved, send);
   }
 
