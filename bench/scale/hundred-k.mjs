@@ -392,8 +392,28 @@ try {
     stream: { rate: opts.rate, ...streamed, victims, all: everyone },
     totalSeconds: (Date.now() - started) / 1000,
   };
+  // What the run must show: every client of the killed node back, and no stream message lost
+  // or duplicated unless the client reported the recovery as failed.
+  const notBackStates = {};
+  for (const b of backTimes)
+    for (const [state, n] of Object.entries(b.notBackStates ?? {}))
+      notBackStates[state] = (notBackStates[state] ?? 0) + n;
+  result.kill.notBackStates = notBackStates;
+  const failures = [];
+  if (dropped === 0) failures.push('no client saw the kill');
+  if (back !== dropped) failures.push(`${dropped - back} clients not back: ${JSON.stringify(notBackStates)}`);
+  if (victims.recoveryFailed === 0 && (victims.missing > 0 || victims.duplicates > 0))
+    failures.push(`stream: ${victims.missing} missing, ${victims.duplicates} duplicated, none reported`);
+  if (connected < opts.connections) failures.push(`${opts.connections - connected} clients never connected`);
+  result.ok = failures.length === 0;
+  result.failures = failures;
   summary(result);
   if (opts.json) writeFileSync(opts.json, JSON.stringify(result, null, 2));
+  console.log(`RESULT ${JSON.stringify(result)}`);
+  if (failures.length) {
+    console.error(`FAILED: ${failures.join('; ')}`);
+    process.exitCode = 1;
+  }
 } catch (error) {
   console.error(error);
   process.exitCode = 1;

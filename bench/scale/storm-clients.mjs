@@ -168,13 +168,19 @@ serve({
   backTimes() {
     const times = [];
     let notBack = 0;
+    // The state of every client not back yet: says whether they wait in backoff, hang
+    // connecting, or gave up (closed), the first thing to read when the kill phase fails.
+    const notBackStates = {};
     for (const e of clients)
       if (e.dropped) {
         if (e.backAt) times.push(e.backAt);
-        else notBack++;
+        else {
+          notBack++;
+          notBackStates[e.client.state] = (notBackStates[e.client.state] ?? 0) + 1;
+        }
       }
     times.sort((a, b) => a - b);
-    return { count: times.length, notBack, first: times[0] ?? 0, last: times.at(-1) ?? 0 };
+    return { count: times.length, notBack, notBackStates, first: times[0] ?? 0, last: times.at(-1) ?? 0 };
   },
   close() {
     for (const e of clients) e.client.close();
