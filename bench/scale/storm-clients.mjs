@@ -145,6 +145,8 @@ serve({
         duplicates: 0,
         recoveryFailed: 0,
         behind: 0,
+        // Watchers that lost or doubled messages and were never told (recovery-failed).
+        unreported: 0,
       };
       for (const e of list) {
         const missing = e.gaps + Math.max(0, lastSeq - e.last);
@@ -152,6 +154,7 @@ serve({
         r.missing += missing;
         r.duplicates += e.dups;
         r.recoveryFailed += e.recoveryFailed;
+        if ((missing > 0 || e.dups > 0) && e.recoveryFailed === 0) r.unreported++;
         if (e.last < lastSeq) r.behind++;
       }
       return r;
