@@ -5,7 +5,7 @@
 //                                  [--heartbeat 25000] [--window 50000] [--watch-every 50]
 //                                  [--rate 20] [--concurrency 100] [--ramp-seconds 600]
 //                                  [--server-node-options FLAGS] [--no-user-rooms]
-//                                  [--json FILE] [--max-minutes 20]
+//                                  [--json FILE] [--max-minutes 20] [--storm-seconds 300]
 //
 // A redis-server of its own (free port, no persistence), one cluster primary with `nodes` Tether
 // workers sharing one port on 127.0.0.1-127.0.0.<addresses> (cluster-node.mjs; the primary
