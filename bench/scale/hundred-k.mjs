@@ -5,7 +5,7 @@
 //                                  [--heartbeat 25000] [--window 50000] [--watch-every 50]
 //                                  [--rate 20] [--concurrency 100] [--ramp-seconds 600]
 //                                  [--server-node-options FLAGS] [--no-user-rooms]
-//                                  [--json FILE] [--max-minutes 20]
+//                                  [--json FILE] [--max-minutes 20] [--storm-seconds 300]
 //
 // A redis-server of its own (free port, no persistence), one cluster primary with `nodes` Tether
 // workers sharing one port on 127.0.0.1-127.0.0.<addresses> (cluster-node.mjs; the primary
@@ -56,6 +56,8 @@ const opts = args({
   'no-user-rooms': false,
   json: '',
   'max-minutes': 20,
+  // Longest wait for the killed node's clients to be back.
+  'storm-seconds': 300,
 });
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
@@ -275,7 +277,7 @@ try {
   log(
     `killed node 0 (pid ${killed.pid}, ${fmt(victim?.connections ?? 0)} connections); stream at ${opts.rate}/s`,
   );
-  const stormDeadline = Date.now() + 180_000;
+  const stormDeadline = Date.now() + opts['storm-seconds'] * 1000;
   let counts;
   for (;;) {
     counts = await all('counts', {}, 10_000);
@@ -392,8 +394,28 @@ try {
     stream: { rate: opts.rate, ...streamed, victims, all: everyone },
     totalSeconds: (Date.now() - started) / 1000,
   };
+  // What the run must show: every client of the killed node back, and no stream message lost
+  // or duplicated unless the client reported the recovery as failed.
+  const notBackStates = {};
+  for (const b of backTimes)
+    for (const [state, n] of Object.entries(b.notBackStates ?? {}))
+      notBackStates[state] = (notBackStates[state] ?? 0) + n;
+  result.kill.notBackStates = notBackStates;
+  const failures = [];
+  if (dropped === 0) failures.push('no client saw the kill');
+  if (back !== dropped) failures.push(`${dropped - back} clients not back: ${JSON.stringify(notBackStates)}`);
+  if (everyone.unreported > 0)
+    failures.push(`stream: ${everyone.unreported} watchers lost or doubled messages unreported`);
+  if (connected < opts.connections) failures.push(`${opts.connections - connected} clients never connected`);
+  result.ok = failures.length === 0;
+  result.failures = failures;
   summary(result);
   if (opts.json) writeFileSync(opts.json, JSON.stringify(result, null, 2));
+  console.log(`RESULT ${JSON.stringify(result)}`);
+  if (failures.length) {
+    console.error(`FAILED: ${failures.join('; ')}`);
+    process.exitCode = 1;
+  }
 } catch (error) {
   console.error(error);
   process.exitCode = 1;

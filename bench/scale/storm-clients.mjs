@@ -145,6 +145,8 @@ serve({
         duplicates: 0,
         recoveryFailed: 0,
         behind: 0,
+        // Watchers that lost or doubled messages and were never told (recovery-failed).
+        unreported: 0,
       };
       for (const e of list) {
         const missing = e.gaps + Math.max(0, lastSeq - e.last);
@@ -152,6 +154,7 @@ serve({
         r.missing += missing;
         r.duplicates += e.dups;
         r.recoveryFailed += e.recoveryFailed;
+        if ((missing > 0 || e.dups > 0) && e.recoveryFailed === 0) r.unreported++;
         if (e.last < lastSeq) r.behind++;
       }
       return r;
@@ -168,13 +171,19 @@ serve({
   backTimes() {
     const times = [];
     let notBack = 0;
+    // The state of every client not back yet: says whether they wait in backoff, hang
+    // connecting, or gave up (closed), the first thing to read when the kill phase fails.
+    const notBackStates = {};
     for (const e of clients)
       if (e.dropped) {
         if (e.backAt) times.push(e.backAt);
-        else notBack++;
+        else {
+          notBack++;
+          notBackStates[e.client.state] = (notBackStates[e.client.state] ?? 0) + 1;
+        }
       }
     times.sort((a, b) => a - b);
-    return { count: times.length, notBack, first: times[0] ?? 0, last: times.at(-1) ?? 0 };
+    return { count: times.length, notBack, notBackStates, first: times[0] ?? 0, last: times.at(-1) ?? 0 };
   },
   close() {
     for (const e of clients) e.client.close();
