@@ -19,6 +19,16 @@ export interface RedisBusSettings {
   /** Longest wait for a delivery probe to come back through pub/sub. Default 2 s. */
   probeTimeoutMs?: number;
   /**
+   * Replicas that must confirm each room publish (Redis `WAIT`, sent to the master that took the
+   * write) before `publish` resolves. If fewer confirm within `replicaAckTimeoutMs`, `publish`
+   * rejects with `BUS_UNAVAILABLE` (details `{ reason: 'replica-acks', acked, wanted }`); the
+   * message is stored and delivered all the same, but may be lost if that master dies before it
+   * replicates. Default 0: no wait, Redis replicates asynchronously.
+   */
+  replicaAcks?: number;
+  /** Longest `WAIT` for `replicaAcks`, in ms. Default 1 s. */
+  replicaAckTimeoutMs?: number;
+  /**
    * Called with what a node callback (`onRoomMessage`, `onNodeMessage`, `onStatus`) threw; delivery
    * to the other nodes goes on. Default: rethrown asynchronously, like a throwing event listener.
    */
@@ -79,6 +89,8 @@ export function resolveSettings(options: RedisBusOptions): ResolvedSettings {
     connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
     commandTimeoutMs: options.commandTimeoutMs ?? 5_000,
     probeTimeoutMs: options.probeTimeoutMs ?? 2_000,
+    replicaAcks: Math.max(0, Math.floor(options.replicaAcks ?? 0)),
+    replicaAckTimeoutMs: positive(options.replicaAckTimeoutMs ?? 1_000),
     onError: options.onError ?? rethrowLater,
   };
 }

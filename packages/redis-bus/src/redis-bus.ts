@@ -15,10 +15,11 @@ import type {
 import { decodeBody, decodeFrame, encodeBody } from './codec.js';
 import { CommandConnection, createCluster, createRedis, isClusterSource } from './connection.js';
 import { unavailable } from './errors.js';
+import { ErrorCode, TetherError } from '@tether/server';
 import { KeySpace } from './keys.js';
 import { positive, type RedisBusOptions, type ResolvedSettings, resolveSettings } from './options.js';
 import { Presence } from './presence.js';
-import { HISTORY, INCREMENT, PUBLISH, runScript, SPUBLISH } from './scripts.js';
+import { HISTORY, INCREMENT, PUBLISH, runScript, runScriptAndWait, SPUBLISH } from './scripts.js';
 import { ShardedSubscriber } from './sharded-subscriber.js';
 import { type ChannelSubscriber, Subscriber } from './subscriber.js';
 
@@ -149,24 +150,41 @@ export class RedisBus implements Bus {
     const mode = publication.volatile ? 'v' : size > 0 && ttl > 0 ? 'd' : 'n';
     const dedupTtl =
       publication.id === undefined ? 0 : positive(publication.dedupTtlMs ?? this.#settings.dedupTtlMs);
-    const reply = (await this.#cmd.run((redis) =>
-      runScript(
-        redis,
-        this.#cluster ? SPUBLISH : PUBLISH,
-        [keys.meta, keys.log, keys.dedup(publication.id ?? '')],
-        [
-          newEpoch(),
-          this.#settings.roomTtlMs,
-          mode,
-          size,
-          ttl,
-          dedupTtl,
-          keys.channel,
-          encodeBody(publication),
-          policy === false ? 0 : Math.max(0, Math.floor(policy.maxBytes ?? 0)),
-        ],
-      ),
-    )) as [string, number, number];
+    const scriptKeys = [keys.meta, keys.log, keys.dedup(publication.id ?? '')];
+    const args = [
+      newEpoch(),
+      this.#settings.roomTtlMs,
+      mode,
+      size,
+      ttl,
+      dedupTtl,
+      keys.channel,
+      encodeBody(publication),
+      policy === false ? 0 : Math.max(0, Math.floor(policy.maxBytes ?? 0)),
+    ];
+    const script = this.#cluster ? SPUBLISH : PUBLISH;
+    const wanted = this.#settings.replicaAcks;
+    let reply: [string, number, number];
+    if (wanted > 0) {
+      const done = await this.#cmd.run((redis) =>
+        runScriptAndWait(redis, script, scriptKeys, args, wanted, this.#settings.replicaAckTimeoutMs),
+      );
+      if (done.acked < wanted) {
+        // Stored and delivered, but only on the master: say so rather than resolve as durable.
+        throw new TetherError(
+          ErrorCode.BusUnavailable,
+          `Redis bus: publish reached ${done.acked} of ${wanted} replicas`,
+          { reason: 'replica-acks', acked: done.acked, wanted },
+        );
+      }
+      reply = done.reply as [string, number, number];
+    } else {
+      reply = (await this.#cmd.run((redis) => runScript(redis, script, scriptKeys, args))) as [
+        string,
+        number,
+        number,
+      ];
+    }
     return { epoch: String(reply[0]), offset: Number(reply[1]), duplicate: Number(reply[2]) === 1 };
   }
 

@@ -215,3 +215,38 @@ export async function runScript(
     return await redis.eval(lua.source, lua.keys, ...keys, ...args);
   }
 }
+
+/**
+ * Runs a script, then `WAIT replicas timeoutMs` in the same pipeline, so the WAIT goes to the node
+ * that ran the write (on a Cluster the keyed EVALSHA fixes the pipeline's node; keyless WAIT
+ * follows it). Resolves with the script's reply and how many replicas confirmed the write.
+ */
+export async function runScriptAndWait(
+  redis: Client,
+  lua: LuaScript,
+  keys: readonly string[],
+  args: ReadonlyArray<string | number>,
+  replicas: number,
+  timeoutMs: number,
+): Promise<{ reply: unknown; acked: number }> {
+  if (keys.length !== lua.keys)
+    throw new TypeError(`${lua.name}: expected ${lua.keys} keys, got ${keys.length}`);
+  const attempt = async (useSource: boolean) => {
+    const pipeline = redis.pipeline();
+    if (useSource) pipeline.eval(lua.source, lua.keys, ...keys, ...args);
+    else pipeline.evalsha(lua.sha, lua.keys, ...keys, ...args);
+    pipeline.call('WAIT', replicas, timeoutMs);
+    const results = (await pipeline.exec()) ?? [];
+    const [scriptError, reply] = results[0] ?? [new Error('empty pipeline reply'), undefined];
+    if (scriptError) throw scriptError;
+    const [waitError, acked] = results[1] ?? [new Error('empty pipeline reply'), 0];
+    if (waitError) throw waitError;
+    return { reply, acked: Number(acked) };
+  };
+  try {
+    return await attempt(false);
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+    return await attempt(true);
+  }
+}
