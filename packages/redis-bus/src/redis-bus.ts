@@ -12,10 +12,10 @@ import type {
   PublishResult,
   RoomPosition,
 } from '@tether/server';
+import { ErrorCode, TetherError } from '@tether/server';
 import { decodeBody, decodeFrame, encodeBody } from './codec.js';
 import { CommandConnection, createCluster, createRedis, isClusterSource } from './connection.js';
 import { unavailable } from './errors.js';
-import { ErrorCode, TetherError } from '@tether/server';
 import { KeySpace } from './keys.js';
 import { positive, type RedisBusOptions, type ResolvedSettings, resolveSettings } from './options.js';
 import { Presence } from './presence.js';
